@@ -1,0 +1,3 @@
+//! Actions: functions that process one incoming message and emit its result.
+
+pub mod produce;

@@ -1,0 +1,605 @@
+//! The Produce action: writes `{"messages":[…]}` to the step's topic and emits, per partition written,
+//! where the records went (`topicName, partition, errorCode, baseOffset, logAppendTime, logStartOffset,
+//! records`).
+//!
+//! Owns input parsing, per-record size checks, sending with back-pressure, the per-partition output, and the
+//! outcome: data for what was written, one error listing every failed record (→ reject), or a rebound when
+//! the cluster was only temporarily unavailable. One producer per distinct connection + producer settings,
+//! reused across messages and shared by concurrent executions.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use futures_util::future::join_all;
+use rdkafka::Timestamp;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use crate::function::Execution;
+use crate::kafka::classify::{Disposition, classify_code, describe};
+use crate::kafka::client::{ClientState, KafkaContext};
+use crate::kafka::config::{ConfigError, KafkaConnection, bool_field, str_field, u64_field};
+use crate::platform::emitter::ErrorReport;
+use crate::schema;
+
+const DEFAULT_TIMEOUT_MS: u64 = 30_000;
+const DEFAULT_MESSAGE_MAX_BYTES: u64 = 1_048_576;
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Producer settings from the action's fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProduceConfig {
+    /// Target topic.
+    pub topic: String,
+    /// `none|gzip|snappy|lz4|zstd`.
+    pub compression: String,
+    /// Codec level, if set.
+    pub compression_level: Option<u64>,
+    /// `all`, `1` or `0`.
+    pub acks: String,
+    /// Idempotent producer.
+    pub idempotence: bool,
+    /// Per-request timeout.
+    pub request_timeout_ms: u64,
+    /// How long a record may take, retries included.
+    pub delivery_timeout_ms: u64,
+    /// Largest record accepted (checked before sending).
+    pub message_max_bytes: u64,
+    /// Key-less records: sticky batching or a random partition each.
+    pub sticky_keyless: bool,
+}
+
+impl ProduceConfig {
+    /// Parses the action's fields.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the field.
+    pub fn from_cfg(cfg: &Value) -> Result<Self, ConfigError> {
+        let err = |field: &'static str, reason: String| ConfigError { field, reason };
+        let topic = str_field(cfg, "topic")
+            .ok_or_else(|| err("topic", "no topic given; enter the topic to write to".into()))?
+            .to_owned();
+        let compression = str_field(cfg, "compression").unwrap_or("none").to_ascii_lowercase();
+        if !["none", "gzip", "snappy", "lz4", "zstd"].contains(&compression.as_str()) {
+            return Err(err("compression", format!("unknown codec `{compression}`; use none, gzip, snappy, lz4 or zstd")));
+        }
+        let acks = match cfg.get("acks") {
+            Some(Value::Number(n)) => n.to_string(),
+            _ => str_field(cfg, "acks").unwrap_or("all").to_ascii_lowercase(),
+        };
+        let acks = match acks.as_str() {
+            "all" | "-1" => "all".to_owned(),
+            "1" | "0" => acks,
+            other => return Err(err("acks", format!("`{other}` is not valid; use all, 1 or 0"))),
+        };
+        let idempotence_default = acks == "all";
+        let idempotence = bool_field(cfg, "idempotence", idempotence_default)?;
+        if idempotence && acks != "all" {
+            return Err(err("idempotence", format!("the idempotent producer needs acks=all (acks is {acks}); turn idempotence off or use acks=all")));
+        }
+        let delivery_timeout_ms = u64_field(cfg, "deliveryTimeoutMs")?.unwrap_or(DEFAULT_TIMEOUT_MS);
+        let request_timeout_ms = u64_field(cfg, "requestTimeoutMs")?
+            .unwrap_or(DEFAULT_TIMEOUT_MS)
+            .min(delivery_timeout_ms.max(1));
+        let sticky_keyless = match str_field(cfg, "keylessPartitioning").unwrap_or("sticky") {
+            "sticky" => true,
+            "random" => false,
+            other => return Err(err("keylessPartitioning", format!("`{other}` is not valid; use sticky or random"))),
+        };
+        let message_max_bytes = u64_field(cfg, "messageMaxBytes")?.unwrap_or(DEFAULT_MESSAGE_MAX_BYTES);
+        if !(1000..=1_000_000_000).contains(&message_max_bytes) {
+            return Err(err("messageMaxBytes", "must be between 1000 and 1000000000".into()));
+        }
+        Ok(Self {
+            topic,
+            compression,
+            compression_level: u64_field(cfg, "compressionLevel")?,
+            acks,
+            idempotence,
+            request_timeout_ms,
+            delivery_timeout_ms: delivery_timeout_ms.max(1),
+            message_max_bytes,
+            sticky_keyless,
+        })
+    }
+
+    fn apply(&self, c: &mut rdkafka::ClientConfig) {
+        c.set("partitioner", "murmur2_random");
+        c.set("compression.codec", &self.compression);
+        if let Some(level) = self.compression_level {
+            c.set("compression.level", level.to_string());
+        }
+        c.set("acks", &self.acks);
+        c.set("enable.idempotence", self.idempotence.to_string());
+        c.set("request.timeout.ms", self.request_timeout_ms.to_string());
+        c.set("message.timeout.ms", self.delivery_timeout_ms.to_string());
+        // Our own pre-check decides record size; give librdkafka headroom for batch framing.
+        c.set("message.max.bytes", (self.message_max_bytes + 64 * 1024).min(1_000_000_000).to_string());
+        c.set("sticky.partitioning.linger.ms", if self.sticky_keyless { "10" } else { "0" });
+        c.set("linger.ms", "5");
+    }
+
+    fn cache_key(&self) -> String {
+        format!(
+            "{}|{}|{:?}|{}|{}|{}|{}|{}|{}",
+            self.topic,
+            self.compression,
+            self.compression_level,
+            self.acks,
+            self.idempotence,
+            self.request_timeout_ms,
+            self.delivery_timeout_ms,
+            self.message_max_bytes,
+            self.sticky_keyless
+        )
+    }
+}
+
+/// One input record, ready to send.
+#[derive(Debug)]
+struct Record {
+    index: usize,
+    key: Option<Vec<u8>>,
+    key_json: Value,
+    value: Option<Vec<u8>>,
+    headers: Vec<(String, Vec<u8>)>,
+    partition: Option<i32>,
+    timestamp: Option<i64>,
+}
+
+impl Record {
+    fn size(&self) -> usize {
+        self.key.as_ref().map_or(0, Vec::len)
+            + self.value.as_ref().map_or(0, Vec::len)
+            + self.headers.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
+    }
+}
+
+/// Bytes of a key or value: strings as UTF-8, `{"base64": …}` decoded, anything else as compact JSON.
+fn payload_bytes(v: &Value, path: &str, problems: &mut Vec<String>) -> Option<Vec<u8>> {
+    match v {
+        Value::Null => None,
+        Value::String(s) => Some(s.as_bytes().to_vec()),
+        Value::Object(o) if o.len() == 1 && o.contains_key("base64") => match o.get("base64") {
+            Some(Value::String(b)) => match B64.decode(b.trim()) {
+                Ok(bytes) => Some(bytes),
+                Err(e) => {
+                    problems.push(format!("{path}/base64: not valid base64 ({e})"));
+                    None
+                }
+            },
+            _ => {
+                problems.push(format!("{path}/base64: must be a string"));
+                None
+            }
+        },
+        other => Some(serde_json::to_vec(other).unwrap_or_default()),
+    }
+}
+
+/// Validates against `schemas/produce.in.json` and converts; every problem is listed with its JSON path.
+fn parse_input(body: &Value) -> Result<Vec<Record>, Vec<String>> {
+    let violations = schema::validate_produce_input(body);
+    if !violations.is_empty() {
+        return Err(violations.iter().map(ToString::to_string).collect());
+    }
+    let mut problems = Vec::new();
+    let mut records = Vec::new();
+    let messages = body.get("messages").and_then(Value::as_array).cloned().unwrap_or_default();
+    for (index, m) in messages.iter().enumerate() {
+        let base = format!("/messages/{index}");
+        let key_json = m.get("key").cloned().unwrap_or(Value::Null);
+        let key = payload_bytes(&key_json, &format!("{base}/key"), &mut problems);
+        let value = payload_bytes(m.get("value").unwrap_or(&Value::Null), &format!("{base}/value"), &mut problems);
+        let headers = match m.get("headers") {
+            Some(Value::Object(o)) => o
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().as_bytes().to_vec()))
+                .collect(),
+            Some(Value::Array(pairs)) => pairs
+                .iter()
+                .filter_map(|p| {
+                    let name = p.get(0)?.as_str()?;
+                    let value = p.get(1)?.as_str()?;
+                    Some((name.to_owned(), value.as_bytes().to_vec()))
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let partition = match m.get("partition").and_then(Value::as_u64) {
+            None => None,
+            Some(p) => match i32::try_from(p) {
+                Ok(p) => Some(p),
+                Err(_) => {
+                    problems.push(format!("{base}/partition: {p} is too large"));
+                    None
+                }
+            },
+        };
+        let timestamp = m
+            .get("timestamp")
+            .and_then(Value::as_u64)
+            .and_then(|t| i64::try_from(t).ok());
+        records.push(Record {
+            index,
+            key,
+            key_json,
+            value,
+            headers,
+            partition,
+            timestamp,
+        });
+    }
+    if problems.is_empty() { Ok(records) } else { Err(problems) }
+}
+
+/// A record that was not written.
+#[derive(Debug, Clone)]
+struct Failure {
+    index: usize,
+    disposition: Disposition,
+    code: Option<RDKafkaErrorCode>,
+    detail: Value,
+}
+
+/// Where a record landed.
+#[derive(Debug, Clone)]
+struct Written {
+    index: usize,
+    partition: i32,
+    offset: i64,
+    timestamp: Timestamp,
+}
+
+/// A cached producer and the connection state its context reports into.
+#[derive(Clone)]
+struct SharedProducer {
+    producer: FutureProducer<KafkaContext>,
+    state: Arc<ClientState>,
+}
+
+/// The Produce action with its producer cache.
+#[derive(Default)]
+pub struct ProduceAction {
+    producers: Mutex<HashMap<String, SharedProducer>>,
+}
+
+impl std::fmt::Debug for ProduceAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProduceAction").finish_non_exhaustive()
+    }
+}
+
+impl ProduceAction {
+    async fn producer(&self, conn: &KafkaConnection, pc: &ProduceConfig) -> Result<SharedProducer, ErrorReport> {
+        let key = format!("{}|{}", conn.cache_key(), pc.cache_key());
+        let mut cache = self.producers.lock().await;
+        if let Some(p) = cache.get(&key) {
+            return Ok(p.clone());
+        }
+        let mut cc = conn.to_client_config();
+        pc.apply(&mut cc);
+        let context = KafkaContext::default();
+        let state = Arc::clone(&context.state);
+        let producer = SharedProducer {
+            producer: cc
+                .create_with_context(context)
+                .map_err(|e| ErrorReport::new("ConfigurationError", format!("cannot create the Kafka producer: {e}")))?,
+            state,
+        };
+        tracing::info!(brokers = %conn.brokers.join(","), topic = %pc.topic, "Kafka producer created.");
+        cache.insert(key, producer.clone());
+        Ok(producer)
+    }
+
+    async fn forget(&self, producer: &SharedProducer) {
+        let mut cache = self.producers.lock().await;
+        cache.retain(|_, p| !Arc::ptr_eq(&p.state, &producer.state));
+    }
+
+    /// Produces the message's records and emits the outcome.
+    ///
+    /// # Errors
+    /// Invalid input or configuration, and failed records (all listed in one report).
+    pub async fn process(&self, exec: Execution) -> Result<(), ErrorReport> {
+        let conn = KafkaConnection::from_cfg(&exec.cfg).map_err(config_report)?;
+        let pc = ProduceConfig::from_cfg(&exec.cfg).map_err(config_report)?;
+        let body = exec.msg.get("body").cloned().unwrap_or(Value::Null);
+        let records = parse_input(&body).map_err(|problems| {
+            ErrorReport::new(
+                "ValidationError",
+                format!("the input does not match the Produce input schema: {}", problems.join("; ")),
+            )
+        })?;
+        let producer = self.producer(&conn, &pc).await?;
+        let topic = pc.topic.as_str();
+        let (written, failures) = send_all(&producer, &pc, &records).await;
+        if !written.is_empty() {
+            producer.state.mark_success();
+        }
+
+        let permanent: Vec<&Failure> = failures.iter().filter(|f| f.disposition == Disposition::User).collect();
+        if let Some(auth) = failures.iter().find(|f| matches!(f.code, Some(RDKafkaErrorCode::Authentication))) {
+            self.forget(&producer).await;
+            let reason = auth.detail.get("error").and_then(Value::as_str).unwrap_or("authentication failed");
+            return Err(ErrorReport::new(
+                "AuthenticationError",
+                format!(
+                    "Kafka authentication failed for user `{}` with {}: {reason}. Check the username, password and mechanism of the credentials.",
+                    conn.sasl.as_ref().map_or("", |s| s.username.as_str()),
+                    conn.sasl.as_ref().map_or("no SASL", |s| s.mechanism.as_librdkafka()),
+                ),
+            ));
+        }
+        if !failures.is_empty() && permanent.is_empty() {
+            // Only transient trouble: let the platform bring the whole message back later. Records that did
+            // get written will be written again (at least once); no data is emitted now to avoid double output.
+            let reason = format!(
+                "{} of {} records could not be written to topic `{topic}` within {} ms: {}",
+                failures.len(),
+                records.len(),
+                pc.delivery_timeout_ms,
+                failures[0].detail.get("error").and_then(Value::as_str).unwrap_or("broker unavailable")
+            );
+            tracing::warn!(failed = failures.len(), "Kafka unavailable; rebounding the message.");
+            exec.emitter.rebound(&reason).await.map_err(ErrorReport::from)?;
+            return Ok(());
+        }
+
+        for out in partition_outputs(&producer, topic, &records, &written).await {
+            exec.emitter.data(json!({ "body": out })).await.map_err(ErrorReport::from)?;
+        }
+        if failures.is_empty() {
+            tracing::info!(records = records.len(), topic, "Records produced.");
+            return Ok(());
+        }
+        let details: Vec<&Value> = failures.iter().map(|f| &f.detail).collect();
+        let indexes: Vec<String> = failures.iter().map(|f| f.index.to_string()).collect();
+        Err(ErrorReport::new(
+            "ProduceError",
+            format!(
+                "{} of {} records were not written to topic `{topic}` (indexes {}); the other {} were written. Failed records: {}",
+                failures.len(),
+                records.len(),
+                indexes.join(", "),
+                written.len(),
+                serde_json::to_string(&details).unwrap_or_default()
+            ),
+        ))
+    }
+
+    /// Flushes every producer (bounded); records still unacknowledged are logged as failed.
+    pub async fn shutdown(&self) {
+        let producers: Vec<SharedProducer> = self.producers.lock().await.drain().map(|(_, p)| p).collect();
+        for p in producers {
+            let result = tokio::task::spawn_blocking(move || {
+                let r = p.producer.flush(FLUSH_TIMEOUT);
+                (r, p.producer.in_flight_count())
+            })
+            .await;
+            match result {
+                Ok((Ok(()), _)) => tracing::info!("Kafka producer flushed."),
+                Ok((Err(e), left)) => tracing::error!(error = %e, unacknowledged = left, "Kafka producer flush did not finish; these records are reported as failed."),
+                Err(e) => tracing::error!(error = %e, "Kafka producer flush task failed."),
+            }
+        }
+    }
+}
+
+fn config_report(e: ConfigError) -> ErrorReport {
+    ErrorReport::new("ConfigurationError", format!("{e}. Fix the step or credentials configuration."))
+}
+
+fn failure(index: usize, code: Option<RDKafkaErrorCode>, disposition: Disposition, detail: Value) -> Failure {
+    Failure { index, disposition, code, detail }
+}
+
+/// Sends every record (too-large ones fail on their own), waits for all delivery reports.
+async fn send_all(producer: &SharedProducer, pc: &ProduceConfig, records: &[Record]) -> (Vec<Written>, Vec<Failure>) {
+    let mut failures = Vec::new();
+    let mut pending = Vec::with_capacity(records.len());
+    let deadline = Instant::now() + Duration::from_millis(pc.delivery_timeout_ms);
+    let limit = usize::try_from(pc.message_max_bytes).unwrap_or(usize::MAX);
+    for r in records {
+        let size = r.size();
+        if size > limit {
+            failures.push(failure(
+                r.index,
+                Some(RDKafkaErrorCode::MessageSizeTooLarge),
+                Disposition::User,
+                json!({ "index": r.index, "size": size, "limit": limit, "error": format!("record is {size} bytes, larger than the limit of {limit} bytes (messageMaxBytes)") }),
+            ));
+            continue;
+        }
+        let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
+        for (k, v) in &r.headers {
+            headers = headers.insert(Header { key: k, value: Some(v) });
+        }
+        let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&pc.topic).headers(headers);
+        if let Some(k) = &r.key {
+            record = record.key(k.as_slice());
+        }
+        if let Some(v) = &r.value {
+            record = record.payload(v.as_slice());
+        }
+        if let Some(p) = r.partition {
+            record = record.partition(p);
+        }
+        if let Some(t) = r.timestamp {
+            record = record.timestamp(t);
+        }
+        loop {
+            match producer.producer.send_result(record) {
+                Ok(fut) => {
+                    pending.push((r.index, fut));
+                    break;
+                }
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) if Instant::now() < deadline => {
+                    // Back-pressure: librdkafka's queue is full; let it drain.
+                    record = back;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                Err((e, _)) => {
+                    let code = e.rdkafka_error_code();
+                    let disposition = code.map_or(Disposition::Transient, classify_code);
+                    let text = code.map_or_else(|| e.to_string(), |c| describe(c, &pc.topic));
+                    failures.push(failure(r.index, code, disposition, json!({ "index": r.index, "error": text })));
+                    break;
+                }
+            }
+        }
+    }
+    let auth_watch = producer.state.auth_failed();
+    let results = tokio::select! {
+        results = join_all(pending.into_iter().map(|(i, f)| async move { (i, f.await) })) => results,
+        reason = auth_watch => {
+            // A credential that never worked: fail every record now instead of waiting for the timeout.
+            for r in records {
+                if !failures.iter().any(|f| f.index == r.index) {
+                    failures.push(failure(r.index, Some(RDKafkaErrorCode::Authentication), Disposition::User, json!({ "index": r.index, "error": reason })));
+                }
+            }
+            failures.sort_by_key(|f| f.index);
+            return (Vec::new(), failures);
+        }
+    };
+    let mut written = Vec::with_capacity(results.len());
+    for (index, result) in results {
+        match result {
+            Ok(Ok(d)) => written.push(Written {
+                index,
+                partition: d.partition,
+                offset: d.offset,
+                timestamp: d.timestamp,
+            }),
+            Ok(Err((e, _))) => {
+                let code = e.rdkafka_error_code();
+                let mut disposition = code.map_or(Disposition::Transient, classify_code);
+                let mut text = code.map_or_else(|| e.to_string(), |c| describe(c, &pc.topic));
+                if let Some(reason) = producer.state.auth_error().filter(|_| !producer.state.ever_succeeded()) {
+                    disposition = Disposition::User;
+                    text = reason;
+                    failures.push(failure(index, Some(RDKafkaErrorCode::Authentication), disposition, json!({ "index": index, "error": text })));
+                    continue;
+                }
+                if code == Some(RDKafkaErrorCode::MessageSizeTooLarge) {
+                    disposition = Disposition::User;
+                }
+                failures.push(failure(index, code, disposition, json!({ "index": index, "error": text })));
+            }
+            Err(_) => failures.push(failure(index, None, Disposition::Transient, json!({ "index": index, "error": "delivery report lost (producer closed)" }))),
+        }
+    }
+    failures.sort_by_key(|f| f.index);
+    (written, failures)
+}
+
+/// One output object per partition written, in partition order.
+async fn partition_outputs(producer: &SharedProducer, topic: &str, records: &[Record], written: &[Written]) -> Vec<Value> {
+    let mut by_partition: BTreeMap<i32, Vec<&Written>> = BTreeMap::new();
+    for w in written {
+        by_partition.entry(w.partition).or_default().push(w);
+    }
+    let lows = join_all(by_partition.keys().map(|&p| low_watermark(producer, topic, p))).await;
+    by_partition
+        .into_iter()
+        .zip(lows)
+        .map(|((partition, mut ws), low)| {
+            ws.sort_by_key(|w| w.offset);
+            let base = ws.first().map_or(-1, |w| w.offset);
+            let log_append = ws
+                .iter()
+                .find_map(|w| match w.timestamp {
+                    Timestamp::LogAppendTime(t) => Some(t),
+                    _ => None,
+                })
+                .map_or_else(|| "-1".to_owned(), |t| t.to_string());
+            let recs: Vec<Value> = ws
+                .iter()
+                .map(|w| {
+                    json!({
+                        "index": w.index,
+                        "key": records.get(w.index).map_or(Value::Null, |r| r.key_json.clone()),
+                        "offset": w.offset,
+                        "timestamp": w.timestamp.to_millis(),
+                    })
+                })
+                .collect();
+            json!({
+                "topicName": topic,
+                "partition": partition.to_string(),
+                "errorCode": "0",
+                "baseOffset": base.to_string(),
+                "logAppendTime": log_append,
+                "logStartOffset": low.map_or_else(|| "-1".to_owned(), |l| l.to_string()),
+                "records": recs,
+            })
+        })
+        .collect()
+}
+
+/// The partition's low watermark (log start offset), or `None` when the broker does not answer in time.
+async fn low_watermark(producer: &SharedProducer, topic: &str, partition: i32) -> Option<i64> {
+    let producer = producer.clone();
+    let topic = topic.to_owned();
+    tokio::task::spawn_blocking(move || {
+        producer
+            .producer
+            .client()
+            .fetch_watermarks(&topic, partition, Duration::from_secs(5))
+            .map(|(low, _)| low)
+    })
+    .await
+    .ok()?
+    .map_err(|e| tracing::warn!(error = %e, partition, "Could not read the log start offset."))
+    .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_defaults_are_safe() {
+        let pc = ProduceConfig::from_cfg(&json!({"topic": "t"})).unwrap();
+        assert_eq!(pc.acks, "all");
+        assert!(pc.idempotence);
+        assert_eq!(pc.compression, "none");
+        assert_eq!(pc.message_max_bytes, 1_048_576);
+        let mut cc = rdkafka::ClientConfig::new();
+        pc.apply(&mut cc);
+        assert_eq!(cc.get("partitioner"), Some("murmur2_random"));
+        assert_eq!(cc.get("enable.idempotence"), Some("true"));
+        let pc = ProduceConfig::from_cfg(&json!({"topic": "t", "acks": "1"})).unwrap();
+        assert!(!pc.idempotence, "idempotence follows acks when not set");
+        let e = ProduceConfig::from_cfg(&json!({"topic": "t", "acks": "1", "idempotence": true})).unwrap_err();
+        assert_eq!(e.field, "idempotence");
+        assert_eq!(ProduceConfig::from_cfg(&json!({})).unwrap_err().field, "topic");
+        assert_eq!(ProduceConfig::from_cfg(&json!({"topic": "t", "compression": "brotli"})).unwrap_err().field, "compression");
+    }
+
+    #[test]
+    fn input_conversion() {
+        let recs = parse_input(&json!({"messages": [
+            {"key": "k", "value": {"a": 1}, "headers": [["h", "1"], ["h", "2"]]},
+            {"value": {"base64": "AAEC"}, "partition": 2, "timestamp": 1000},
+            {"value": null}
+        ]}))
+        .unwrap();
+        assert_eq!(recs[0].key.as_deref(), Some(&b"k"[..]));
+        assert_eq!(recs[0].value.as_deref(), Some(&br#"{"a":1}"#[..]));
+        assert_eq!(recs[0].headers.len(), 2);
+        assert_eq!(recs[1].value.as_deref(), Some(&[0u8, 1, 2][..]));
+        assert_eq!((recs[1].partition, recs[1].timestamp), (Some(2), Some(1000)));
+        assert!(recs[2].value.is_none(), "null value is a tombstone");
+        let errs = parse_input(&json!({"messages": [{"value": {"base64": "@@"}}]})).unwrap_err();
+        assert!(errs[0].starts_with("/messages/0/value/base64"), "{errs:?}");
+    }
+}

@@ -1,0 +1,91 @@
+//! The functions this component offers (`produce`, `consume`) behind one dispatch point, and the
+//! [`Execution`] each call receives. Functions never touch lapin: they emit through [`Emitter`].
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use crate::actions::produce::ProduceAction;
+use crate::platform::component::FunctionDef;
+use crate::platform::emitter::{Emitter, ErrorReport};
+use crate::triggers::consume::ConsumeTrigger;
+
+/// One call of a function for one incoming message.
+#[derive(Debug)]
+pub struct Execution {
+    /// The decoded incoming message (`{id?, body, headers, ...}`).
+    pub msg: Value,
+    /// Step configuration: credentials and fields.
+    pub cfg: Value,
+    /// The in-memory snapshot.
+    pub snapshot: Value,
+    /// Flow variables.
+    pub variables: Value,
+    /// Where to emit.
+    pub emitter: Emitter,
+    /// Cancelled when the process shuts down.
+    pub shutdown: CancellationToken,
+}
+
+/// A function of component.json, resolved to its handler.
+#[derive(Debug, Clone)]
+pub enum Function {
+    /// The Produce action.
+    Produce(Arc<ProduceAction>),
+    /// The Consume trigger.
+    Consume(Arc<ConsumeTrigger>),
+}
+
+impl Function {
+    /// The handler named by a component.json entry's `main`.
+    ///
+    /// # Errors
+    /// When this binary has no handler of that name.
+    pub fn for_definition(def: &FunctionDef) -> Result<Self, String> {
+        match def.main.as_str() {
+            "produce" => Ok(Self::Produce(Arc::new(ProduceAction::default()))),
+            "consume" => Ok(Self::Consume(Arc::new(ConsumeTrigger::default()))),
+            other => Err(format!(
+                "Trigger or action '{}' is found, but can not be loaded: no handler named '{other}'",
+                def.name
+            )),
+        }
+    }
+
+    /// The startup hook (`ELASTICIO_STARTUP_REQUIRED`): its result is stored by the platform.
+    ///
+    /// # Errors
+    /// Never for the shipped functions.
+    pub async fn startup(&self, _cfg: &Value) -> Result<Value, ErrorReport> {
+        Ok(Value::Object(Default::default()))
+    }
+
+    /// The init hook, once before consuming.
+    ///
+    /// # Errors
+    /// Never for the shipped functions: configuration problems are reported per message, where the flow
+    /// designer sees them.
+    pub async fn init(&self, _cfg: &Value) -> Result<(), ErrorReport> {
+        Ok(())
+    }
+
+    /// Processes one message.
+    ///
+    /// # Errors
+    /// The report is published as the execution's error and the delivery is rejected.
+    pub async fn process(&self, exec: Execution) -> Result<(), ErrorReport> {
+        match self {
+            Self::Produce(p) => p.process(exec).await,
+            Self::Consume(c) => c.process(exec).await,
+        }
+    }
+
+    /// Stops background work: producers flush, consumers commit and leave their group.
+    pub async fn shutdown(&self) {
+        match self {
+            Self::Produce(p) => p.shutdown().await,
+            Self::Consume(c) => c.shutdown().await,
+        }
+    }
+}

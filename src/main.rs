@@ -1,0 +1,84 @@
+//! Entry point: parse the command line and settings, initialise logging, run the chosen mode, and map the
+//! outcome to an exit code (0 success, 1 failure).
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use kafka_component::platform::worker::{self, error_chain};
+use kafka_component::settings::{Env, Settings};
+use kafka_component::{platform, shutdown, telemetry};
+
+/// The Kafka step of the integration platform.
+///
+/// Without a subcommand it runs the way the platform starts a step's container: message-processing mode,
+/// configured entirely by `ELASTICIO_*` environment variables (or shutdown-hook mode when
+/// `ELASTICIO_HOOK_SHUTDOWN` is set).
+#[derive(Debug, Parser)]
+#[command(name = "kafka-component", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Message-processing mode (the default): consume the step queue and run ELASTICIO_FUNCTION.
+    Run,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let env = Env::from_process();
+    let level = std::env::var("LOG_LEVEL").unwrap_or_else(|_| "info".to_owned());
+    telemetry::init(&level, std::io::stdout);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "Cannot start the async runtime.");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = runtime.block_on(async move {
+        match cli.command {
+            None | Some(Command::Run) => run_worker(&env).await,
+        }
+    });
+    // librdkafka or lapin background threads must not keep the process alive.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    code
+}
+
+async fn run_worker(env: &Env) -> ExitCode {
+    let settings = match Settings::from_env(env) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "Invalid settings; nothing was started.");
+            eprintln!("kafka-component: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(
+        flow_id = %settings.step.flow_id,
+        step_id = %settings.step.step_id,
+        function = %settings.step.function,
+        hook_shutdown = settings.hook_shutdown,
+        "Starting."
+    );
+    if settings.hook_shutdown {
+        return match platform::hooks::run_shutdown_hook(&settings).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                tracing::error!(error = %error_chain(&e), "Shutdown hook failed.");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let token = shutdown::on_signals();
+    match worker::run(settings, token).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %error_chain(&e), "Worker failed.");
+            ExitCode::FAILURE
+        }
+    }
+}

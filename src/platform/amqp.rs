@@ -1,0 +1,325 @@
+//! RabbitMQ connections (PROTOCOL.md 2): a `-read` connection for consuming and a `-write` connection with a
+//! confirm-mode channel for publishing.
+//!
+//! Owns connecting with the reference retry policy, the publisher (mandatory flag, returned-message logging,
+//! publisher confirms, retry with backoff and the `retry` header, channel re-creation) and nothing else.
+//! The worker never declares exchanges or queues.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lapin::options::{BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use secrecy::ExposeSecret;
+use tokio::sync::Mutex;
+
+use super::headers;
+use crate::settings::AmqpSettings;
+
+/// An AMQP failure.
+#[derive(Debug, thiserror::Error)]
+pub enum AmqpError {
+    /// Could not connect after all attempts.
+    #[error("could not connect to RabbitMQ ({name}) after {attempts} attempts")]
+    Connect {
+        /// `read` or `write`.
+        name: &'static str,
+        /// Attempts made.
+        attempts: u32,
+        /// Last error.
+        #[source]
+        source: lapin::Error,
+    },
+    /// A channel operation failed.
+    #[error("RabbitMQ {op} failed")]
+    Channel {
+        /// What was attempted.
+        op: &'static str,
+        /// Cause.
+        #[source]
+        source: lapin::Error,
+    },
+    /// The broker did not confirm a publish within the configured attempts.
+    #[error("publish to routing key `{routing_key}` was not confirmed after {attempts} attempts")]
+    NotConfirmed {
+        /// Routing key.
+        routing_key: String,
+        /// Attempts made.
+        attempts: u64,
+    },
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "kafka-component".to_owned())
+}
+
+/// Opens one named connection with `1 + reconnect_attempts` tries.
+///
+/// # Errors
+/// [`AmqpError::Connect`] after the last attempt.
+pub async fn connect(settings: &AmqpSettings, name: &'static str) -> Result<Connection, AmqpError> {
+    let attempts = settings.reconnect_attempts.saturating_add(1);
+    let mut last = None;
+    for attempt in 1..=attempts {
+        let props = ConnectionProperties::default()
+            .with_connection_name(format!("{}-{name}", host_name()).into());
+        match Connection::connect(settings.uri.expose_secret(), props).await {
+            Ok(conn) => return Ok(conn),
+            Err(e) => {
+                tracing::warn!(connection = name, attempt, error = %e, "RabbitMQ connection failed.");
+                last = Some(e);
+                if attempt < attempts {
+                    tokio::time::sleep(settings.reconnect_timeout).await;
+                }
+            }
+        }
+    }
+    Err(AmqpError::Connect {
+        name,
+        attempts,
+        source: last.unwrap_or(lapin::Error::from(lapin::ErrorKind::InvalidConnectionState(
+            lapin::ConnectionState::Closed,
+        ))),
+    })
+}
+
+/// Opens the consumer channel with `basic.qos(prefetch)`.
+///
+/// # Errors
+/// [`AmqpError::Channel`].
+pub async fn consumer_channel(conn: &Connection, prefetch: u16) -> Result<Channel, AmqpError> {
+    let ch = conn
+        .create_channel()
+        .await
+        .map_err(|source| AmqpError::Channel { op: "channel open", source })?;
+    ch.basic_qos(prefetch, BasicQosOptions::default())
+        .await
+        .map_err(|source| AmqpError::Channel { op: "basic.qos", source })?;
+    Ok(ch)
+}
+
+async fn confirm_channel(conn: &Connection) -> Result<Channel, AmqpError> {
+    let ch = conn
+        .create_channel()
+        .await
+        .map_err(|source| AmqpError::Channel { op: "channel open", source })?;
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .map_err(|source| AmqpError::Channel { op: "confirm.select", source })?;
+    Ok(ch)
+}
+
+/// One message to publish.
+#[derive(Debug)]
+pub struct Outgoing<'a> {
+    /// Routing key on the platform exchange.
+    pub routing_key: &'a str,
+    /// Content bytes.
+    pub payload: &'a [u8],
+    /// Header table.
+    pub headers: FieldTable,
+    /// Per-message TTL in ms (rebound).
+    pub expiration: Option<String>,
+    /// Base properties to keep (rebound republishes the original properties); `None` = the standard ones.
+    pub base_properties: Option<BasicProperties>,
+}
+
+/// Publishing policy from the settings.
+#[derive(Debug, Clone)]
+struct RetryPolicy {
+    delay: Duration,
+    max_delay: Duration,
+    attempts: Option<u64>,
+}
+
+impl RetryPolicy {
+    /// `min(delay · 2^i, max_delay)`.
+    fn backoff(&self, iteration: u32) -> Duration {
+        let factor = 2u32.saturating_pow(iteration.min(31));
+        self.delay.saturating_mul(factor).min(self.max_delay)
+    }
+}
+
+/// The confirm-mode publisher on the `-write` connection, shared by every execution.
+#[derive(Debug, Clone)]
+pub struct Publisher {
+    inner: Arc<PublisherInner>,
+}
+
+#[derive(Debug)]
+struct PublisherInner {
+    settings: AmqpSettings,
+    conn: Mutex<Connection>,
+    channel: Mutex<Channel>,
+    exchange: String,
+    retry: RetryPolicy,
+    delivery_mode: u8,
+}
+
+impl Publisher {
+    /// Opens the publish channel on `conn`.
+    ///
+    /// # Errors
+    /// [`AmqpError::Channel`].
+    pub async fn new(conn: Connection, settings: &AmqpSettings) -> Result<Self, AmqpError> {
+        let channel = confirm_channel(&conn).await?;
+        Ok(Self {
+            inner: Arc::new(PublisherInner {
+                settings: settings.clone(),
+                conn: Mutex::new(conn),
+                channel: Mutex::new(channel),
+                exchange: settings.publish_messages_to.clone(),
+                retry: RetryPolicy {
+                    delay: settings.publish_retry_delay,
+                    max_delay: settings.publish_max_retry_delay,
+                    attempts: settings.publish_retry_attempts,
+                },
+                delivery_mode: if settings.persistent_messages { 2 } else { 1 },
+            }),
+        })
+    }
+
+    /// A usable confirm channel: the current one, or a new one (and a new connection if it is gone).
+    async fn channel(&self) -> Result<Channel, AmqpError> {
+        let mut guard = self.inner.channel.lock().await;
+        if guard.status().connected() {
+            return Ok(guard.clone());
+        }
+        tracing::warn!("Publish channel closed, opening a new one.");
+        let mut conn = self.inner.conn.lock().await;
+        if !conn.status().connected() {
+            *conn = connect(&self.inner.settings, "write").await?;
+        }
+        *guard = confirm_channel(&conn).await?;
+        Ok(guard.clone())
+    }
+
+    fn properties(&self, out: &Outgoing<'_>, headers: FieldTable) -> BasicProperties {
+        let mut props = match &out.base_properties {
+            Some(base) => base.clone(),
+            None => BasicProperties::default()
+                .with_content_type("application/json".into())
+                .with_content_encoding("utf8".into()),
+        };
+        props = props
+            .with_delivery_mode(self.inner.delivery_mode)
+            .with_headers(headers);
+        if let Some(exp) = &out.expiration {
+            props = props.with_expiration(exp.as_str().into());
+        }
+        props
+    }
+
+    /// Publishes with `mandatory` and waits for the broker's confirm; a nack or a channel failure is retried
+    /// with `min(delay·2^i, max)` backoff and header `retry: i` until confirmed or the attempts run out.
+    ///
+    /// # Errors
+    /// [`AmqpError::NotConfirmed`] when the attempts are exhausted.
+    pub async fn publish(&self, out: Outgoing<'_>) -> Result<(), AmqpError> {
+        let mut iteration: u32 = 0;
+        loop {
+            let mut table = out.headers.clone();
+            if iteration > 0 {
+                headers::set(&mut table, "retry", headers::int(i64::from(iteration)));
+            }
+            let props = self.properties(&out, table);
+            let outcome = self.publish_once(out.routing_key, out.payload, props).await;
+            match outcome {
+                Ok(true) => return Ok(()),
+                Ok(false) => {
+                    tracing::warn!(routing_key = out.routing_key, iteration, "Publish nacked by the broker, retrying.");
+                }
+                Err(e) => {
+                    tracing::warn!(routing_key = out.routing_key, iteration, error = %e, "Publish failed, retrying.");
+                }
+            }
+            let attempts_made = u64::from(iteration) + 1;
+            if self.inner.retry.attempts.is_some_and(|max| attempts_made > max) {
+                return Err(AmqpError::NotConfirmed {
+                    routing_key: out.routing_key.to_owned(),
+                    attempts: attempts_made,
+                });
+            }
+            tokio::time::sleep(self.inner.retry.backoff(iteration)).await;
+            iteration = iteration.saturating_add(1);
+        }
+    }
+
+    /// One publish; `Ok(true)` = confirmed, `Ok(false)` = nacked.
+    async fn publish_once(
+        &self,
+        routing_key: &str,
+        payload: &[u8],
+        props: BasicProperties,
+    ) -> Result<bool, AmqpError> {
+        let channel = self.channel().await?;
+        let confirm = channel
+            .basic_publish(
+                self.inner.exchange.as_str().into(),
+                routing_key.into(),
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..BasicPublishOptions::default()
+                },
+                payload,
+                props,
+            )
+            .await
+            .map_err(|source| AmqpError::Channel { op: "basic.publish", source })?
+            .await
+            .map_err(|source| AmqpError::Channel { op: "publisher confirm", source })?;
+        if confirm.is_nack() {
+            return Ok(false);
+        }
+        if let Some(returned) = confirm.take_message() {
+            tracing::warn!(
+                routing_key,
+                exchange = %self.inner.exchange,
+                reply_code = returned.reply_code,
+                reply_text = %returned.reply_text,
+                "Message returned by RabbitMQ as unroutable (no queue bound to this routing key)."
+            );
+        }
+        Ok(true)
+    }
+
+    /// Closes the channel and the connection.
+    pub async fn close(&self) {
+        let channel = self.inner.channel.lock().await.clone();
+        if channel.status().connected()
+            && let Err(e) = channel.close(200, "bye".into()).await
+        {
+            tracing::debug!(error = %e, "Closing publish channel failed.");
+        }
+        let conn = self.inner.conn.lock().await;
+        if conn.status().connected()
+            && let Err(e) = conn.close(200, "bye".into()).await
+        {
+            tracing::debug!(error = %e, "Closing publish connection failed.");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let p = RetryPolicy {
+            delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(300),
+            attempts: None,
+        };
+        assert_eq!(p.backoff(0), Duration::from_millis(100));
+        assert_eq!(p.backoff(1), Duration::from_millis(200));
+        assert_eq!(p.backoff(3), Duration::from_millis(800));
+        assert_eq!(p.backoff(40), Duration::from_secs(300));
+    }
+}

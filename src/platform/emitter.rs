@@ -1,0 +1,373 @@
+//! The emitter handle that actions and triggers use to emit `data`, `error`, `rebound` and `snapshot`
+//! (PROTOCOL.md 4). Every emit returns after the broker confirmed the publish.
+//!
+//! Owns the wire format of each event (encryption, error wrapper, headers, routing keys, size limit,
+//! throttles) and the execution's error count. Does not own acking: the worker acks or rejects once
+//! the function returned, from [`Emitter::error_count`].
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use lapin::BasicProperties;
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use super::amqp::{AmqpError, Outgoing, Publisher};
+use super::crypto::Crypto;
+use super::headers::{self, ExecutionHeaders};
+use crate::settings::{AmqpSettings, Settings};
+
+/// Why an emit failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EmitError {
+    /// The encrypted message is larger than `ELASTICIO_OUTGOING_MESSAGE_SIZE_LIMIT`.
+    #[error("Outgoing message size {size} exceeds limit of {limit}.")]
+    TooLarge {
+        /// Encoded size in bytes.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// Publishing failed.
+    #[error(transparent)]
+    Publish(#[from] AmqpError),
+}
+
+/// At most `limit` events in any window of `interval` (the reference throttles, PROTOCOL.md 2.3).
+#[derive(Debug)]
+pub struct RateLimiter {
+    limit: usize,
+    interval: Duration,
+    recent: Mutex<VecDeque<Instant>>,
+}
+
+impl RateLimiter {
+    /// A limiter allowing `limit` events per `interval`.
+    pub fn new(limit: u64, interval: Duration) -> Self {
+        Self {
+            limit: usize::try_from(limit.max(1)).unwrap_or(usize::MAX),
+            interval,
+            recent: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// Waits until one more event fits in the window, then records it.
+    pub async fn acquire(&self) {
+        let mut recent = self.recent.lock().await;
+        let now = Instant::now();
+        while recent.front().is_some_and(|t| now.duration_since(*t) >= self.interval) {
+            recent.pop_front();
+        }
+        if recent.len() >= self.limit
+            && let Some(oldest) = recent.pop_front()
+        {
+            // Holding the lock while sleeping keeps emits in order.
+            tokio::time::sleep_until(oldest + self.interval).await;
+        }
+        recent.push_back(Instant::now());
+    }
+}
+
+/// What every execution shares: publisher, cipher, settings, throttles.
+#[derive(Debug)]
+pub struct EmitterShared {
+    /// The confirm-mode publisher.
+    pub publisher: Publisher,
+    /// The message cipher.
+    pub crypto: Crypto,
+    /// Process settings.
+    pub settings: Settings,
+    /// AMQP part of the settings (always present in message mode).
+    pub amqp: AmqpSettings,
+    data_limit: RateLimiter,
+    error_limit: RateLimiter,
+    snapshot_limit: RateLimiter,
+    snapshot_state: std::sync::Mutex<Value>,
+}
+
+impl EmitterShared {
+    /// The in-memory snapshot handed to the next execution.
+    pub fn snapshot(&self) -> Value {
+        self.snapshot_state
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// Replaces the in-memory snapshot.
+    pub fn set_snapshot(&self, value: Value) {
+        match self.snapshot_state.lock() {
+            Ok(mut s) => *s = value,
+            Err(p) => *p.into_inner() = value,
+        }
+    }
+
+    /// Builds the shared part.
+    pub fn new(publisher: Publisher, crypto: Crypto, settings: Settings, amqp: AmqpSettings) -> Self {
+        let t = settings.throttles;
+        Self {
+            publisher,
+            crypto,
+            amqp,
+            data_limit: RateLimiter::new(t.data, t.interval),
+            error_limit: RateLimiter::new(t.error, t.interval),
+            snapshot_limit: RateLimiter::new(t.snapshot, t.interval),
+            snapshot_state: std::sync::Mutex::new(Value::Object(Default::default())),
+            settings,
+        }
+    }
+}
+
+/// The incoming delivery an execution belongs to (for `errorInput` and rebound).
+#[derive(Debug, Clone, Default)]
+pub struct IncomingRaw {
+    /// Content bytes exactly as received.
+    pub content: Vec<u8>,
+    /// Decrypted plaintext.
+    pub plaintext: Vec<u8>,
+    /// Incoming `protocolVersion`.
+    pub protocol_version: u8,
+    /// Incoming AMQP properties (headers included).
+    pub properties: BasicProperties,
+}
+
+/// A handle to emit the events of one execution. Cheap to clone; valid after the execution ended
+/// (a real-time trigger keeps emitting with its first tick's headers).
+#[derive(Debug, Clone)]
+pub struct Emitter {
+    shared: Arc<EmitterShared>,
+    headers: Arc<ExecutionHeaders>,
+    incoming: Arc<IncomingRaw>,
+    errors: Arc<AtomicUsize>,
+}
+
+/// An error as published: `{name, message, stack}`.
+#[derive(Debug, Clone)]
+pub struct ErrorReport {
+    /// Error class, e.g. `ValidationError`.
+    pub name: String,
+    /// Human-readable, actionable text.
+    pub message: String,
+}
+
+impl ErrorReport {
+    /// A report named `name`.
+    pub fn new(name: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl Emitter {
+    /// The emitter of one delivery.
+    pub fn new(shared: Arc<EmitterShared>, headers: ExecutionHeaders, incoming: IncomingRaw) -> Self {
+        Self {
+            shared,
+            headers: Arc::new(headers),
+            incoming: Arc::new(incoming),
+            errors: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// How many `error` events this execution emitted.
+    pub fn error_count(&self) -> usize {
+        self.errors.load(Ordering::SeqCst)
+    }
+
+    /// The execution's header set.
+    pub fn headers(&self) -> &ExecutionHeaders {
+        &self.headers
+    }
+
+    /// Emits `data`: `message` is a full message object (`{id?, body, headers?, ...}`).
+    ///
+    /// # Errors
+    /// [`EmitError::TooLarge`] above the outgoing size limit; [`EmitError::Publish`].
+    pub async fn data(&self, mut message: Value) -> Result<(), EmitError> {
+        let s = &self.shared;
+        let mut routing_key = s.amqp.data_routing_key.clone();
+        if let Some(obj) = message.as_object_mut() {
+            let hdrs = obj.entry("headers").or_insert_with(|| json!({}));
+            if let Some(h) = hdrs.as_object_mut() {
+                let key = h
+                    .keys()
+                    .find(|k| k.eq_ignore_ascii_case("x-eio-routing-key"))
+                    .cloned();
+                if let Some(key) = key
+                    && let Some(Value::String(rk)) = h.remove(&key)
+                {
+                    routing_key = rk;
+                }
+            }
+        }
+        let id = message.get("id").and_then(Value::as_str).map(str::to_owned);
+        let plain = serde_json::to_vec(&message).unwrap_or_default();
+        let version = s.settings.protocol_version;
+        let payload = s.crypto.encode(&plain, version);
+        let limit = s.settings.outgoing_message_size_limit;
+        if payload.len() > limit {
+            return Err(EmitError::TooLarge {
+                size: payload.len(),
+                limit,
+            });
+        }
+        s.data_limit.acquire().await;
+        s.publisher
+            .publish(Outgoing {
+                routing_key: &routing_key,
+                payload: &payload,
+                headers: self.headers.data(id.as_deref(), version),
+                expiration: None,
+                base_properties: None,
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Emits `error` (and its copy to `reply_to`); the execution will be rejected.
+    ///
+    /// # Errors
+    /// [`EmitError::Publish`]; the error still counts for the reject.
+    pub async fn error(&self, report: &ErrorReport) -> Result<(), EmitError> {
+        self.errors.fetch_add(1, Ordering::SeqCst);
+        tracing::info!(error_name = %report.name, error = %report.message, "Execution emitted an error.");
+        let s = &self.shared;
+        let encrypted = self.encrypted_error(report);
+        let mut body = json!({ "error": encrypted });
+        if !self.incoming.content.is_empty() {
+            body["errorInput"] = Value::String(self.error_input());
+        }
+        let payload = serde_json::to_vec(&body).unwrap_or_default();
+        s.error_limit.acquire().await;
+        s.publisher
+            .publish(Outgoing {
+                routing_key: &s.amqp.error_routing_key,
+                payload: &payload,
+                headers: self.headers.error(),
+                expiration: None,
+                base_properties: None,
+            })
+            .await?;
+        if let Some(reply_to) = &self.headers.reply_to
+            && !s.settings.no_error_replies
+        {
+            let mut table = self.headers.error();
+            headers::set(&mut table, "x-eio-error-response", lapin::types::AMQPValue::Boolean(true));
+            s.publisher
+                .publish(Outgoing {
+                    routing_key: reply_to,
+                    payload: encrypted.as_bytes(),
+                    headers: table,
+                    expiration: None,
+                    base_properties: None,
+                })
+                .await?;
+        }
+        Ok(())
+    }
+
+    fn encrypted_error(&self, report: &ErrorReport) -> String {
+        let err = json!({ "name": report.name, "message": report.message, "stack": "Not Available" });
+        self.shared
+            .crypto
+            .encode_base64(&serde_json::to_vec(&err).unwrap_or_default())
+    }
+
+    /// `errorInput`: the incoming content as base64 ciphertext.
+    fn error_input(&self) -> String {
+        if self.incoming.protocol_version < 2 {
+            String::from_utf8_lossy(&self.incoming.content).into_owned()
+        } else {
+            self.shared.crypto.encode_base64(&self.incoming.plaintext)
+        }
+    }
+
+    /// Emits `rebound`: the original message comes back after a growing delay, up to the rebound limit
+    /// (then an error "Rebound limit exceeded" is published instead). Does not count as an error.
+    ///
+    /// # Errors
+    /// [`EmitError::Publish`].
+    pub async fn rebound(&self, reason: &str) -> Result<(), EmitError> {
+        let s = &self.shared;
+        let empty = lapin::types::FieldTable::default();
+        let incoming_headers = self.incoming.properties.headers().as_ref().unwrap_or(&empty);
+        let iteration = headers::get_num(incoming_headers, "reboundIteration").map_or(1, |n| n + 1);
+        if iteration > i64::from(s.settings.rebound_limit) {
+            let report = ErrorReport::new("Error", "Rebound limit exceeded");
+            // Reference behaviour (Q4): the error is published but the delivery is still acked.
+            let before = self.errors.load(Ordering::SeqCst);
+            let result = self.error(&report).await;
+            self.errors.store(before, Ordering::SeqCst);
+            return result;
+        }
+        let exponent = u32::try_from(iteration - 1).unwrap_or(u32::MAX).min(31);
+        let expiration = s
+            .settings
+            .rebound_initial_expiration
+            .saturating_mul(2u32.saturating_pow(exponent))
+            .as_millis();
+        let mut table = incoming_headers.clone();
+        headers::set(&mut table, "end", headers::int(headers::now_ms()));
+        headers::set(&mut table, "reboundReason", headers::string(reason));
+        headers::set(&mut table, "reboundIteration", headers::int(iteration));
+        tracing::info!(iteration, expiration_ms = %expiration, "Rebounding message.");
+        s.publisher
+            .publish(Outgoing {
+                routing_key: &s.amqp.rebound_routing_key,
+                payload: &self.incoming.content,
+                headers: table,
+                expiration: Some(expiration.to_string()),
+                base_properties: Some(self.incoming.properties.clone()),
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Emits `snapshot` (plain JSON, `snapshotEvent: snapshot`).
+    ///
+    /// # Errors
+    /// [`EmitError::Publish`].
+    pub async fn snapshot(&self, snapshot: &Value, event: &str) -> Result<(), EmitError> {
+        let s = &self.shared;
+        if event == "snapshot" {
+            s.snapshot_limit.acquire().await;
+        }
+        let payload = serde_json::to_vec(snapshot).unwrap_or_default();
+        s.publisher
+            .publish(Outgoing {
+                routing_key: &s.amqp.snapshot_routing_key,
+                payload: &payload,
+                headers: self.headers.snapshot(event),
+                expiration: None,
+                base_properties: None,
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn rate_limiter_spaces_events_by_the_interval() {
+        let limiter = RateLimiter::new(2, Duration::from_millis(100));
+        let t0 = Instant::now();
+        limiter.acquire().await;
+        limiter.acquire().await;
+        assert_eq!(t0.elapsed(), Duration::ZERO);
+        limiter.acquire().await;
+        assert!(t0.elapsed() >= Duration::from_millis(100));
+        let limiter = RateLimiter::new(1, Duration::from_millis(110));
+        let t1 = Instant::now();
+        limiter.acquire().await;
+        limiter.acquire().await;
+        assert!(t1.elapsed() >= Duration::from_millis(110));
+    }
+}

@@ -1,0 +1,358 @@
+//! Message-processing mode (PROTOCOL.md 1.3, 1.8, 2.4): start up, consume the step queue, run one
+//! execution per delivery, ack or reject it, and shut down gracefully.
+//!
+//! Owns the startup order, startup-failure reporting, delivery decoding, the ack/reject decision and the
+//! shutdown order (stop intake → finish in-flight → stop the function → close AMQP). Does not own what a
+//! function does with a message.
+
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use lapin::message::Delivery;
+use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicRejectOptions};
+use lapin::types::FieldTable;
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use super::amqp::{self, AmqpError, Outgoing, Publisher};
+use super::api::ApiClient;
+use super::component;
+use super::crypto::Crypto;
+use super::emitter::{Emitter, EmitterShared, ErrorReport, IncomingRaw};
+use super::headers::{self, ExecutionHeaders};
+use crate::function::{Execution, Function};
+use crate::settings::{InputFormat, Settings};
+
+/// Why the worker stopped with a failure.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// Message mode needs the AMQP settings.
+    #[error("AMQP settings are missing")]
+    NoAmqpSettings,
+    /// The crypto IV is unusable.
+    #[error("ELASTICIO_MESSAGE_CRYPTO_IV must be 16 bytes, got {0}")]
+    BadIv(usize),
+    /// HTTP client construction failed.
+    #[error("could not build the HTTP client")]
+    Http(#[source] reqwest::Error),
+    /// RabbitMQ unreachable (nothing was published).
+    #[error(transparent)]
+    Amqp(#[from] AmqpError),
+    /// Start-up failed after AMQP was open; the error was published.
+    #[error("startup failed: {0}")]
+    Startup(String),
+    /// The broker closed the consumer.
+    #[error("RabbitMQ consumer stopped")]
+    ConsumerLost(#[source] Option<lapin::Error>),
+}
+
+/// State shared by all executions of this process.
+#[derive(Debug)]
+struct WorkerCtx {
+    shared: Arc<EmitterShared>,
+    function: Function,
+    cfg: Value,
+    variables: Value,
+    shutdown: CancellationToken,
+}
+
+/// Runs message-processing mode until `shutdown` is cancelled or the consumer is lost.
+///
+/// # Errors
+/// See [`WorkerError`]; every variant means exit code 1.
+pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), WorkerError> {
+    let amqp_settings = settings.amqp.clone().ok_or(WorkerError::NoAmqpSettings)?;
+    let crypto = Crypto::new(
+        amqp_settings.crypto_password.expose_secret(),
+        amqp_settings.crypto_iv.expose_secret(),
+    )
+    .map_err(WorkerError::BadIv)?;
+    let api = ApiClient::new(&settings.api).map_err(WorkerError::Http)?;
+    let (read_conn, write_conn) = tokio::try_join!(
+        amqp::connect(&amqp_settings, "read"),
+        amqp::connect(&amqp_settings, "write")
+    )?;
+    let publisher = Publisher::new(write_conn, &amqp_settings).await?;
+    let shared = Arc::new(EmitterShared::new(
+        publisher.clone(),
+        crypto,
+        settings.clone(),
+        amqp_settings.clone(),
+    ));
+
+    let started = startup(&settings, &api, &read_conn, &shared, &shutdown).await;
+    let (ctx, channel, mut consumer) = match started {
+        Ok(v) => v,
+        Err(message) => {
+            tracing::error!(error = %message, "Startup failed.");
+            publish_startup_error(&shared, &message).await;
+            publisher.close().await;
+            if let Err(e) = read_conn.close(200, "startup failed".into()).await {
+                tracing::debug!(error = %e, "Closing read connection failed.");
+            }
+            return Err(WorkerError::Startup(message));
+        }
+    };
+    let ctx = Arc::new(ctx);
+    tracing::info!(queue = %amqp_settings.listen_messages_on, prefetch = amqp_settings.prefetch, "Worker ready, consuming.");
+
+    let tracker = TaskTracker::new();
+    let mut lost = None;
+    loop {
+        tokio::select! {
+            biased;
+            () = shutdown.cancelled() => break,
+            next = consumer.next() => match next {
+                Some(Ok(delivery)) => {
+                    let ctx = Arc::clone(&ctx);
+                    tracker.spawn(async move { handle_delivery(&ctx, delivery).await });
+                }
+                Some(Err(e)) => {
+                    tracing::error!(error = %e, "RabbitMQ consumer failed.");
+                    lost = Some(WorkerError::ConsumerLost(Some(e)));
+                    break;
+                }
+                None => {
+                    tracing::error!("RabbitMQ cancelled the consumer.");
+                    lost = Some(WorkerError::ConsumerLost(None));
+                    break;
+                }
+            }
+        }
+    }
+
+    // 1. Stop intake. Prefetched deliveries not yet started go back to the queue when the channel closes.
+    if let Err(e) = channel
+        .basic_cancel(consumer.tag(), BasicCancelOptions::default())
+        .await
+    {
+        tracing::debug!(error = %e, "basic.cancel failed.");
+    }
+    // 2. Finish in-flight executions (bounded).
+    tracker.close();
+    let in_flight = tracker.len();
+    tracing::info!(in_flight, "Stopping: waiting for in-flight messages.");
+    if tokio::time::timeout(settings.shutdown_timeout, tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::error!(timeout_ms = settings.shutdown_timeout.as_millis() as u64, "In-flight messages did not finish in time; their deliveries return to the queue.");
+    }
+    // 3. Stop the function's background work (consumers commit, producers flush).
+    ctx.function.shutdown().await;
+    // 4. Close channels, then connections.
+    if let Err(e) = channel.close(200, "bye".into()).await {
+        tracing::debug!(error = %e, "Closing consumer channel failed.");
+    }
+    if let Err(e) = read_conn.close(200, "bye".into()).await {
+        tracing::debug!(error = %e, "Closing read connection failed.");
+    }
+    publisher.close().await;
+    tracing::info!("Worker stopped.");
+    lost.map_or(Ok(()), Err)
+}
+
+/// Steps 3–7 of PROTOCOL.md 1.3. Errors are the text of the startup error message.
+async fn startup(
+    settings: &Settings,
+    api: &ApiClient,
+    read_conn: &lapin::Connection,
+    shared: &Arc<EmitterShared>,
+    shutdown: &CancellationToken,
+) -> Result<(WorkerCtx, lapin::Channel, lapin::Consumer), String> {
+    let step = api
+        .retrieve_step(&settings.step.flow_id, &settings.step.step_id)
+        .await
+        .map_err(|e| error_chain(&e))?;
+    let def = component::find_function(&settings.step.function)?;
+    let function = Function::for_definition(&def)?;
+    let cfg = step.cfg();
+    shared.set_snapshot(step.initial_snapshot());
+    if settings.startup_required {
+        let state = function.startup(&cfg).await.map_err(|r| r.message)?;
+        api.store_startup_state(&settings.step.flow_id, &state)
+            .await
+            .map_err(|e| error_chain(&e))?;
+    }
+    function.init(&cfg).await.map_err(|r| r.message)?;
+    let amqp = &shared.amqp;
+    let channel = amqp::consumer_channel(read_conn, amqp.prefetch)
+        .await
+        .map_err(|e| error_chain(&e))?;
+    let consumer = channel
+        .basic_consume(
+            amqp.listen_messages_on.as_str().into(),
+            "".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .map_err(|e| format!("cannot consume queue `{}`: {e}", amqp.listen_messages_on))?;
+    let ctx = WorkerCtx {
+        shared: Arc::clone(shared),
+        function,
+        cfg,
+        variables: step.variables.clone().unwrap_or(json!({})),
+        shutdown: shutdown.clone(),
+    };
+    Ok((ctx, channel, consumer))
+}
+
+/// `error: cause: cause` text of an error and its sources.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// One error message for a failure before any delivery (no `errorInput`).
+async fn publish_startup_error(shared: &EmitterShared, message: &str) {
+    let err = json!({ "name": "Error", "message": message, "stack": "Not Available" });
+    let body = json!({ "error": shared.crypto.encode_base64(&serde_json::to_vec(&err).unwrap_or_default()) });
+    let payload = serde_json::to_vec(&body).unwrap_or_default();
+    let result = shared
+        .publisher
+        .publish(Outgoing {
+            routing_key: &shared.amqp.error_routing_key,
+            payload: &payload,
+            headers: ExecutionHeaders::for_startup(&shared.settings),
+            expiration: None,
+            base_properties: None,
+        })
+        .await;
+    if let Err(e) = result {
+        tracing::error!(error = %e, "Could not publish the startup error.");
+    }
+}
+
+/// Decodes a delivery into the message handed to the function, or `None` when it must be rejected.
+fn decode(shared: &EmitterShared, delivery: &Delivery, incoming: &FieldTable) -> Option<(Value, Vec<u8>, u8)> {
+    let version = headers::get_num(incoming, "protocolVersion")
+        .map_or(1, |v| u8::try_from(v.clamp(1, 2)).unwrap_or(1));
+    if shared.settings.input_format == InputFormat::Error {
+        return decode_error_input(shared, delivery, incoming).map(|m| (m, delivery.data.clone(), version));
+    }
+    let plaintext = match shared.crypto.decode(&delivery.data, version) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(error = %e, size = delivery.data.len(), protocol_version = version, "Rejecting a message that cannot be decrypted.");
+            return None;
+        }
+    };
+    match serde_json::from_slice::<Value>(&plaintext) {
+        Ok(msg @ Value::Object(_)) => Some((msg, plaintext, version)),
+        Ok(_) => {
+            tracing::warn!("Rejecting a message whose content is not a JSON object.");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "Rejecting a message whose content is not JSON.");
+            None
+        }
+    }
+}
+
+/// `ELASTICIO_INPUT_FORMAT=error`: `{error, errorInput}` wrappers of another step (PROTOCOL.md 3.7).
+fn decode_error_input(shared: &EmitterShared, delivery: &Delivery, incoming: &FieldTable) -> Option<Value> {
+    let outer: Value = serde_json::from_slice(&delivery.data).ok()?;
+    let decrypt = |field: &str| -> Option<Value> {
+        let text = outer.get(field)?.as_str()?;
+        let plain = shared.crypto.decode(text.as_bytes(), 1).ok()?;
+        serde_json::from_slice(&plain).ok()
+    };
+    let Some(error) = decrypt("error") else {
+        tracing::warn!("Rejecting an error-format message without a decryptable `error` field.");
+        return None;
+    };
+    let mut body = json!({ "error": error });
+    if let Some(input) = decrypt("errorInput") {
+        body["errorInput"] = input;
+    }
+    let hdrs: serde_json::Map<String, Value> = incoming
+        .inner()
+        .keys()
+        .filter_map(|k| Some((k.as_str().to_owned(), Value::String(headers::get_str(incoming, k.as_str())?))))
+        .collect();
+    Some(json!({ "body": body, "headers": hdrs }))
+}
+
+async fn handle_delivery(ctx: &WorkerCtx, delivery: Delivery) {
+    let start = headers::now_ms();
+    let incoming = delivery.properties.headers().clone().unwrap_or_default();
+    let shared = &ctx.shared;
+    let Some((mut msg, plaintext, version)) = decode(shared, &delivery, &incoming) else {
+        if let Err(e) = delivery.acker.reject(BasicRejectOptions { requeue: false }).await {
+            tracing::error!(error = %e, "Reject failed.");
+        }
+        return;
+    };
+    let exec_headers = ExecutionHeaders::for_delivery(&shared.settings, &incoming, start);
+    if let Some(obj) = msg.as_object_mut() {
+        let h = obj.entry("headers").or_insert_with(|| json!({}));
+        if !h.is_object() {
+            *h = json!({});
+        }
+        if let (Some(reply_to), Some(h)) = (&exec_headers.reply_to, h.as_object_mut()) {
+            h.insert("reply_to".into(), Value::String(reply_to.clone()));
+        }
+    }
+    let span = tracing::info_span!(
+        "execution",
+        message_id = %exec_headers.message_id,
+        parent_message_id = exec_headers.parent_message_id.as_deref().unwrap_or(""),
+        thread_id = %exec_headers.thread_id,
+        step_id = %shared.settings.step.step_id,
+    );
+    async {
+        tracing::info!(size = delivery.data.len(), "Message received.");
+        let emitter = Emitter::new(
+            Arc::clone(shared),
+            exec_headers,
+            IncomingRaw {
+                content: delivery.data.clone(),
+                plaintext,
+                protocol_version: version,
+                properties: delivery.properties.clone(),
+            },
+        );
+        let exec = Execution {
+            msg,
+            cfg: ctx.cfg.clone(),
+            snapshot: shared.snapshot(),
+            variables: ctx.variables.clone(),
+            emitter: emitter.clone(),
+            shutdown: ctx.shutdown.clone(),
+        };
+        if let Err(report) = ctx.function.process(exec).await
+            && let Err(e) = emitter.error(&report).await
+        {
+            tracing::error!(error = %e, "Could not publish the execution's error.");
+        }
+        let result = if emitter.error_count() > 0 {
+            delivery.acker.reject(BasicRejectOptions { requeue: false }).await
+        } else {
+            delivery.acker.ack(BasicAckOptions::default()).await
+        };
+        match result {
+            Ok(_) => tracing::info!(errors = emitter.error_count(), "Message processed."),
+            Err(e) => tracing::error!(error = %e, "Ack/reject failed; the broker will redeliver the message."),
+        }
+    }
+    .instrument(span)
+    .await;
+}
+
+/// Used by the report of a failed data emit.
+impl From<super::emitter::EmitError> for ErrorReport {
+    fn from(e: super::emitter::EmitError) -> Self {
+        ErrorReport::new("Error", error_chain(&e))
+    }
+}

@@ -1,0 +1,3 @@
+//! Triggers: functions started by scheduler ticks that emit messages of their own.
+
+pub mod consume;
