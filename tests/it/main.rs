@@ -1,1 +1,6 @@
-//! Integration tests.
+//! One integration-test binary (each extra binary re-links librdkafka). Needs RabbitMQ at `AMQP_ADDR`
+//! (default amqp://guest:guest@127.0.0.1:5672/%2f); `scripts/test.sh` starts what is needed.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_debug_implementations, dead_code)]
+
+mod helpers;
+mod runtime;

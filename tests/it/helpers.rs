@@ -1,0 +1,379 @@
+//! Test harness: a uniquely named AMQP topology on the real RabbitMQ (exchange, listen queue with a
+//! dead-letter queue, one queue per routing key), a fake platform API (wiremock), the worker binary as a
+//! child process with captured output, and Kafka helpers.
+
+use std::collections::BTreeMap;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kafka_component::platform::crypto::Crypto;
+use lapin::options::*;
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::{Offset, TopicPartitionList};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+pub const PASSWORD: &str = "testCryptoPassword";
+pub const IV: &str = "iv=any16_symbols";
+
+pub fn amqp_addr() -> String {
+    std::env::var("AMQP_ADDR").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+pub fn rand_name(prefix: &str) -> String {
+    format!("kc-test-{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+pub fn crypto() -> Crypto {
+    Crypto::new(PASSWORD, IV).unwrap()
+}
+
+/// Queues the harness binds to the worker's routing keys.
+pub const KINDS: [&str; 5] = ["data", "error", "snapshot", "rebound", "reply"];
+
+/// One test's AMQP topology.
+pub struct Rabbit {
+    pub conn: Connection,
+    pub ch: Channel,
+    pub prefix: String,
+}
+
+/// A message read from a queue.
+#[derive(Debug, Clone)]
+pub struct Got {
+    pub data: Vec<u8>,
+    pub props: BasicProperties,
+    pub routing_key: String,
+}
+
+impl Got {
+    pub fn headers(&self) -> BTreeMap<String, AMQPValue> {
+        self.props
+            .headers()
+            .as_ref()
+            .map(|t| t.inner().iter().map(|(k, v)| (k.as_str().to_owned(), v.clone())).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn header_str(&self, k: &str) -> Option<String> {
+        match self.headers().get(k)? {
+            AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+            AMQPValue::ShortString(s) => Some(s.as_str().to_owned()),
+            _ => None,
+        }
+    }
+
+    pub fn header_int(&self, k: &str) -> Option<i64> {
+        match self.headers().get(k)? {
+            AMQPValue::ShortShortInt(v) => Some(i64::from(*v)),
+            AMQPValue::ShortInt(v) => Some(i64::from(*v)),
+            AMQPValue::LongInt(v) => Some(i64::from(*v)),
+            AMQPValue::LongLongInt(v) => Some(*v),
+            _ => None,
+        }
+    }
+
+    /// Decrypts an encrypted message (protocol version from its header).
+    pub fn decrypted(&self) -> Value {
+        let v = self.header_int("protocolVersion").unwrap_or(1) as u8;
+        let plain = crypto().decode(&self.data, v).expect("decrypt");
+        serde_json::from_slice(&plain).expect("json")
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.data).expect("plain json")
+    }
+}
+
+impl Rabbit {
+    pub async fn setup(name: &str) -> Self {
+        let conn = Connection::connect(&amqp_addr(), ConnectionProperties::default())
+            .await
+            .expect("RabbitMQ must run at AMQP_ADDR (scripts/setup.sh starts it)");
+        let ch = conn.create_channel().await.unwrap();
+        let prefix = rand_name(name);
+        let rb = Self { conn, ch, prefix };
+        rb.ch
+            .exchange_declare(rb.exchange().into(), ExchangeKind::Direct, ExchangeDeclareOptions::default(), FieldTable::default())
+            .await
+            .unwrap();
+        rb.declare(&rb.q("dead"), FieldTable::default()).await;
+        let mut args = FieldTable::default();
+        args.insert("x-dead-letter-exchange".into(), AMQPValue::LongString("".into()));
+        args.insert("x-dead-letter-routing-key".into(), AMQPValue::LongString(rb.q("dead").into()));
+        rb.declare(&rb.q("messages"), args).await;
+        for kind in KINDS {
+            rb.declare(&rb.q(kind), FieldTable::default()).await;
+            rb.ch
+                .queue_bind(rb.q(kind).into(), rb.exchange().into(), rb.rk(kind).into(), QueueBindOptions::default(), FieldTable::default())
+                .await
+                .unwrap();
+        }
+        rb
+    }
+
+    async fn declare(&self, name: &str, mut args: FieldTable) {
+        // Leftovers of a crashed test vanish on their own.
+        args.insert("x-expires".into(), AMQPValue::LongInt(600_000));
+        self.ch
+            .queue_declare(name.into(), QueueDeclareOptions::default(), args)
+            .await
+            .unwrap();
+    }
+
+    pub fn exchange(&self) -> String {
+        format!("{}:exchange", self.prefix)
+    }
+    pub fn q(&self, kind: &str) -> String {
+        format!("{}:{kind}", self.prefix)
+    }
+    pub fn rk(&self, kind: &str) -> String {
+        format!("{}:rk:{kind}", self.prefix)
+    }
+
+    /// The worker's ELASTICIO_* environment (API at `api`).
+    pub fn env(&self, api: &str, function: &str) -> Vec<(String, String)> {
+        let pairs = [
+            ("FLOW_ID", "flow1"),
+            ("EXEC_ID", "exec1"),
+            ("STEP_ID", "step_1"),
+            ("CONTAINER_ID", "cont1"),
+            ("WORKSPACE_ID", "ws1"),
+            ("USER_ID", "user1"),
+            ("COMP_ID", "comp1"),
+            ("FUNCTION", function),
+            ("API_URI", api),
+            ("API_USERNAME", "apiuser"),
+            ("API_KEY", "apikey-secret-value"),
+            ("MESSAGE_CRYPTO_PASSWORD", PASSWORD),
+            ("MESSAGE_CRYPTO_IV", IV),
+        ];
+        let mut env: Vec<(String, String)> = pairs.iter().map(|(k, v)| (format!("ELASTICIO_{k}"), (*v).to_owned())).collect();
+        env.push(("ELASTICIO_AMQP_URI".into(), amqp_addr()));
+        env.push(("ELASTICIO_LISTEN_MESSAGES_ON".into(), self.q("messages")));
+        env.push(("ELASTICIO_PUBLISH_MESSAGES_TO".into(), self.exchange()));
+        for (var, kind) in [("DATA", "data"), ("ERROR", "error"), ("REBOUND", "rebound"), ("SNAPSHOT", "snapshot")] {
+            env.push((format!("ELASTICIO_{var}_ROUTING_KEY"), self.rk(kind)));
+        }
+        env
+    }
+
+    /// Publishes an encrypted input message to the listen queue.
+    pub async fn publish_input(&self, msg: &Value, headers: &[(&str, &str)]) -> Vec<u8> {
+        let content = crypto().encode(&serde_json::to_vec(msg).unwrap(), 1);
+        self.publish_raw(&content, headers).await;
+        content
+    }
+
+    pub async fn publish_raw(&self, content: &[u8], headers: &[(&str, &str)]) {
+        let mut t = FieldTable::default();
+        for (k, v) in headers {
+            t.insert(ShortString::from(*k), AMQPValue::LongString(LongString::from(*v)));
+        }
+        self.ch
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .ok();
+        self.ch
+            .basic_publish("".into(), self.q("messages").into(), BasicPublishOptions::default(), content, BasicProperties::default().with_headers(t))
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+
+    /// Next message of queue `kind`, waiting up to `timeout`.
+    pub async fn next(&self, kind: &str, timeout: Duration) -> Option<Got> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(m) = self.ch.basic_get(self.q(kind).into(), BasicGetOptions { no_ack: true }).await.unwrap() {
+                return Some(Got {
+                    data: m.delivery.data.clone(),
+                    props: m.delivery.properties.clone(),
+                    routing_key: m.delivery.routing_key.as_str().to_owned(),
+                });
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Collects `n` messages of queue `kind`.
+    pub async fn take(&self, kind: &str, n: usize, timeout: Duration) -> Vec<Got> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut out = Vec::new();
+        while out.len() < n {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next(kind, left).await {
+                Some(m) => out.push(m),
+                None => break,
+            }
+        }
+        out
+    }
+
+    pub async fn count(&self, kind: &str) -> u32 {
+        self.ch
+            .queue_declare(self.q(kind).into(), QueueDeclareOptions { passive: true, ..Default::default() }, FieldTable::default())
+            .await
+            .unwrap()
+            .message_count()
+    }
+
+    pub async fn teardown(self) {
+        for kind in KINDS.iter().chain(["messages", "dead"].iter()) {
+            let _ = self.ch.queue_delete(self.q(kind).into(), QueueDeleteOptions::default()).await;
+        }
+        let _ = self.ch.exchange_delete(self.exchange().into(), ExchangeDeleteOptions::default()).await;
+        let _ = self.conn.close(200, "bye".into()).await;
+    }
+}
+
+/// A fake platform API answering the step call with `config`.
+pub async fn fake_api(config: Value) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/tasks/flow1/steps/step_1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": "step_1", "comp_id": "comp1", "function": "produce",
+            "config": config, "snapshot": {}, "is_passthrough": false, "variables": {}
+        })))
+        .mount(&server)
+        .await;
+    server
+}
+
+/// The worker binary as a child process.
+pub struct Worker {
+    pub child: Child,
+    pub output: Arc<Mutex<String>>,
+}
+
+impl Worker {
+    pub fn spawn(env: &[(String, String)]) -> Self {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kafka-component"));
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("LOG_LEVEL", "debug")
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().expect("spawn worker");
+        let output = Arc::new(Mutex::new(String::new()));
+        for stream in [child.stdout.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>), child.stderr.take().map(|s| Box::new(s) as _)]
+            .into_iter()
+            .flatten()
+        {
+            let out = Arc::clone(&output);
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(stream).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if std::env::var("TEST_LOG").is_ok() {
+                        eprintln!("worker: {line}");
+                    }
+                    let mut o = out.lock().unwrap();
+                    o.push_str(&line);
+                    o.push('\n');
+                }
+            });
+        }
+        Self { child, output }
+    }
+
+    pub fn logs(&self) -> String {
+        self.output.lock().unwrap().clone()
+    }
+
+    /// Waits until the logs contain `needle`.
+    pub async fn wait_log(&self, needle: &str, timeout: Duration) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while !self.logs().contains(needle) {
+            assert!(tokio::time::Instant::now() < deadline, "worker never logged {needle:?}; logs:\n{}", self.logs());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub async fn ready(&self) {
+        self.wait_log("Worker ready", Duration::from_secs(20)).await;
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let pid = self.child.id().expect("running").to_string();
+        let status = std::process::Command::new("kill").args([&format!("-{sig}"), &pid]).status().unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for exit and returns the exit code.
+    pub async fn exit_code(&mut self, timeout: Duration) -> i32 {
+        match tokio::time::timeout(timeout, self.child.wait()).await {
+            Ok(status) => status.unwrap().code().unwrap_or(-1),
+            Err(_) => panic!("worker did not exit within {timeout:?}; logs:\n{}", self.logs()),
+        }
+    }
+
+    pub async fn stop(mut self) -> i32 {
+        if self.child.id().is_some() {
+            self.signal("TERM");
+        }
+        self.exit_code(Duration::from_secs(30)).await
+    }
+}
+
+/// Reads `n` records from `topic` (all partitions, from the beginning).
+pub fn read_records(brokers: &str, topic: &str, partitions: i32, n: usize, timeout: Duration) -> Vec<KafkaRecord> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", rand_name("verify"))
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset(topic, p, Offset::Beginning).unwrap();
+    }
+    consumer.assign(&tpl).unwrap();
+    let deadline = std::time::Instant::now() + timeout;
+    let mut out = Vec::new();
+    while out.len() < n && std::time::Instant::now() < deadline {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+            out.push(KafkaRecord {
+                partition: m.partition(),
+                offset: m.offset(),
+                key: m.key().map(<[u8]>::to_vec),
+                value: m.payload().map(<[u8]>::to_vec),
+                headers: m
+                    .headers()
+                    .map(|h| h.iter().map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec).unwrap_or_default())).collect())
+                    .unwrap_or_default(),
+            });
+        }
+    }
+    out
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaRecord {
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+    pub headers: Vec<(String, Vec<u8>)>,
+}
+
+/// Decrypts the `error` field of an error message.
+pub fn error_of(got: &Got) -> Value {
+    let body = got.json();
+    let plain = crypto().decode(body["error"].as_str().unwrap().as_bytes(), 1).unwrap();
+    serde_json::from_slice(&plain).unwrap()
+}
