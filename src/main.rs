@@ -31,7 +31,10 @@ fn main() -> ExitCode {
     let env = Env::from_process();
     let level = std::env::var("LOG_LEVEL").unwrap_or_else(|_| "info".to_owned());
     telemetry::init(&level, std::io::stdout);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             tracing::error!(error = %e, "Cannot start the async runtime.");

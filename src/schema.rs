@@ -33,7 +33,11 @@ pub struct Violation {
 
 impl std::fmt::Display for Violation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let path = if self.path.is_empty() { "/" } else { &self.path };
+        let path = if self.path.is_empty() {
+            "/"
+        } else {
+            &self.path
+        };
         write!(f, "{path}: {}", self.message)
     }
 }
@@ -75,7 +79,9 @@ mod tests {
     #[test]
     fn produce_input_reports_every_problem_with_its_path() {
         assert!(validate_produce_input(&json!({"messages": [{"value": "a"}, {"key": {"x": 1}, "value": {"b": 2}, "headers": {"h": "v"}, "partition": 1, "timestamp": 5}]})).is_empty());
-        let v = validate_produce_input(&json!({"messages": [{"key": "k"}, {"value": "x", "partition": "one", "headers": {"h": 5}}]}));
+        let v = validate_produce_input(
+            &json!({"messages": [{"key": "k"}, {"value": "x", "partition": "one", "headers": {"h": 5}}]}),
+        );
         let paths: Vec<_> = v.iter().map(|v| v.path.as_str()).collect();
         assert!(paths.contains(&"/messages/0"), "{v:?}");
         assert!(paths.contains(&"/messages/1/partition"), "{v:?}");
@@ -86,13 +92,25 @@ mod tests {
     #[test]
     fn component_json_points_at_existing_schemas() {
         let doc: Value = serde_json::from_str(crate::platform::component::COMPONENT_JSON).unwrap();
-        assert_eq!(doc["actions"]["produce"]["metadata"]["in"], "./schemas/produce.in.json");
-        assert_eq!(doc["actions"]["produce"]["metadata"]["out"], "./schemas/produce.out.json");
-        assert_eq!(doc["triggers"]["consume"]["metadata"]["out"], "./schemas/consume.out.json");
+        assert_eq!(
+            doc["actions"]["produce"]["metadata"]["in"],
+            "./schemas/produce.in.json"
+        );
+        assert_eq!(
+            doc["actions"]["produce"]["metadata"]["out"],
+            "./schemas/produce.out.json"
+        );
+        assert_eq!(
+            doc["triggers"]["consume"]["metadata"]["out"],
+            "./schemas/consume.out.json"
+        );
         let cred_fields = doc["credentials"]["fields"].as_object().unwrap();
         let schema: Value = serde_json::from_str(CREDENTIALS).unwrap();
         for field in cred_fields.keys() {
-            assert!(schema["properties"].get(field).is_some(), "credentials.json lacks {field}");
+            assert!(
+                schema["properties"].get(field).is_some(),
+                "credentials.json lacks {field}"
+            );
         }
     }
 }

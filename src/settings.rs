@@ -95,7 +95,9 @@ impl Env {
     }
 
     fn raw(&self, name: &str) -> Option<&str> {
-        self.vars.get(&format!("ELASTICIO_{name}")).map(String::as_str)
+        self.vars
+            .get(&format!("ELASTICIO_{name}"))
+            .map(String::as_str)
     }
 
     /// A variable by its full name (used for `ADDITIONAL_VARS_FOR_HEADERS`).
@@ -509,7 +511,10 @@ mod tests {
             panic!("{err}")
         };
         assert_eq!(names.len(), 19, "{names:?}");
-        assert!(names.contains(&"ELASTICIO_STEP_ID".to_owned()), "empty counts as missing");
+        assert!(
+            names.contains(&"ELASTICIO_STEP_ID".to_owned()),
+            "empty counts as missing"
+        );
         assert!(!names.contains(&"ELASTICIO_FLOW_ID".to_owned()));
         let text = err.to_string();
         assert!(text.contains("ELASTICIO_AMQP_URI") && text.contains("ELASTICIO_API_KEY"));
@@ -573,34 +578,57 @@ mod tests {
 
     #[test]
     fn booleans_are_false_only_for_empty_and_false() {
-        for (value, expected) in [("", false), ("false", false), ("true", true), ("0", true), ("no", true)] {
-            let s = Settings::from_env(&env_with(&[("ELASTICIO_AMQP_PERSISTENT_MESSAGES", value)])).unwrap();
-            assert_eq!(s.amqp.unwrap().persistent_messages, expected, "value {value:?}");
+        for (value, expected) in [
+            ("", false),
+            ("false", false),
+            ("true", true),
+            ("0", true),
+            ("no", true),
+        ] {
+            let s = Settings::from_env(&env_with(&[("ELASTICIO_AMQP_PERSISTENT_MESSAGES", value)]))
+                .unwrap();
+            assert_eq!(
+                s.amqp.unwrap().persistent_messages,
+                expected,
+                "value {value:?}"
+            );
         }
-        let s = Settings::from_env(&env_with(&[("ELASTICIO_PROCESS_AMQP_DRAIN", "false")])).unwrap();
+        let s =
+            Settings::from_env(&env_with(&[("ELASTICIO_PROCESS_AMQP_DRAIN", "false")])).unwrap();
         assert!(!s.amqp.unwrap().process_amqp_drain);
     }
 
     #[test]
     fn additional_vars_become_camel_case_headers() {
         let s = Settings::from_env(&env_with(&[
-            ("ELASTICIO_ADDITIONAL_VARS_FOR_HEADERS", "ELASTICIO_EXTRA_ONE, OTHER_VAR,ELASTICIO_ABSENT"),
+            (
+                "ELASTICIO_ADDITIONAL_VARS_FOR_HEADERS",
+                "ELASTICIO_EXTRA_ONE, OTHER_VAR,ELASTICIO_ABSENT",
+            ),
             ("ELASTICIO_EXTRA_ONE", "x1"),
             ("OTHER_VAR", "o"),
         ]))
         .unwrap();
         assert_eq!(
             s.additional_headers,
-            vec![("extraOne".to_owned(), "x1".to_owned()), ("otherVar".to_owned(), "o".to_owned())]
+            vec![
+                ("extraOne".to_owned(), "x1".to_owned()),
+                ("otherVar".to_owned(), "o".to_owned())
+            ]
         );
     }
 
     #[test]
     fn bad_iv_and_protocol_version_are_reported_without_the_secret() {
-        let err = Settings::from_env(&env_with(&[("ELASTICIO_MESSAGE_CRYPTO_IV", "short-secret")])).unwrap_err();
+        let err = Settings::from_env(&env_with(&[(
+            "ELASTICIO_MESSAGE_CRYPTO_IV",
+            "short-secret",
+        )]))
+        .unwrap_err();
         assert!(err.to_string().contains("16 bytes"));
         assert!(!err.to_string().contains("short-secret"));
-        let err = Settings::from_env(&env_with(&[("ELASTICIO_PROTOCOL_VERSION", "3")])).unwrap_err();
+        let err =
+            Settings::from_env(&env_with(&[("ELASTICIO_PROTOCOL_VERSION", "3")])).unwrap_err();
         assert!(err.to_string().contains("ELASTICIO_PROTOCOL_VERSION"));
     }
 

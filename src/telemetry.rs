@@ -9,7 +9,8 @@ pub fn init<W>(level: &str, writer: W)
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
-    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(format!("{level},lapin=warn,amq_protocol=warn")));
+    let filter = EnvFilter::try_from_env("RUST_LOG")
+        .unwrap_or_else(|_| EnvFilter::new(format!("{level},lapin=warn,amq_protocol=warn")));
     let _ignored = tracing_subscriber::fmt()
         .json()
         .flatten_event(true)

@@ -64,11 +64,21 @@ impl ProduceConfig {
     pub fn from_cfg(cfg: &Value) -> Result<Self, ConfigError> {
         let err = |field: &'static str, reason: String| ConfigError { field, reason };
         let topic = str_field(cfg, "topic")
-            .ok_or_else(|| err("topic", "no topic given; enter the topic to write to".into()))?
+            .ok_or_else(|| {
+                err(
+                    "topic",
+                    "no topic given; enter the topic to write to".into(),
+                )
+            })?
             .to_owned();
-        let compression = str_field(cfg, "compression").unwrap_or("none").to_ascii_lowercase();
+        let compression = str_field(cfg, "compression")
+            .unwrap_or("none")
+            .to_ascii_lowercase();
         if !["none", "gzip", "snappy", "lz4", "zstd"].contains(&compression.as_str()) {
-            return Err(err("compression", format!("unknown codec `{compression}`; use none, gzip, snappy, lz4 or zstd")));
+            return Err(err(
+                "compression",
+                format!("unknown codec `{compression}`; use none, gzip, snappy, lz4 or zstd"),
+            ));
         }
         let acks = match cfg.get("acks") {
             Some(Value::Number(n)) => n.to_string(),
@@ -77,25 +87,45 @@ impl ProduceConfig {
         let acks = match acks.as_str() {
             "all" | "-1" => "all".to_owned(),
             "1" | "0" => acks,
-            other => return Err(err("acks", format!("`{other}` is not valid; use all, 1 or 0"))),
+            other => {
+                return Err(err(
+                    "acks",
+                    format!("`{other}` is not valid; use all, 1 or 0"),
+                ));
+            }
         };
         let idempotence_default = acks == "all";
         let idempotence = bool_field(cfg, "idempotence", idempotence_default)?;
         if idempotence && acks != "all" {
-            return Err(err("idempotence", format!("the idempotent producer needs acks=all (acks is {acks}); turn idempotence off or use acks=all")));
+            return Err(err(
+                "idempotence",
+                format!(
+                    "the idempotent producer needs acks=all (acks is {acks}); turn idempotence off or use acks=all"
+                ),
+            ));
         }
-        let delivery_timeout_ms = u64_field(cfg, "deliveryTimeoutMs")?.unwrap_or(DEFAULT_TIMEOUT_MS);
+        let delivery_timeout_ms =
+            u64_field(cfg, "deliveryTimeoutMs")?.unwrap_or(DEFAULT_TIMEOUT_MS);
         let request_timeout_ms = u64_field(cfg, "requestTimeoutMs")?
             .unwrap_or(DEFAULT_TIMEOUT_MS)
             .min(delivery_timeout_ms.max(1));
         let sticky_keyless = match str_field(cfg, "keylessPartitioning").unwrap_or("sticky") {
             "sticky" => true,
             "random" => false,
-            other => return Err(err("keylessPartitioning", format!("`{other}` is not valid; use sticky or random"))),
+            other => {
+                return Err(err(
+                    "keylessPartitioning",
+                    format!("`{other}` is not valid; use sticky or random"),
+                ));
+            }
         };
-        let message_max_bytes = u64_field(cfg, "messageMaxBytes")?.unwrap_or(DEFAULT_MESSAGE_MAX_BYTES);
+        let message_max_bytes =
+            u64_field(cfg, "messageMaxBytes")?.unwrap_or(DEFAULT_MESSAGE_MAX_BYTES);
         if !(1000..=1_000_000_000).contains(&message_max_bytes) {
-            return Err(err("messageMaxBytes", "must be between 1000 and 1000000000".into()));
+            return Err(err(
+                "messageMaxBytes",
+                "must be between 1000 and 1000000000".into(),
+            ));
         }
         Ok(Self {
             topic,
@@ -121,8 +151,16 @@ impl ProduceConfig {
         c.set("request.timeout.ms", self.request_timeout_ms.to_string());
         c.set("message.timeout.ms", self.delivery_timeout_ms.to_string());
         // Our own pre-check decides record size; give librdkafka headroom for batch framing.
-        c.set("message.max.bytes", (self.message_max_bytes + 64 * 1024).min(1_000_000_000).to_string());
-        c.set("sticky.partitioning.linger.ms", if self.sticky_keyless { "10" } else { "0" });
+        c.set(
+            "message.max.bytes",
+            (self.message_max_bytes + 64 * 1024)
+                .min(1_000_000_000)
+                .to_string(),
+        );
+        c.set(
+            "sticky.partitioning.linger.ms",
+            if self.sticky_keyless { "10" } else { "0" },
+        );
         c.set("linger.ms", "5");
     }
 
@@ -158,7 +196,11 @@ impl Record {
     fn size(&self) -> usize {
         self.key.as_ref().map_or(0, Vec::len)
             + self.value.as_ref().map_or(0, Vec::len)
-            + self.headers.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
+            + self
+                .headers
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>()
     }
 }
 
@@ -192,16 +234,29 @@ fn parse_input(body: &Value) -> Result<Vec<Record>, Vec<String>> {
     }
     let mut problems = Vec::new();
     let mut records = Vec::new();
-    let messages = body.get("messages").and_then(Value::as_array).cloned().unwrap_or_default();
+    let messages = body
+        .get("messages")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     for (index, m) in messages.iter().enumerate() {
         let base = format!("/messages/{index}");
         let key_json = m.get("key").cloned().unwrap_or(Value::Null);
         let key = payload_bytes(&key_json, &format!("{base}/key"), &mut problems);
-        let value = payload_bytes(m.get("value").unwrap_or(&Value::Null), &format!("{base}/value"), &mut problems);
+        let value = payload_bytes(
+            m.get("value").unwrap_or(&Value::Null),
+            &format!("{base}/value"),
+            &mut problems,
+        );
         let headers = match m.get("headers") {
             Some(Value::Object(o)) => o
                 .iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().as_bytes().to_vec()))
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v.as_str().unwrap_or_default().as_bytes().to_vec(),
+                    )
+                })
                 .collect(),
             Some(Value::Array(pairs)) => pairs
                 .iter()
@@ -237,7 +292,11 @@ fn parse_input(body: &Value) -> Result<Vec<Record>, Vec<String>> {
             timestamp,
         });
     }
-    if problems.is_empty() { Ok(records) } else { Err(problems) }
+    if problems.is_empty() {
+        Ok(records)
+    } else {
+        Err(problems)
+    }
 }
 
 /// A record that was not written.
@@ -278,7 +337,11 @@ impl std::fmt::Debug for ProduceAction {
 }
 
 impl ProduceAction {
-    async fn producer(&self, conn: &KafkaConnection, pc: &ProduceConfig) -> Result<SharedProducer, ErrorReport> {
+    async fn producer(
+        &self,
+        conn: &KafkaConnection,
+        pc: &ProduceConfig,
+    ) -> Result<SharedProducer, ErrorReport> {
         let key = format!("{}|{}", conn.cache_key(), pc.cache_key());
         let mut cache = self.producers.lock().await;
         if let Some(p) = cache.get(&key) {
@@ -289,9 +352,12 @@ impl ProduceAction {
         let context = KafkaContext::default();
         let state = Arc::clone(&context.state);
         let producer = SharedProducer {
-            producer: cc
-                .create_with_context(context)
-                .map_err(|e| ErrorReport::new("ConfigurationError", format!("cannot create the Kafka producer: {e}")))?,
+            producer: cc.create_with_context(context).map_err(|e| {
+                ErrorReport::new(
+                    "ConfigurationError",
+                    format!("cannot create the Kafka producer: {e}"),
+                )
+            })?,
             state,
         };
         tracing::info!(brokers = %conn.brokers.join(","), topic = %pc.topic, "Kafka producer created.");
@@ -315,7 +381,10 @@ impl ProduceAction {
         let records = parse_input(&body).map_err(|problems| {
             ErrorReport::new(
                 "ValidationError",
-                format!("the input does not match the Produce input schema: {}", problems.join("; ")),
+                format!(
+                    "the input does not match the Produce input schema: {}",
+                    problems.join("; ")
+                ),
             )
         })?;
         let producer = self.producer(&conn, &pc).await?;
@@ -324,17 +393,44 @@ impl ProduceAction {
         if !written.is_empty() {
             producer.state.mark_success();
         }
+        let mut failures = failures;
+        if !failures.is_empty()
+            && failures
+                .iter()
+                .all(|f| f.disposition == Disposition::Transient)
+            && topic_missing(&producer, topic).await
+        {
+            // A record for a topic that does not exist only times out; say what is really wrong.
+            let text = describe(RDKafkaErrorCode::UnknownTopicOrPartition, topic);
+            for f in &mut failures {
+                f.disposition = Disposition::User;
+                f.code = Some(RDKafkaErrorCode::UnknownTopicOrPartition);
+                f.detail = json!({ "index": f.index, "error": text });
+            }
+        }
 
-        let permanent: Vec<&Failure> = failures.iter().filter(|f| f.disposition == Disposition::User).collect();
-        if let Some(auth) = failures.iter().find(|f| matches!(f.code, Some(RDKafkaErrorCode::Authentication))) {
+        let permanent: Vec<&Failure> = failures
+            .iter()
+            .filter(|f| f.disposition == Disposition::User)
+            .collect();
+        if let Some(auth) = failures
+            .iter()
+            .find(|f| matches!(f.code, Some(RDKafkaErrorCode::Authentication)))
+        {
             self.forget(&producer).await;
-            let reason = auth.detail.get("error").and_then(Value::as_str).unwrap_or("authentication failed");
+            let reason = auth
+                .detail
+                .get("error")
+                .and_then(Value::as_str)
+                .unwrap_or("authentication failed");
             return Err(ErrorReport::new(
                 "AuthenticationError",
                 format!(
                     "Kafka authentication failed for user `{}` with {}: {reason}. Check the username, password and mechanism of the credentials.",
                     conn.sasl.as_ref().map_or("", |s| s.username.as_str()),
-                    conn.sasl.as_ref().map_or("no SASL", |s| s.mechanism.as_librdkafka()),
+                    conn.sasl
+                        .as_ref()
+                        .map_or("no SASL", |s| s.mechanism.as_librdkafka()),
                 ),
             ));
         }
@@ -346,15 +442,28 @@ impl ProduceAction {
                 failures.len(),
                 records.len(),
                 pc.delivery_timeout_ms,
-                failures[0].detail.get("error").and_then(Value::as_str).unwrap_or("broker unavailable")
+                failures[0]
+                    .detail
+                    .get("error")
+                    .and_then(Value::as_str)
+                    .unwrap_or("broker unavailable")
             );
-            tracing::warn!(failed = failures.len(), "Kafka unavailable; rebounding the message.");
-            exec.emitter.rebound(&reason).await.map_err(ErrorReport::from)?;
+            tracing::warn!(
+                failed = failures.len(),
+                "Kafka unavailable; rebounding the message."
+            );
+            exec.emitter
+                .rebound(&reason)
+                .await
+                .map_err(ErrorReport::from)?;
             return Ok(());
         }
 
         for out in partition_outputs(&producer, topic, &records, &written).await {
-            exec.emitter.data(json!({ "body": out })).await.map_err(ErrorReport::from)?;
+            exec.emitter
+                .data(json!({ "body": out }))
+                .await
+                .map_err(ErrorReport::from)?;
         }
         if failures.is_empty() {
             tracing::info!(records = records.len(), topic, "Records produced.");
@@ -377,7 +486,13 @@ impl ProduceAction {
 
     /// Flushes every producer (bounded); records still unacknowledged are logged as failed.
     pub async fn shutdown(&self) {
-        let producers: Vec<SharedProducer> = self.producers.lock().await.drain().map(|(_, p)| p).collect();
+        let producers: Vec<SharedProducer> = self
+            .producers
+            .lock()
+            .await
+            .drain()
+            .map(|(_, p)| p)
+            .collect();
         for p in producers {
             let result = tokio::task::spawn_blocking(move || {
                 let r = p.producer.flush(FLUSH_TIMEOUT);
@@ -386,7 +501,9 @@ impl ProduceAction {
             .await;
             match result {
                 Ok((Ok(()), _)) => tracing::info!("Kafka producer flushed."),
-                Ok((Err(e), left)) => tracing::error!(error = %e, unacknowledged = left, "Kafka producer flush did not finish; these records are reported as failed."),
+                Ok((Err(e), left)) => {
+                    tracing::error!(error = %e, unacknowledged = left, "Kafka producer flush did not finish; these records are reported as failed.")
+                }
                 Err(e) => tracing::error!(error = %e, "Kafka producer flush task failed."),
             }
         }
@@ -394,15 +511,32 @@ impl ProduceAction {
 }
 
 fn config_report(e: ConfigError) -> ErrorReport {
-    ErrorReport::new("ConfigurationError", format!("{e}. Fix the step or credentials configuration."))
+    ErrorReport::new(
+        "ConfigurationError",
+        format!("{e}. Fix the step or credentials configuration."),
+    )
 }
 
-fn failure(index: usize, code: Option<RDKafkaErrorCode>, disposition: Disposition, detail: Value) -> Failure {
-    Failure { index, disposition, code, detail }
+fn failure(
+    index: usize,
+    code: Option<RDKafkaErrorCode>,
+    disposition: Disposition,
+    detail: Value,
+) -> Failure {
+    Failure {
+        index,
+        disposition,
+        code,
+        detail,
+    }
 }
 
 /// Sends every record (too-large ones fail on their own), waits for all delivery reports.
-async fn send_all(producer: &SharedProducer, pc: &ProduceConfig, records: &[Record]) -> (Vec<Written>, Vec<Failure>) {
+async fn send_all(
+    producer: &SharedProducer,
+    pc: &ProduceConfig,
+    records: &[Record],
+) -> (Vec<Written>, Vec<Failure>) {
     let mut failures = Vec::new();
     let mut pending = Vec::with_capacity(records.len());
     let deadline = Instant::now() + Duration::from_millis(pc.delivery_timeout_ms);
@@ -420,7 +554,10 @@ async fn send_all(producer: &SharedProducer, pc: &ProduceConfig, records: &[Reco
         }
         let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
         for (k, v) in &r.headers {
-            headers = headers.insert(Header { key: k, value: Some(v) });
+            headers = headers.insert(Header {
+                key: k,
+                value: Some(v),
+            });
         }
         let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&pc.topic).headers(headers);
         if let Some(k) = &r.key {
@@ -441,7 +578,9 @@ async fn send_all(producer: &SharedProducer, pc: &ProduceConfig, records: &[Reco
                     pending.push((r.index, fut));
                     break;
                 }
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) if Instant::now() < deadline => {
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
+                    if Instant::now() < deadline =>
+                {
                     // Back-pressure: librdkafka's queue is full; let it drain.
                     record = back;
                     tokio::time::sleep(Duration::from_millis(5)).await;
@@ -450,7 +589,12 @@ async fn send_all(producer: &SharedProducer, pc: &ProduceConfig, records: &[Reco
                     let code = e.rdkafka_error_code();
                     let disposition = code.map_or(Disposition::Transient, classify_code);
                     let text = code.map_or_else(|| e.to_string(), |c| describe(c, &pc.topic));
-                    failures.push(failure(r.index, code, disposition, json!({ "index": r.index, "error": text })));
+                    failures.push(failure(
+                        r.index,
+                        code,
+                        disposition,
+                        json!({ "index": r.index, "error": text }),
+                    ));
                     break;
                 }
             }
@@ -483,18 +627,37 @@ async fn send_all(producer: &SharedProducer, pc: &ProduceConfig, records: &[Reco
                 let code = e.rdkafka_error_code();
                 let mut disposition = code.map_or(Disposition::Transient, classify_code);
                 let mut text = code.map_or_else(|| e.to_string(), |c| describe(c, &pc.topic));
-                if let Some(reason) = producer.state.auth_error().filter(|_| !producer.state.ever_succeeded()) {
+                if let Some(reason) = producer
+                    .state
+                    .auth_error()
+                    .filter(|_| !producer.state.ever_succeeded())
+                {
                     disposition = Disposition::User;
                     text = reason;
-                    failures.push(failure(index, Some(RDKafkaErrorCode::Authentication), disposition, json!({ "index": index, "error": text })));
+                    failures.push(failure(
+                        index,
+                        Some(RDKafkaErrorCode::Authentication),
+                        disposition,
+                        json!({ "index": index, "error": text }),
+                    ));
                     continue;
                 }
                 if code == Some(RDKafkaErrorCode::MessageSizeTooLarge) {
                     disposition = Disposition::User;
                 }
-                failures.push(failure(index, code, disposition, json!({ "index": index, "error": text })));
+                failures.push(failure(
+                    index,
+                    code,
+                    disposition,
+                    json!({ "index": index, "error": text }),
+                ));
             }
-            Err(_) => failures.push(failure(index, None, Disposition::Transient, json!({ "index": index, "error": "delivery report lost (producer closed)" }))),
+            Err(_) => failures.push(failure(
+                index,
+                None,
+                Disposition::Transient,
+                json!({ "index": index, "error": "delivery report lost (producer closed)" }),
+            )),
         }
     }
     failures.sort_by_key(|f| f.index);
@@ -502,12 +665,22 @@ async fn send_all(producer: &SharedProducer, pc: &ProduceConfig, records: &[Reco
 }
 
 /// One output object per partition written, in partition order.
-async fn partition_outputs(producer: &SharedProducer, topic: &str, records: &[Record], written: &[Written]) -> Vec<Value> {
+async fn partition_outputs(
+    producer: &SharedProducer,
+    topic: &str,
+    records: &[Record],
+    written: &[Written],
+) -> Vec<Value> {
     let mut by_partition: BTreeMap<i32, Vec<&Written>> = BTreeMap::new();
     for w in written {
         by_partition.entry(w.partition).or_default().push(w);
     }
-    let lows = join_all(by_partition.keys().map(|&p| low_watermark(producer, topic, p))).await;
+    let lows = join_all(
+        by_partition
+            .keys()
+            .map(|&p| low_watermark(producer, topic, p)),
+    )
+    .await;
     by_partition
         .into_iter()
         .zip(lows)
@@ -545,6 +718,29 @@ async fn partition_outputs(producer: &SharedProducer, topic: &str, records: &[Re
         .collect()
 }
 
+/// Whether the cluster answers that `topic` does not exist.
+async fn topic_missing(producer: &SharedProducer, topic: &str) -> bool {
+    let producer = producer.clone();
+    let topic = topic.to_owned();
+    let answer = tokio::task::spawn_blocking(move || {
+        let md = match producer.producer.client().fetch_metadata(Some(&topic), Duration::from_secs(5)) {
+            Ok(md) => md,
+            Err(e) => {
+                tracing::debug!(error = %e, "Topic metadata unavailable.");
+                return None;
+            }
+        };
+        let t = md.topics().first()?;
+        tracing::debug!(topic = t.name(), error = ?t.error(), partitions = t.partitions().len(), "Topic metadata.");
+        Some(matches!(
+            t.error().map(RDKafkaErrorCode::from),
+            Some(RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic)
+        ))
+    })
+    .await;
+    matches!(answer, Ok(Some(true)))
+}
+
 /// The partition's low watermark (log start offset), or `None` when the broker does not answer in time.
 async fn low_watermark(producer: &SharedProducer, topic: &str, partition: i32) -> Option<i64> {
     let producer = producer.clone();
@@ -579,10 +775,19 @@ mod tests {
         assert_eq!(cc.get("enable.idempotence"), Some("true"));
         let pc = ProduceConfig::from_cfg(&json!({"topic": "t", "acks": "1"})).unwrap();
         assert!(!pc.idempotence, "idempotence follows acks when not set");
-        let e = ProduceConfig::from_cfg(&json!({"topic": "t", "acks": "1", "idempotence": true})).unwrap_err();
+        let e = ProduceConfig::from_cfg(&json!({"topic": "t", "acks": "1", "idempotence": true}))
+            .unwrap_err();
         assert_eq!(e.field, "idempotence");
-        assert_eq!(ProduceConfig::from_cfg(&json!({})).unwrap_err().field, "topic");
-        assert_eq!(ProduceConfig::from_cfg(&json!({"topic": "t", "compression": "brotli"})).unwrap_err().field, "compression");
+        assert_eq!(
+            ProduceConfig::from_cfg(&json!({})).unwrap_err().field,
+            "topic"
+        );
+        assert_eq!(
+            ProduceConfig::from_cfg(&json!({"topic": "t", "compression": "brotli"}))
+                .unwrap_err()
+                .field,
+            "compression"
+        );
     }
 
     #[test]
@@ -597,7 +802,10 @@ mod tests {
         assert_eq!(recs[0].value.as_deref(), Some(&br#"{"a":1}"#[..]));
         assert_eq!(recs[0].headers.len(), 2);
         assert_eq!(recs[1].value.as_deref(), Some(&[0u8, 1, 2][..]));
-        assert_eq!((recs[1].partition, recs[1].timestamp), (Some(2), Some(1000)));
+        assert_eq!(
+            (recs[1].partition, recs[1].timestamp),
+            (Some(2), Some(1000))
+        );
         assert!(recs[2].value.is_none(), "null value is a tombstone");
         let errs = parse_input(&json!({"messages": [{"value": {"base64": "@@"}}]})).unwrap_err();
         assert!(errs[0].starts_with("/messages/0/value/base64"), "{errs:?}");

@@ -41,7 +41,9 @@ pub fn classify_code(code: RDKafkaErrorCode) -> Disposition {
 
 /// Classifies any Kafka error (codes first; errors without a code are transient).
 pub fn classify(error: &KafkaError) -> Disposition {
-    error.rdkafka_error_code().map_or(Disposition::Transient, classify_code)
+    error
+        .rdkafka_error_code()
+        .map_or(Disposition::Transient, classify_code)
 }
 
 /// An actionable sentence for a record error.
@@ -71,10 +73,25 @@ mod tests {
     #[test]
     fn table() {
         use RDKafkaErrorCode as C;
-        for c in [C::MessageSizeTooLarge, C::UnknownTopicOrPartition, C::TopicAuthorizationFailed, C::InvalidRecord, C::Authentication] {
+        for c in [
+            C::MessageSizeTooLarge,
+            C::UnknownTopicOrPartition,
+            C::TopicAuthorizationFailed,
+            C::InvalidRecord,
+            C::Authentication,
+        ] {
             assert_eq!(classify_code(c), Disposition::User, "{c:?}");
         }
-        for c in [C::QueueFull, C::MessageTimedOut, C::AllBrokersDown, C::RequestTimedOut, C::NotEnoughReplicas, C::LeaderNotAvailable, C::NotLeaderForPartition, C::BrokerTransportFailure] {
+        for c in [
+            C::QueueFull,
+            C::MessageTimedOut,
+            C::AllBrokersDown,
+            C::RequestTimedOut,
+            C::NotEnoughReplicas,
+            C::LeaderNotAvailable,
+            C::NotLeaderForPartition,
+            C::BrokerTransportFailure,
+        ] {
             assert_eq!(classify_code(c), Disposition::Transient, "{c:?}");
         }
         assert!(describe(C::UnknownTopicOrPartition, "orders").contains("`orders` does not exist"));

@@ -59,14 +59,21 @@ impl ClientState {
 impl ClientContext for KafkaContext {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
         match level {
-            RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical | RDKafkaLogLevel::Error => {
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error => {
                 tracing::error!(target: "librdkafka", facility = fac, "{log_message}");
             }
-            RDKafkaLogLevel::Warning => tracing::warn!(target: "librdkafka", facility = fac, "{log_message}"),
+            RDKafkaLogLevel::Warning => {
+                tracing::warn!(target: "librdkafka", facility = fac, "{log_message}")
+            }
             RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
                 tracing::info!(target: "librdkafka", facility = fac, "{log_message}");
             }
-            RDKafkaLogLevel::Debug => tracing::debug!(target: "librdkafka", facility = fac, "{log_message}"),
+            RDKafkaLogLevel::Debug => {
+                tracing::debug!(target: "librdkafka", facility = fac, "{log_message}")
+            }
         }
     }
 
@@ -80,7 +87,10 @@ impl ClientState {
         if error.rdkafka_error_code() == Some(RDKafkaErrorCode::Authentication) {
             if self.ever_succeeded() {
                 // e.g. a broker that limits session lifetime: librdkafka reconnects by itself.
-                tracing::warn!(reason, "Kafka re-authentication failed on a session that worked; reconnecting.");
+                tracing::warn!(
+                    reason,
+                    "Kafka re-authentication failed on a session that worked; reconnecting."
+                );
             } else {
                 tracing::error!(reason, "Kafka authentication failed.");
             }

@@ -88,8 +88,14 @@ impl fmt::Debug for Tls {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Tls")
             .field("ca_pem", &self.ca_pem.as_ref().map(|_| "[pem]"))
-            .field("client_cert_pem", &self.client_cert_pem.as_ref().map(|_| "[pem]"))
-            .field("client_key_pem", &self.client_key_pem.as_ref().map(|_| "[redacted]"))
+            .field(
+                "client_cert_pem",
+                &self.client_cert_pem.as_ref().map(|_| "[pem]"),
+            )
+            .field(
+                "client_key_pem",
+                &self.client_key_pem.as_ref().map(|_| "[redacted]"),
+            )
             .field("verify_hostname", &self.verify_hostname)
             .field("insecure_skip_verify", &self.insecure_skip_verify)
             .finish()
@@ -129,9 +135,15 @@ pub fn bool_field(cfg: &Value, field: &'static str, default: bool) -> Result<boo
             "" => Ok(default),
             "true" | "on" | "yes" | "1" => Ok(true),
             "false" | "off" | "no" | "0" => Ok(false),
-            other => Err(cfg_err(field, format!("expected true or false, got `{other}`"))),
+            other => Err(cfg_err(
+                field,
+                format!("expected true or false, got `{other}`"),
+            )),
         },
-        Some(other) => Err(cfg_err(field, format!("expected true or false, got {other}"))),
+        Some(other) => Err(cfg_err(
+            field,
+            format!("expected true or false, got {other}"),
+        )),
     }
 }
 
@@ -152,7 +164,10 @@ pub fn u64_field(cfg: &Value, field: &'static str) -> Result<Option<u64>, Config
             .parse()
             .map(Some)
             .map_err(|_| cfg_err(field, format!("expected a non-negative integer, got `{s}`"))),
-        Some(other) => Err(cfg_err(field, format!("expected a non-negative integer, got {other}"))),
+        Some(other) => Err(cfg_err(
+            field,
+            format!("expected a non-negative integer, got {other}"),
+        )),
     }
 }
 
@@ -167,18 +182,29 @@ pub fn parse_brokers(raw: &str) -> Result<Vec<String>, ConfigError> {
         .map(str::to_owned)
         .collect();
     if brokers.is_empty() {
-        return Err(cfg_err("brokers", "no broker given; enter one or more host:port separated by commas or spaces"));
+        return Err(cfg_err(
+            "brokers",
+            "no broker given; enter one or more host:port separated by commas or spaces",
+        ));
     }
     for b in &brokers {
         let Some((host, port)) = b.rsplit_once(':') else {
-            return Err(cfg_err("brokers", format!("`{b}` has no port; write it as host:port, e.g. {b}:9092")));
+            return Err(cfg_err(
+                "brokers",
+                format!("`{b}` has no port; write it as host:port, e.g. {b}:9092"),
+            ));
         };
         if host.is_empty() {
             return Err(cfg_err("brokers", format!("`{b}` has no host name")));
         }
         match port.parse::<u16>() {
             Ok(p) if p > 0 => {}
-            _ => return Err(cfg_err("brokers", format!("`{b}` has an invalid port `{port}`; use a number from 1 to 65535"))),
+            _ => {
+                return Err(cfg_err(
+                    "brokers",
+                    format!("`{b}` has an invalid port `{port}`; use a number from 1 to 65535"),
+                ));
+            }
         }
     }
     Ok(brokers)
@@ -191,18 +217,25 @@ impl KafkaConnection {
     /// [`ConfigError`] naming the first bad field.
     pub fn from_cfg(cfg: &Value) -> Result<Self, ConfigError> {
         let brokers = parse_brokers(str_field(cfg, "brokers").unwrap_or(""))?;
-        let client_id = str_field(cfg, "clientId").unwrap_or("kafka-component").to_owned();
+        let client_id = str_field(cfg, "clientId")
+            .unwrap_or("kafka-component")
+            .to_owned();
         let sasl = match str_field(cfg, "username") {
             None => None,
             Some(username) => {
-                let mechanism = match str_field(cfg, "mechanism").map(str::to_ascii_lowercase).as_deref() {
+                let mechanism = match str_field(cfg, "mechanism")
+                    .map(str::to_ascii_lowercase)
+                    .as_deref()
+                {
                     None | Some("scram-sha-512") => Mechanism::ScramSha512,
                     Some("scram-sha-256") => Mechanism::ScramSha256,
                     Some("plain") => Mechanism::Plain,
                     Some(other) => {
                         return Err(cfg_err(
                             "mechanism",
-                            format!("unknown SASL mechanism `{other}`; use scram-sha-512, scram-sha-256 or plain"),
+                            format!(
+                                "unknown SASL mechanism `{other}`; use scram-sha-512, scram-sha-256 or plain"
+                            ),
                         ));
                     }
                 };
@@ -218,9 +251,13 @@ impl KafkaConnection {
         let client_cert_pem = str_field(cfg, "clientCert").map(str::to_owned);
         let client_key_pem = str_field(cfg, "clientKey").map(|k| SecretString::from(k.to_owned()));
         if client_cert_pem.is_some() != client_key_pem.is_some() {
-            return Err(cfg_err("clientCert", "mutual TLS needs both a client certificate and its key"));
+            return Err(cfg_err(
+                "clientCert",
+                "mutual TLS needs both a client certificate and its key",
+            ));
         }
-        let tls_on = bool_field(cfg, "tls", false)? || ca_pem.is_some() || client_cert_pem.is_some();
+        let tls_on =
+            bool_field(cfg, "tls", false)? || ca_pem.is_some() || client_cert_pem.is_some();
         let tls = if tls_on {
             Some(Tls {
                 ca_pem,
@@ -267,10 +304,16 @@ impl KafkaConnection {
             }
             c.set(
                 "ssl.endpoint.identification.algorithm",
-                if tls.verify_hostname && !tls.insecure_skip_verify { "https" } else { "none" },
+                if tls.verify_hostname && !tls.insecure_skip_verify {
+                    "https"
+                } else {
+                    "none"
+                },
             );
             if tls.insecure_skip_verify {
-                tracing::warn!("TLS certificate verification is DISABLED (tlsInsecureSkipVerify); the connection is not protected against impersonation.");
+                tracing::warn!(
+                    "TLS certificate verification is DISABLED (tlsInsecureSkipVerify); the connection is not protected against impersonation."
+                );
                 c.set("enable.ssl.certificate.verification", "false");
             }
         }
@@ -297,8 +340,16 @@ impl KafkaConnection {
                 h.update(part.as_deref().unwrap_or("").as_bytes());
                 h.update([0]);
             }
-            h.update(t.client_key_pem.as_ref().map_or("", |k| k.expose_secret()).as_bytes());
-            h.update([u8::from(t.verify_hostname), u8::from(t.insecure_skip_verify)]);
+            h.update(
+                t.client_key_pem
+                    .as_ref()
+                    .map_or("", |k| k.expose_secret())
+                    .as_bytes(),
+            );
+            h.update([
+                u8::from(t.verify_hostname),
+                u8::from(t.insecure_skip_verify),
+            ]);
         }
         hex::encode(h.finalize())
     }
@@ -311,16 +362,32 @@ mod tests {
 
     #[test]
     fn brokers_split_on_commas_and_spaces() {
-        assert_eq!(parse_brokers("a:1, b:2  c:3").unwrap(), vec!["a:1", "b:2", "c:3"]);
+        assert_eq!(
+            parse_brokers("a:1, b:2  c:3").unwrap(),
+            vec!["a:1", "b:2", "c:3"]
+        );
         assert_eq!(parse_brokers("  ").unwrap_err().field, "brokers");
-        assert!(parse_brokers("host").unwrap_err().reason.contains("no port"));
-        assert!(parse_brokers("host:99999").unwrap_err().reason.contains("invalid port"));
+        assert!(
+            parse_brokers("host")
+                .unwrap_err()
+                .reason
+                .contains("no port")
+        );
+        assert!(
+            parse_brokers("host:99999")
+                .unwrap_err()
+                .reason
+                .contains("invalid port")
+        );
         assert!(parse_brokers("host:x").is_err());
     }
 
     #[test]
     fn sasl_defaults_to_scram_sha_512_and_maps_to_security_protocol() {
-        let c = KafkaConnection::from_cfg(&json!({"brokers": "k:9092", "username": "u", "password": "p"})).unwrap();
+        let c = KafkaConnection::from_cfg(
+            &json!({"brokers": "k:9092", "username": "u", "password": "p"}),
+        )
+        .unwrap();
         let cc = c.to_client_config();
         assert_eq!(cc.get("security.protocol"), Some("sasl_plaintext"));
         assert_eq!(cc.get("sasl.mechanism"), Some("SCRAM-SHA-512"));
@@ -328,10 +395,19 @@ mod tests {
         let cc = c.to_client_config();
         assert_eq!(cc.get("security.protocol"), Some("sasl_ssl"));
         assert_eq!(cc.get("sasl.mechanism"), Some("SCRAM-SHA-256"));
-        assert_eq!(cc.get("ssl.endpoint.identification.algorithm"), Some("https"));
+        assert_eq!(
+            cc.get("ssl.endpoint.identification.algorithm"),
+            Some("https")
+        );
         let c = KafkaConnection::from_cfg(&json!({"brokers": "k:9092"})).unwrap();
-        assert_eq!(c.to_client_config().get("security.protocol"), Some("plaintext"));
-        let err = KafkaConnection::from_cfg(&json!({"brokers": "k:9092", "username": "u", "mechanism": "gssapi"})).unwrap_err();
+        assert_eq!(
+            c.to_client_config().get("security.protocol"),
+            Some("plaintext")
+        );
+        let err = KafkaConnection::from_cfg(
+            &json!({"brokers": "k:9092", "username": "u", "mechanism": "gssapi"}),
+        )
+        .unwrap_err();
         assert_eq!(err.field, "mechanism");
     }
 
@@ -339,7 +415,10 @@ mod tests {
     fn debug_never_shows_the_password() {
         let c = KafkaConnection::from_cfg(&json!({"brokers": "k:9092", "username": "u", "password": "hunter2-secret", "clientKey": "KEYDATA", "clientCert": "CERT"})).unwrap();
         let dbg = format!("{c:?}");
-        assert!(!dbg.contains("hunter2-secret") && !dbg.contains("KEYDATA"), "{dbg}");
+        assert!(
+            !dbg.contains("hunter2-secret") && !dbg.contains("KEYDATA"),
+            "{dbg}"
+        );
         assert!(!c.cache_key().contains("hunter2"));
     }
 }

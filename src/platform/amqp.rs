@@ -83,9 +83,9 @@ pub async fn connect(settings: &AmqpSettings, name: &'static str) -> Result<Conn
     Err(AmqpError::Connect {
         name,
         attempts,
-        source: last.unwrap_or(lapin::Error::from(lapin::ErrorKind::InvalidConnectionState(
-            lapin::ConnectionState::Closed,
-        ))),
+        source: last.unwrap_or(lapin::Error::from(
+            lapin::ErrorKind::InvalidConnectionState(lapin::ConnectionState::Closed),
+        )),
     })
 }
 
@@ -97,10 +97,16 @@ pub async fn consumer_channel(conn: &Connection, prefetch: u16) -> Result<Channe
     let ch = conn
         .create_channel()
         .await
-        .map_err(|source| AmqpError::Channel { op: "channel open", source })?;
+        .map_err(|source| AmqpError::Channel {
+            op: "channel open",
+            source,
+        })?;
     ch.basic_qos(prefetch, BasicQosOptions::default())
         .await
-        .map_err(|source| AmqpError::Channel { op: "basic.qos", source })?;
+        .map_err(|source| AmqpError::Channel {
+            op: "basic.qos",
+            source,
+        })?;
     Ok(ch)
 }
 
@@ -108,10 +114,16 @@ async fn confirm_channel(conn: &Connection) -> Result<Channel, AmqpError> {
     let ch = conn
         .create_channel()
         .await
-        .map_err(|source| AmqpError::Channel { op: "channel open", source })?;
+        .map_err(|source| AmqpError::Channel {
+            op: "channel open",
+            source,
+        })?;
     ch.confirm_select(ConfirmSelectOptions::default())
         .await
-        .map_err(|source| AmqpError::Channel { op: "confirm.select", source })?;
+        .map_err(|source| AmqpError::Channel {
+            op: "confirm.select",
+            source,
+        })?;
     Ok(ch)
 }
 
@@ -233,14 +245,23 @@ impl Publisher {
             match outcome {
                 Ok(true) => return Ok(()),
                 Ok(false) => {
-                    tracing::warn!(routing_key = out.routing_key, iteration, "Publish nacked by the broker, retrying.");
+                    tracing::warn!(
+                        routing_key = out.routing_key,
+                        iteration,
+                        "Publish nacked by the broker, retrying."
+                    );
                 }
                 Err(e) => {
                     tracing::warn!(routing_key = out.routing_key, iteration, error = %e, "Publish failed, retrying.");
                 }
             }
             let attempts_made = u64::from(iteration) + 1;
-            if self.inner.retry.attempts.is_some_and(|max| attempts_made > max) {
+            if self
+                .inner
+                .retry
+                .attempts
+                .is_some_and(|max| attempts_made > max)
+            {
                 return Err(AmqpError::NotConfirmed {
                     routing_key: out.routing_key.to_owned(),
                     attempts: attempts_made,
@@ -271,9 +292,15 @@ impl Publisher {
                 props,
             )
             .await
-            .map_err(|source| AmqpError::Channel { op: "basic.publish", source })?
+            .map_err(|source| AmqpError::Channel {
+                op: "basic.publish",
+                source,
+            })?
             .await
-            .map_err(|source| AmqpError::Channel { op: "publisher confirm", source })?;
+            .map_err(|source| AmqpError::Channel {
+                op: "publisher confirm",
+                source,
+            })?;
         if confirm.is_nack() {
             return Ok(false);
         }

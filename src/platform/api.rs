@@ -213,11 +213,19 @@ impl ApiClient {
         let path = Self::hooks_path(flow_id);
         let (a, d) = (self.hooks_attempts, self.hooks_delay);
         let resp = self
-            .call(Method::POST, &path, Some(state), a, d, &[StatusCode::CONFLICT])
+            .call(
+                Method::POST,
+                &path,
+                Some(state),
+                a,
+                d,
+                &[StatusCode::CONFLICT],
+            )
             .await?;
         if resp.status() == StatusCode::CONFLICT {
             self.delete_startup_state(flow_id).await?;
-            self.call(Method::POST, &path, Some(state), a, d, &[]).await?;
+            self.call(Method::POST, &path, Some(state), a, d, &[])
+                .await?;
         }
         Ok(())
     }
@@ -229,9 +237,19 @@ impl ApiClient {
     pub async fn read_startup_state(&self, flow_id: &str) -> Result<Value, ApiError> {
         let path = Self::hooks_path(flow_id);
         let resp = self
-            .call(Method::GET, &path, None, self.hooks_attempts, self.hooks_delay, &[])
+            .call(
+                Method::GET,
+                &path,
+                None,
+                self.hooks_attempts,
+                self.hooks_delay,
+                &[],
+            )
             .await?;
-        Ok(resp.json().await.unwrap_or(Value::Object(Default::default())))
+        Ok(resp
+            .json()
+            .await
+            .unwrap_or(Value::Object(Default::default())))
     }
 
     /// Deletes the startup-hook state.
@@ -240,9 +258,16 @@ impl ApiClient {
     /// [`ApiError`] after retries.
     pub async fn delete_startup_state(&self, flow_id: &str) -> Result<(), ApiError> {
         let path = Self::hooks_path(flow_id);
-        self.call(Method::DELETE, &path, None, self.hooks_attempts, self.hooks_delay, &[])
-            .await
-            .map(drop)
+        self.call(
+            Method::DELETE,
+            &path,
+            None,
+            self.hooks_attempts,
+            self.hooks_delay,
+            &[],
+        )
+        .await
+        .map(drop)
     }
 }
 

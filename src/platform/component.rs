@@ -35,12 +35,19 @@ pub struct FunctionDef {
 pub fn find_function(name: &str) -> Result<FunctionDef, String> {
     let doc: Value = serde_json::from_str(COMPONENT_JSON)
         .map_err(|e| format!("component.json is not valid JSON: {e}"))?;
-    for (section, kind) in [("triggers", FunctionKind::Trigger), ("actions", FunctionKind::Action)] {
+    for (section, kind) in [
+        ("triggers", FunctionKind::Trigger),
+        ("actions", FunctionKind::Action),
+    ] {
         if let Some(def) = doc.get(section).and_then(|s| s.get(name)) {
             return Ok(FunctionDef {
                 name: name.to_owned(),
                 kind,
-                main: def.get("main").and_then(Value::as_str).unwrap_or(name).to_owned(),
+                main: def
+                    .get("main")
+                    .and_then(Value::as_str)
+                    .unwrap_or(name)
+                    .to_owned(),
                 auto_resolve_object_references: def
                     .get("autoResolveObjectReferences")
                     .and_then(Value::as_bool)
@@ -48,7 +55,9 @@ pub fn find_function(name: &str) -> Result<FunctionDef, String> {
             });
         }
     }
-    Err(format!("Trigger or action \"{name}\" is not found in component.json!"))
+    Err(format!(
+        "Trigger or action \"{name}\" is not found in component.json!"
+    ))
 }
 
 #[cfg(test)]
@@ -57,9 +66,15 @@ mod tests {
 
     #[test]
     fn finds_the_shipped_functions() {
-        assert_eq!(find_function("consume").unwrap().kind, FunctionKind::Trigger);
+        assert_eq!(
+            find_function("consume").unwrap().kind,
+            FunctionKind::Trigger
+        );
         assert_eq!(find_function("produce").unwrap().kind, FunctionKind::Action);
         let err = find_function("nope").unwrap_err();
-        assert_eq!(err, "Trigger or action \"nope\" is not found in component.json!");
+        assert_eq!(
+            err,
+            "Trigger or action \"nope\" is not found in component.json!"
+        );
     }
 }

@@ -128,7 +128,13 @@ mod tests {
     fn v1_and_v2_round_trip() {
         let c = known();
         for version in [1, 2] {
-            for plain in [&b""[..], b"x", PLAIN, "ünïcødé 🚀".as_bytes(), &[7u8; 1000][..]] {
+            for plain in [
+                &b""[..],
+                b"x",
+                PLAIN,
+                "ünïcødé 🚀".as_bytes(),
+                &[7u8; 1000][..],
+            ] {
                 let wire = c.encode(plain, version);
                 assert_eq!(c.decode(&wire, version).unwrap(), plain, "v{version}");
             }
@@ -143,7 +149,10 @@ mod tests {
         let wire = c.encode(PLAIN, 2);
         assert!(other.decode(&wire, 2).is_err());
         assert_eq!(c.decode(b"not base64!!", 1), Err(CryptoError::Base64));
-        assert_eq!(c.decode(&wire[..wire.len() - 3], 2), Err(CryptoError::Cipher));
+        assert_eq!(
+            c.decode(&wire[..wire.len() - 3], 2),
+            Err(CryptoError::Cipher)
+        );
         assert!(Crypto::new("p", "short").is_err());
     }
 }

@@ -58,7 +58,10 @@ impl RateLimiter {
     pub async fn acquire(&self) {
         let mut recent = self.recent.lock().await;
         let now = Instant::now();
-        while recent.front().is_some_and(|t| now.duration_since(*t) >= self.interval) {
+        while recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= self.interval)
+        {
             recent.pop_front();
         }
         if recent.len() >= self.limit
@@ -106,7 +109,12 @@ impl EmitterShared {
     }
 
     /// Builds the shared part.
-    pub fn new(publisher: Publisher, crypto: Crypto, settings: Settings, amqp: AmqpSettings) -> Self {
+    pub fn new(
+        publisher: Publisher,
+        crypto: Crypto,
+        settings: Settings,
+        amqp: AmqpSettings,
+    ) -> Self {
         let t = settings.throttles;
         Self {
             publisher,
@@ -165,7 +173,11 @@ impl ErrorReport {
 
 impl Emitter {
     /// The emitter of one delivery.
-    pub fn new(shared: Arc<EmitterShared>, headers: ExecutionHeaders, incoming: IncomingRaw) -> Self {
+    pub fn new(
+        shared: Arc<EmitterShared>,
+        headers: ExecutionHeaders,
+        incoming: IncomingRaw,
+    ) -> Self {
         Self {
             shared,
             headers: Arc::new(headers),
@@ -257,7 +269,11 @@ impl Emitter {
             && !s.settings.no_error_replies
         {
             let mut table = self.headers.error();
-            headers::set(&mut table, "x-eio-error-response", lapin::types::AMQPValue::Boolean(true));
+            headers::set(
+                &mut table,
+                "x-eio-error-response",
+                lapin::types::AMQPValue::Boolean(true),
+            );
             s.publisher
                 .publish(Outgoing {
                     routing_key: reply_to,
@@ -272,7 +288,8 @@ impl Emitter {
     }
 
     fn encrypted_error(&self, report: &ErrorReport) -> String {
-        let err = json!({ "name": report.name, "message": report.message, "stack": "Not Available" });
+        let err =
+            json!({ "name": report.name, "message": report.message, "stack": "Not Available" });
         self.shared
             .crypto
             .encode_base64(&serde_json::to_vec(&err).unwrap_or_default())
@@ -295,7 +312,12 @@ impl Emitter {
     pub async fn rebound(&self, reason: &str) -> Result<(), EmitError> {
         let s = &self.shared;
         let empty = lapin::types::FieldTable::default();
-        let incoming_headers = self.incoming.properties.headers().as_ref().unwrap_or(&empty);
+        let incoming_headers = self
+            .incoming
+            .properties
+            .headers()
+            .as_ref()
+            .unwrap_or(&empty);
         let iteration = headers::get_num(incoming_headers, "reboundIteration").map_or(1, |n| n + 1);
         if iteration > i64::from(s.settings.rebound_limit) {
             let report = ErrorReport::new("Error", "Rebound limit exceeded");

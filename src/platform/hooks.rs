@@ -30,7 +30,10 @@ pub async fn run_shutdown_hook(settings: &Settings) -> Result<(), HookError> {
     component::find_function(&settings.step.function).map_err(HookError::Function)?;
     let state = api.read_startup_state(flow).await?;
     // The shipped functions keep no external state to clean up: consumers leave their group on SIGTERM.
-    tracing::info!(state_keys = state.as_object().map_or(0, serde_json::Map::len), "Shutdown hook: nothing to clean up.");
+    tracing::info!(
+        state_keys = state.as_object().map_or(0, serde_json::Map::len),
+        "Shutdown hook: nothing to clean up."
+    );
     api.delete_startup_state(flow).await?;
     Ok(())
 }

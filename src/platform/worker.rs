@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use futures_util::StreamExt;
 use lapin::message::Delivery;
-use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicRejectOptions};
+use lapin::options::{
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicRejectOptions,
+};
 use lapin::types::FieldTable;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
@@ -139,7 +141,10 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
         .await
         .is_err()
     {
-        tracing::error!(timeout_ms = settings.shutdown_timeout.as_millis() as u64, "In-flight messages did not finish in time; their deliveries return to the queue.");
+        tracing::error!(
+            timeout_ms = settings.shutdown_timeout.as_millis() as u64,
+            "In-flight messages did not finish in time; their deliveries return to the queue."
+        );
     }
     // 3. Stop the function's background work (consumers commit, producers flush).
     ctx.function.shutdown().await;
@@ -234,11 +239,16 @@ async fn publish_startup_error(shared: &EmitterShared, message: &str) {
 }
 
 /// Decodes a delivery into the message handed to the function, or `None` when it must be rejected.
-fn decode(shared: &EmitterShared, delivery: &Delivery, incoming: &FieldTable) -> Option<(Value, Vec<u8>, u8)> {
+fn decode(
+    shared: &EmitterShared,
+    delivery: &Delivery,
+    incoming: &FieldTable,
+) -> Option<(Value, Vec<u8>, u8)> {
     let version = headers::get_num(incoming, "protocolVersion")
         .map_or(1, |v| u8::try_from(v.clamp(1, 2)).unwrap_or(1));
     if shared.settings.input_format == InputFormat::Error {
-        return decode_error_input(shared, delivery, incoming).map(|m| (m, delivery.data.clone(), version));
+        return decode_error_input(shared, delivery, incoming)
+            .map(|m| (m, delivery.data.clone(), version));
     }
     let plaintext = match shared.crypto.decode(&delivery.data, version) {
         Ok(p) => p,
@@ -261,7 +271,11 @@ fn decode(shared: &EmitterShared, delivery: &Delivery, incoming: &FieldTable) ->
 }
 
 /// `ELASTICIO_INPUT_FORMAT=error`: `{error, errorInput}` wrappers of another step (PROTOCOL.md 3.7).
-fn decode_error_input(shared: &EmitterShared, delivery: &Delivery, incoming: &FieldTable) -> Option<Value> {
+fn decode_error_input(
+    shared: &EmitterShared,
+    delivery: &Delivery,
+    incoming: &FieldTable,
+) -> Option<Value> {
     let outer: Value = serde_json::from_slice(&delivery.data).ok()?;
     let decrypt = |field: &str| -> Option<Value> {
         let text = outer.get(field)?.as_str()?;
@@ -279,7 +293,12 @@ fn decode_error_input(shared: &EmitterShared, delivery: &Delivery, incoming: &Fi
     let hdrs: serde_json::Map<String, Value> = incoming
         .inner()
         .keys()
-        .filter_map(|k| Some((k.as_str().to_owned(), Value::String(headers::get_str(incoming, k.as_str())?))))
+        .filter_map(|k| {
+            Some((
+                k.as_str().to_owned(),
+                Value::String(headers::get_str(incoming, k.as_str())?),
+            ))
+        })
         .collect();
     Some(json!({ "body": body, "headers": hdrs }))
 }
@@ -289,7 +308,11 @@ async fn handle_delivery(ctx: &WorkerCtx, delivery: Delivery) {
     let incoming = delivery.properties.headers().clone().unwrap_or_default();
     let shared = &ctx.shared;
     let Some((mut msg, plaintext, version)) = decode(shared, &delivery, &incoming) else {
-        if let Err(e) = delivery.acker.reject(BasicRejectOptions { requeue: false }).await {
+        if let Err(e) = delivery
+            .acker
+            .reject(BasicRejectOptions { requeue: false })
+            .await
+        {
             tracing::error!(error = %e, "Reject failed.");
         }
         return;

@@ -13,7 +13,10 @@ impl ConsumeTrigger {
     /// # Errors
     /// Always, until the trigger lands.
     pub async fn process(&self, _exec: Execution) -> Result<(), ErrorReport> {
-        Err(ErrorReport::new("Error", "the consume trigger is not available in this build"))
+        Err(ErrorReport::new(
+            "Error",
+            "the consume trigger is not available in this build",
+        ))
     }
 
     /// Stops the consumers.

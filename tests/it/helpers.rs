@@ -59,7 +59,12 @@ impl Got {
         self.props
             .headers()
             .as_ref()
-            .map(|t| t.inner().iter().map(|(k, v)| (k.as_str().to_owned(), v.clone())).collect())
+            .map(|t| {
+                t.inner()
+                    .iter()
+                    .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -102,18 +107,35 @@ impl Rabbit {
         let prefix = rand_name(name);
         let rb = Self { conn, ch, prefix };
         rb.ch
-            .exchange_declare(rb.exchange().into(), ExchangeKind::Direct, ExchangeDeclareOptions::default(), FieldTable::default())
+            .exchange_declare(
+                rb.exchange().into(),
+                ExchangeKind::Direct,
+                ExchangeDeclareOptions::default(),
+                FieldTable::default(),
+            )
             .await
             .unwrap();
         rb.declare(&rb.q("dead"), FieldTable::default()).await;
         let mut args = FieldTable::default();
-        args.insert("x-dead-letter-exchange".into(), AMQPValue::LongString("".into()));
-        args.insert("x-dead-letter-routing-key".into(), AMQPValue::LongString(rb.q("dead").into()));
+        args.insert(
+            "x-dead-letter-exchange".into(),
+            AMQPValue::LongString("".into()),
+        );
+        args.insert(
+            "x-dead-letter-routing-key".into(),
+            AMQPValue::LongString(rb.q("dead").into()),
+        );
         rb.declare(&rb.q("messages"), args).await;
         for kind in KINDS {
             rb.declare(&rb.q(kind), FieldTable::default()).await;
             rb.ch
-                .queue_bind(rb.q(kind).into(), rb.exchange().into(), rb.rk(kind).into(), QueueBindOptions::default(), FieldTable::default())
+                .queue_bind(
+                    rb.q(kind).into(),
+                    rb.exchange().into(),
+                    rb.rk(kind).into(),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
                 .await
                 .unwrap();
         }
@@ -156,11 +178,19 @@ impl Rabbit {
             ("MESSAGE_CRYPTO_PASSWORD", PASSWORD),
             ("MESSAGE_CRYPTO_IV", IV),
         ];
-        let mut env: Vec<(String, String)> = pairs.iter().map(|(k, v)| (format!("ELASTICIO_{k}"), (*v).to_owned())).collect();
+        let mut env: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (format!("ELASTICIO_{k}"), (*v).to_owned()))
+            .collect();
         env.push(("ELASTICIO_AMQP_URI".into(), amqp_addr()));
         env.push(("ELASTICIO_LISTEN_MESSAGES_ON".into(), self.q("messages")));
         env.push(("ELASTICIO_PUBLISH_MESSAGES_TO".into(), self.exchange()));
-        for (var, kind) in [("DATA", "data"), ("ERROR", "error"), ("REBOUND", "rebound"), ("SNAPSHOT", "snapshot")] {
+        for (var, kind) in [
+            ("DATA", "data"),
+            ("ERROR", "error"),
+            ("REBOUND", "rebound"),
+            ("SNAPSHOT", "snapshot"),
+        ] {
             env.push((format!("ELASTICIO_{var}_ROUTING_KEY"), self.rk(kind)));
         }
         env
@@ -176,14 +206,23 @@ impl Rabbit {
     pub async fn publish_raw(&self, content: &[u8], headers: &[(&str, &str)]) {
         let mut t = FieldTable::default();
         for (k, v) in headers {
-            t.insert(ShortString::from(*k), AMQPValue::LongString(LongString::from(*v)));
+            t.insert(
+                ShortString::from(*k),
+                AMQPValue::LongString(LongString::from(*v)),
+            );
         }
         self.ch
             .confirm_select(ConfirmSelectOptions::default())
             .await
             .ok();
         self.ch
-            .basic_publish("".into(), self.q("messages").into(), BasicPublishOptions::default(), content, BasicProperties::default().with_headers(t))
+            .basic_publish(
+                "".into(),
+                self.q("messages").into(),
+                BasicPublishOptions::default(),
+                content,
+                BasicProperties::default().with_headers(t),
+            )
             .await
             .unwrap()
             .await
@@ -194,7 +233,12 @@ impl Rabbit {
     pub async fn next(&self, kind: &str, timeout: Duration) -> Option<Got> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            if let Some(m) = self.ch.basic_get(self.q(kind).into(), BasicGetOptions { no_ack: true }).await.unwrap() {
+            if let Some(m) = self
+                .ch
+                .basic_get(self.q(kind).into(), BasicGetOptions { no_ack: true })
+                .await
+                .unwrap()
+            {
                 return Some(Got {
                     data: m.delivery.data.clone(),
                     props: m.delivery.properties.clone(),
@@ -224,7 +268,14 @@ impl Rabbit {
 
     pub async fn count(&self, kind: &str) -> u32 {
         self.ch
-            .queue_declare(self.q(kind).into(), QueueDeclareOptions { passive: true, ..Default::default() }, FieldTable::default())
+            .queue_declare(
+                self.q(kind).into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
             .await
             .unwrap()
             .message_count()
@@ -232,9 +283,15 @@ impl Rabbit {
 
     pub async fn teardown(self) {
         for kind in KINDS.iter().chain(["messages", "dead"].iter()) {
-            let _ = self.ch.queue_delete(self.q(kind).into(), QueueDeleteOptions::default()).await;
+            let _ = self
+                .ch
+                .queue_delete(self.q(kind).into(), QueueDeleteOptions::default())
+                .await;
         }
-        let _ = self.ch.exchange_delete(self.exchange().into(), ExchangeDeleteOptions::default()).await;
+        let _ = self
+            .ch
+            .exchange_delete(self.exchange().into(), ExchangeDeleteOptions::default())
+            .await;
         let _ = self.conn.close(200, "bye".into()).await;
     }
 }
@@ -271,9 +328,15 @@ impl Worker {
             .kill_on_drop(true);
         let mut child = cmd.spawn().expect("spawn worker");
         let output = Arc::new(Mutex::new(String::new()));
-        for stream in [child.stdout.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>), child.stderr.take().map(|s| Box::new(s) as _)]
-            .into_iter()
-            .flatten()
+        for stream in [
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+            child.stderr.take().map(|s| Box::new(s) as _),
+        ]
+        .into_iter()
+        .flatten()
         {
             let out = Arc::clone(&output);
             tokio::spawn(async move {
@@ -299,7 +362,11 @@ impl Worker {
     pub async fn wait_log(&self, needle: &str, timeout: Duration) {
         let deadline = tokio::time::Instant::now() + timeout;
         while !self.logs().contains(needle) {
-            assert!(tokio::time::Instant::now() < deadline, "worker never logged {needle:?}; logs:\n{}", self.logs());
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "worker never logged {needle:?}; logs:\n{}",
+                self.logs()
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -310,7 +377,10 @@ impl Worker {
 
     pub fn signal(&self, sig: &str) {
         let pid = self.child.id().expect("running").to_string();
-        let status = std::process::Command::new("kill").args([&format!("-{sig}"), &pid]).status().unwrap();
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{sig}"), &pid])
+            .status()
+            .unwrap();
         assert!(status.success());
     }
 
@@ -318,7 +388,10 @@ impl Worker {
     pub async fn exit_code(&mut self, timeout: Duration) -> i32 {
         match tokio::time::timeout(timeout, self.child.wait()).await {
             Ok(status) => status.unwrap().code().unwrap_or(-1),
-            Err(_) => panic!("worker did not exit within {timeout:?}; logs:\n{}", self.logs()),
+            Err(_) => panic!(
+                "worker did not exit within {timeout:?}; logs:\n{}",
+                self.logs()
+            ),
         }
     }
 
@@ -331,7 +404,13 @@ impl Worker {
 }
 
 /// Reads `n` records from `topic` (all partitions, from the beginning).
-pub fn read_records(brokers: &str, topic: &str, partitions: i32, n: usize, timeout: Duration) -> Vec<KafkaRecord> {
+pub fn read_records(
+    brokers: &str,
+    topic: &str,
+    partitions: i32,
+    n: usize,
+    timeout: Duration,
+) -> Vec<KafkaRecord> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", rand_name("verify"))
@@ -340,7 +419,8 @@ pub fn read_records(brokers: &str, topic: &str, partitions: i32, n: usize, timeo
         .unwrap();
     let mut tpl = TopicPartitionList::new();
     for p in 0..partitions {
-        tpl.add_partition_offset(topic, p, Offset::Beginning).unwrap();
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
     }
     consumer.assign(&tpl).unwrap();
     let deadline = std::time::Instant::now() + timeout;
@@ -354,7 +434,16 @@ pub fn read_records(brokers: &str, topic: &str, partitions: i32, n: usize, timeo
                 value: m.payload().map(<[u8]>::to_vec),
                 headers: m
                     .headers()
-                    .map(|h| h.iter().map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec).unwrap_or_default())).collect())
+                    .map(|h| {
+                        h.iter()
+                            .map(|h| {
+                                (
+                                    h.key.to_owned(),
+                                    h.value.map(<[u8]>::to_vec).unwrap_or_default(),
+                                )
+                            })
+                            .collect()
+                    })
                     .unwrap_or_default(),
             });
         }
@@ -374,6 +463,8 @@ pub struct KafkaRecord {
 /// Decrypts the `error` field of an error message.
 pub fn error_of(got: &Got) -> Value {
     let body = got.json();
-    let plain = crypto().decode(body["error"].as_str().unwrap().as_bytes(), 1).unwrap();
+    let plain = crypto()
+        .decode(body["error"].as_str().unwrap().as_bytes(), 1)
+        .unwrap();
     serde_json::from_slice(&plain).unwrap()
 }

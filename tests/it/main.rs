@@ -1,6 +1,13 @@
 //! One integration-test binary (each extra binary re-links librdkafka). Needs RabbitMQ at `AMQP_ADDR`
 //! (default amqp://guest:guest@127.0.0.1:5672/%2f); `scripts/test.sh` starts what is needed.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_debug_implementations, dead_code)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::let_underscore_must_use,
+    missing_debug_implementations,
+    dead_code
+)]
 
 mod helpers;
+mod produce;
 mod runtime;

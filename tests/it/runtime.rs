@@ -25,7 +25,10 @@ async fn data_message_carries_the_reference_headers_and_the_delivery_is_acked() 
     let rb = Rabbit::setup("headers").await;
     let api = fake_api(produce_cfg(&mock.bootstrap_servers(), &topic)).await;
     let mut env = rb.env(&api.uri(), "produce");
-    env.push(("ELASTICIO_ADDITIONAL_VARS_FOR_HEADERS".into(), "ELASTICIO_EXTRA_ONE".into()));
+    env.push((
+        "ELASTICIO_ADDITIONAL_VARS_FOR_HEADERS".into(),
+        "ELASTICIO_EXTRA_ONE".into(),
+    ));
     env.push(("ELASTICIO_EXTRA_ONE".into(), "x1".into()));
     let worker = Worker::spawn(&env);
     worker.ready().await;
@@ -46,28 +49,65 @@ async fn data_message_carries_the_reference_headers_and_the_delivery_is_acked() 
     let data = rb.next("data", T).await.expect("data message");
     let names: BTreeSet<String> = data.headers().keys().cloned().collect();
     let expected: BTreeSet<String> = [
-        "stepId", "x-eio-meta-foo", "threadId", "messageId", "parentMessageId", "reply_to", "extraOne", "execId",
-        "taskId", "workspaceId", "containerId", "userId", "compId", "function", "start", "end", "protocolVersion",
+        "stepId",
+        "x-eio-meta-foo",
+        "threadId",
+        "messageId",
+        "parentMessageId",
+        "reply_to",
+        "extraOne",
+        "execId",
+        "taskId",
+        "workspaceId",
+        "containerId",
+        "userId",
+        "compId",
+        "function",
+        "start",
+        "end",
+        "protocolVersion",
     ]
     .iter()
     .map(|s| (*s).to_owned())
     .collect();
     assert_eq!(names, expected);
     assert_eq!(data.header_str("stepId").as_deref(), Some("step_1"));
-    assert_eq!(data.header_str("execId").as_deref(), Some("exec1"), "identity comes from the environment");
+    assert_eq!(
+        data.header_str("execId").as_deref(),
+        Some("exec1"),
+        "identity comes from the environment"
+    );
     assert_eq!(data.header_str("taskId").as_deref(), Some("flow1"));
     assert_eq!(data.header_str("threadId").as_deref(), Some("thread-1"));
-    assert_eq!(data.header_str("parentMessageId").as_deref(), Some("in-msg-1"));
+    assert_eq!(
+        data.header_str("parentMessageId").as_deref(),
+        Some("in-msg-1")
+    );
     assert_eq!(data.header_str("x-eio-meta-foo").as_deref(), Some("bar"));
     assert_eq!(data.header_str("extraOne").as_deref(), Some("x1"));
     assert_eq!(data.header_str("function").as_deref(), Some("produce"));
     assert_eq!(data.header_int("protocolVersion"), Some(1));
     let message_id = data.header_str("messageId").unwrap();
-    assert!(uuid::Uuid::parse_str(&message_id).is_ok(), "messageId is a UUID: {message_id}");
-    let (start, end) = (data.header_int("start").unwrap(), data.header_int("end").unwrap());
-    assert!(start > 1_600_000_000_000 && end >= start, "start {start} end {end}");
-    assert_eq!(data.props.content_type().as_ref().map(|s| s.as_str()), Some("application/json"));
-    assert_eq!(data.props.content_encoding().as_ref().map(|s| s.as_str()), Some("utf8"));
+    assert!(
+        uuid::Uuid::parse_str(&message_id).is_ok(),
+        "messageId is a UUID: {message_id}"
+    );
+    let (start, end) = (
+        data.header_int("start").unwrap(),
+        data.header_int("end").unwrap(),
+    );
+    assert!(
+        start > 1_600_000_000_000 && end >= start,
+        "start {start} end {end}"
+    );
+    assert_eq!(
+        data.props.content_type().as_ref().map(|s| s.as_str()),
+        Some("application/json")
+    );
+    assert_eq!(
+        data.props.content_encoding().as_ref().map(|s| s.as_str()),
+        Some("utf8")
+    );
     assert_eq!(*data.props.delivery_mode(), Some(1));
     let body = data.decrypted();
     assert_eq!(body["body"]["topicName"], topic);
@@ -83,8 +123,17 @@ async fn data_message_carries_the_reference_headers_and_the_delivery_is_acked() 
     assert_eq!(worker.stop().await, 0);
     let steps = api.received_requests().await.unwrap();
     assert_eq!(steps.len(), 1, "exactly one step call");
-    let auth = steps[0].headers.get("authorization").unwrap().to_str().unwrap().to_owned();
-    assert_eq!(auth, "Basic YXBpdXNlcjphcGlrZXktc2VjcmV0LXZhbHVl", "Basic apiuser:apikey-secret-value");
+    let auth = steps[0]
+        .headers
+        .get("authorization")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        auth, "Basic YXBpdXNlcjphcGlrZXktc2VjcmV0LXZhbHVl",
+        "Basic apiuser:apikey-secret-value"
+    );
     rb.teardown().await;
 }
 
@@ -96,22 +145,41 @@ async fn failed_execution_publishes_the_error_wrapper_and_rejects() {
     let worker = Worker::spawn(&rb.env(&api.uri(), "produce"));
     worker.ready().await;
     let content = rb
-        .publish_input(&json!({"body": {"records": []}}), &[("messageId", "in-2"), ("reply_to", &rb.rk("reply"))])
+        .publish_input(
+            &json!({"body": {"records": []}}),
+            &[("messageId", "in-2"), ("reply_to", &rb.rk("reply"))],
+        )
         .await;
     let err = rb.next("error", T).await.expect("error message");
     let body = err.json();
-    assert_eq!(body["errorInput"].as_str().unwrap().as_bytes(), &content[..], "errorInput = incoming content");
+    assert_eq!(
+        body["errorInput"].as_str().unwrap().as_bytes(),
+        &content[..],
+        "errorInput = incoming content"
+    );
     let e = error_of(&err);
     assert_eq!(e["name"], "ValidationError");
     assert_eq!(e["stack"], "Not Available");
-    assert!(e["message"].as_str().unwrap().contains("\"messages\" is a required property"), "{e}");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("\"messages\" is a required property"),
+        "{e}"
+    );
     assert!(err.header_int("end").is_some() && err.header_int("protocolVersion").is_none());
     assert_eq!(err.header_str("parentMessageId").as_deref(), Some("in-2"));
     // Copy to reply_to with the encrypted error only.
     let reply = rb.next("reply", T).await.expect("error reply");
     assert_eq!(reply.data, body["error"].as_str().unwrap().as_bytes());
-    assert!(matches!(reply.headers().get("x-eio-error-response"), Some(lapin::types::AMQPValue::Boolean(true))));
-    let dead = rb.next("dead", T).await.expect("rejected into the dead-letter queue");
+    assert!(matches!(
+        reply.headers().get("x-eio-error-response"),
+        Some(lapin::types::AMQPValue::Boolean(true))
+    ));
+    let dead = rb
+        .next("dead", T)
+        .await
+        .expect("rejected into the dead-letter queue");
     assert_eq!(dead.data, content);
     assert_eq!(rb.count("data").await, 0);
     assert_eq!(worker.stop().await, 0);
@@ -125,11 +193,16 @@ async fn undecryptable_and_non_json_input_is_rejected_with_nothing_published() {
     let api = fake_api(produce_cfg(&mock.bootstrap_servers(), "t")).await;
     let worker = Worker::spawn(&rb.env(&api.uri(), "produce"));
     worker.ready().await;
-    rb.publish_raw(b"this is not base64 ciphertext", &[("messageId", "bad-1")]).await;
+    rb.publish_raw(b"this is not base64 ciphertext", &[("messageId", "bad-1")])
+        .await;
     let not_json = crypto().encode(b"not json at all", 1);
     rb.publish_raw(&not_json, &[("messageId", "bad-2")]).await;
     let other_key = kafka_component::platform::crypto::Crypto::new("another password", IV).unwrap();
-    rb.publish_raw(&other_key.encode(br#"{"body":{}}"#, 1), &[("messageId", "bad-3")]).await;
+    rb.publish_raw(
+        &other_key.encode(br#"{"body":{}}"#, 1),
+        &[("messageId", "bad-3")],
+    )
+    .await;
     let dead = rb.take("dead", 3, T).await;
     assert_eq!(dead.len(), 3, "all three rejected");
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -152,14 +225,28 @@ async fn step_api_down_publishes_one_startup_error_and_exits_1() {
         .await;
     let mut worker = Worker::spawn(&rb.env(&api.uri(), "produce"));
     assert_eq!(worker.exit_code(T).await, 1);
-    assert_eq!(api.received_requests().await.unwrap().len(), 3, "3 attempts on 5xx");
+    assert_eq!(
+        api.received_requests().await.unwrap().len(),
+        3,
+        "3 attempts on 5xx"
+    );
     let errs = rb.take("error", 2, Duration::from_secs(2)).await;
     assert_eq!(errs.len(), 1, "exactly one error message");
     let e = &errs[0];
     assert!(e.json().get("errorInput").is_none());
     assert!(error_of(e)["message"].as_str().unwrap().contains("503"));
     let names: BTreeSet<String> = e.headers().keys().cloned().collect();
-    for h in ["execId", "taskId", "workspaceId", "containerId", "userId", "stepId", "compId", "function", "messageId"] {
+    for h in [
+        "execId",
+        "taskId",
+        "workspaceId",
+        "containerId",
+        "userId",
+        "stepId",
+        "compId",
+        "function",
+        "messageId",
+    ] {
         assert!(names.contains(h), "startup error lacks {h}: {names:?}");
     }
     rb.teardown().await;
@@ -169,10 +256,17 @@ async fn step_api_down_publishes_one_startup_error_and_exits_1() {
 async fn step_api_4xx_fails_at_once() {
     let rb = Rabbit::setup("api404").await;
     let api = MockServer::start().await;
-    Mock::given(method("GET")).respond_with(ResponseTemplate::new(404)).mount(&api).await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(404))
+        .mount(&api)
+        .await;
     let mut worker = Worker::spawn(&rb.env(&api.uri(), "produce"));
     assert_eq!(worker.exit_code(T).await, 1);
-    assert_eq!(api.received_requests().await.unwrap().len(), 1, "no retry on 4xx");
+    assert_eq!(
+        api.received_requests().await.unwrap().len(),
+        1,
+        "no retry on 4xx"
+    );
     assert_eq!(rb.take("error", 1, T).await.len(), 1);
     rb.teardown().await;
 }
@@ -184,7 +278,10 @@ async fn unknown_function_fails_startup_with_an_error_message() {
     let mut worker = Worker::spawn(&rb.env(&api.uri(), "nope"));
     assert_eq!(worker.exit_code(T).await, 1);
     let e = rb.next("error", T).await.expect("error");
-    assert_eq!(error_of(&e)["message"], "Trigger or action \"nope\" is not found in component.json!");
+    assert_eq!(
+        error_of(&e)["message"],
+        "Trigger or action \"nope\" is not found in component.json!"
+    );
     rb.teardown().await;
 }
 
@@ -199,11 +296,23 @@ async fn missing_settings_are_all_named_and_nothing_connects() {
     let mut worker = Worker::spawn(&env);
     assert_eq!(worker.exit_code(T).await, 1);
     let logs = worker.logs();
-    for name in ["ELASTICIO_STEP_ID", "ELASTICIO_EXEC_ID", "ELASTICIO_AMQP_URI", "ELASTICIO_MESSAGE_CRYPTO_IV", "ELASTICIO_API_KEY"] {
+    for name in [
+        "ELASTICIO_STEP_ID",
+        "ELASTICIO_EXEC_ID",
+        "ELASTICIO_AMQP_URI",
+        "ELASTICIO_MESSAGE_CRYPTO_IV",
+        "ELASTICIO_API_KEY",
+    ] {
         assert!(logs.contains(name), "{name} not named in:\n{logs}");
     }
-    assert!(!logs.contains("ELASTICIO_FLOW_ID,"), "present variables are not reported");
-    assert!(api.received_requests().await.unwrap().is_empty(), "nothing contacted");
+    assert!(
+        !logs.contains("ELASTICIO_FLOW_ID,"),
+        "present variables are not reported"
+    );
+    assert!(
+        api.received_requests().await.unwrap().is_empty(),
+        "nothing contacted"
+    );
 }
 
 #[tokio::test]
@@ -219,7 +328,12 @@ async fn missing_listen_queue_fails_startup() {
     let mut worker = Worker::spawn(&env);
     assert_eq!(worker.exit_code(T).await, 1);
     let e = rb.next("error", T).await.expect("startup error");
-    assert!(error_of(&e)["message"].as_str().unwrap().contains("cannot consume queue"));
+    assert!(
+        error_of(&e)["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot consume queue")
+    );
     rb.teardown().await;
 }
 
@@ -233,11 +347,24 @@ async fn sigterm_finishes_the_in_flight_message_and_leaves_the_next_queued() {
     let worker = Worker::spawn(&rb.env(&api.uri(), "produce"));
     worker.ready().await;
     // Warm the producer so the slow part is only the broker round trip below.
-    rb.publish_input(&json!({"body": {"messages": [{"value": "warm"}]}}), &[("messageId", "w")]).await;
+    rb.publish_input(
+        &json!({"body": {"messages": [{"value": "warm"}]}}),
+        &[("messageId", "w")],
+    )
+    .await;
     assert!(rb.next("data", T).await.is_some());
-    mock.broker_round_trip_time(1, Duration::from_millis(1500)).unwrap();
-    rb.publish_input(&json!({"body": {"messages": [{"value": "first"}]}}), &[("messageId", "m1")]).await;
-    rb.publish_input(&json!({"body": {"messages": [{"value": "second"}]}}), &[("messageId", "m2")]).await;
+    mock.broker_round_trip_time(1, Duration::from_millis(1500))
+        .unwrap();
+    rb.publish_input(
+        &json!({"body": {"messages": [{"value": "first"}]}}),
+        &[("messageId", "m1")],
+    )
+    .await;
+    rb.publish_input(
+        &json!({"body": {"messages": [{"value": "second"}]}}),
+        &[("messageId", "m2")],
+    )
+    .await;
     worker.wait_log("Message received", T).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     worker.signal("TERM");
@@ -249,7 +376,11 @@ async fn sigterm_finishes_the_in_flight_message_and_leaves_the_next_queued() {
     let data = rb.take("data", 2, Duration::from_secs(2)).await;
     assert_eq!(data.len(), 1, "only the in-flight message produced output");
     assert_eq!(data[0].decrypted()["body"]["records"][0]["index"], 0);
-    assert_eq!(rb.count("messages").await, 1, "the second message stays queued");
+    assert_eq!(
+        rb.count("messages").await,
+        1,
+        "the second message stays queued"
+    );
     assert_eq!(rb.count("dead").await, 0);
     rb.teardown().await;
 }

@@ -1,0 +1,583 @@
+//! Produce action end to end (issue: produce): worker process, real RabbitMQ, mock cluster or tansu.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use rdkafka::mocking::MockCluster;
+use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+const T: Duration = Duration::from_secs(30);
+
+fn cfg(brokers: &str, topic: &str) -> Value {
+    json!({ "brokers": brokers, "clientId": "it-produce", "topic": topic })
+}
+
+fn out_validator() -> jsonschema::Validator {
+    let schema: Value =
+        serde_json::from_str(include_str!("../../schemas/produce.out.json")).unwrap();
+    jsonschema::validator_for(&schema).unwrap()
+}
+
+/// Starts a worker for `cfg` and returns it ready.
+async fn start(
+    rb: &Rabbit,
+    cfg: Value,
+    extra_env: &[(&str, &str)],
+) -> (Worker, wiremock::MockServer) {
+    let api = fake_api(cfg).await;
+    let mut env = rb.env(&api.uri(), "produce");
+    env.push(("ELASTICIO_DATA_RATE_LIMIT".into(), "1000".into()));
+    for (k, v) in extra_env {
+        env.push(((*k).to_owned(), (*v).to_owned()));
+    }
+    let worker = Worker::spawn(&env);
+    worker.ready().await;
+    (worker, api)
+}
+
+#[tokio::test]
+async fn keyed_records_land_where_the_output_says_with_keys_values_and_headers() {
+    let mock = MockCluster::new(1).unwrap();
+    let topic = rand_name("topic");
+    mock.create_topic(&topic, 4, 1).unwrap();
+    let rb = Rabbit::setup("keyed").await;
+    let (worker, _api) = start(&rb, cfg(&mock.bootstrap_servers(), &topic), &[]).await;
+    let messages: Vec<Value> = (0..20)
+        .map(|i| {
+            json!({
+                "key": format!("key-{}", i % 7),
+                "value": if i % 2 == 0 { json!(format!("value-{i}")) } else { json!({"n": i}) },
+                "headers": [["trace", format!("t{i}")], ["trace", "again"]],
+            })
+        })
+        .collect();
+    rb.publish_input(
+        &json!({"body": {"messages": messages}}),
+        &[("messageId", "in-1")],
+    )
+    .await;
+
+    // One data message per partition written, collected until every record is accounted for.
+    let validator = out_validator();
+    let mut by_index: BTreeMap<u64, (i32, i64, Value)> = BTreeMap::new();
+    while by_index.len() < 20 {
+        let m = rb.next("data", T).await.expect("data message");
+        let body = m.decrypted()["body"].clone();
+        assert!(
+            validator.is_valid(&body),
+            "output matches schemas/produce.out.json: {body}"
+        );
+        assert_eq!(body["topicName"], topic);
+        assert_eq!(body["errorCode"], "0");
+        // The mock cluster stamps LogAppendTime (a fixed value); real topics with CreateTime give "-1".
+        let lat = body["logAppendTime"].as_str().unwrap();
+        assert!(
+            lat == "-1" || lat == body["records"][0]["timestamp"].to_string(),
+            "{body}"
+        );
+        assert_eq!(body["logStartOffset"], "0");
+        let partition: i32 = body["partition"].as_str().unwrap().parse().unwrap();
+        let records = body["records"].as_array().unwrap();
+        assert_eq!(
+            body["baseOffset"].as_str().unwrap(),
+            records[0]["offset"].to_string(),
+            "baseOffset = first record's offset"
+        );
+        for r in records {
+            by_index.insert(
+                r["index"].as_u64().unwrap(),
+                (partition, r["offset"].as_i64().unwrap(), r["key"].clone()),
+            );
+        }
+    }
+    let read = read_records(&mock.bootstrap_servers(), &topic, 4, 20, T);
+    assert_eq!(
+        read.len(),
+        20,
+        "all records readable by an independent consumer"
+    );
+    for rec in &read {
+        let value = String::from_utf8(rec.value.clone().unwrap()).unwrap();
+        let index: u64 = if let Some(i) = value.strip_prefix("value-") {
+            i.parse().unwrap()
+        } else {
+            serde_json::from_str::<Value>(&value).unwrap()["n"]
+                .as_u64()
+                .unwrap()
+        };
+        let (partition, offset, key) = &by_index[&index];
+        assert_eq!(
+            (rec.partition, rec.offset),
+            (*partition, *offset),
+            "record {index} is where the output says"
+        );
+        assert_eq!(
+            rec.key.as_deref(),
+            Some(format!("key-{}", index % 7).as_bytes())
+        );
+        assert_eq!(key, &json!(format!("key-{}", index % 7)));
+        assert_eq!(
+            rec.headers,
+            vec![
+                ("trace".to_owned(), format!("t{index}").into_bytes()),
+                ("trace".to_owned(), b"again".to_vec())
+            ]
+        );
+        if index % 2 == 1 {
+            assert_eq!(
+                value,
+                format!("{{\"n\":{index}}}"),
+                "JSON values are sent as compact JSON"
+            );
+        }
+    }
+    // Same key → same partition.
+    let mut key_partition: HashMap<Vec<u8>, i32> = HashMap::new();
+    for rec in &read {
+        let p = *key_partition
+            .entry(rec.key.clone().unwrap())
+            .or_insert(rec.partition);
+        assert_eq!(p, rec.partition);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        rb.count("messages").await + rb.count("dead").await,
+        0,
+        "acked"
+    );
+    assert_eq!(worker.stop().await, 0);
+    rb.teardown().await;
+}
+
+/// Java's `Utils.murmur2` values from Apache Kafka's `UtilsTest.testMurmur2`.
+const JAVA_MURMUR2: [(&str, i32); 6] = [
+    ("21", -973_932_308),
+    ("foobar", -790_332_482),
+    ("a-little-bit-long-string", -985_981_536),
+    ("a-little-bit-longer-string", -1_486_304_829),
+    (
+        "lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8",
+        -58_897_971,
+    ),
+    ("abc", 479_470_107),
+];
+
+#[tokio::test]
+async fn same_key_lands_in_the_partition_java_would_pick() {
+    let partitions = 12;
+    let mock = MockCluster::new(1).unwrap();
+    let topic = rand_name("murmur");
+    mock.create_topic(&topic, partitions, 1).unwrap();
+    let rb = Rabbit::setup("murmur").await;
+    let (worker, _api) = start(&rb, cfg(&mock.bootstrap_servers(), &topic), &[]).await;
+    let messages: Vec<Value> = JAVA_MURMUR2
+        .iter()
+        .map(|(k, _)| json!({"key": k, "value": k}))
+        .collect();
+    rb.publish_input(&json!({"body": {"messages": messages}}), &[])
+        .await;
+    let read = read_records(
+        &mock.bootstrap_servers(),
+        &topic,
+        partitions,
+        JAVA_MURMUR2.len(),
+        T,
+    );
+    assert_eq!(read.len(), JAVA_MURMUR2.len());
+    for (key, hash) in JAVA_MURMUR2 {
+        let expected = ((hash as u32) & 0x7fff_ffff) % partitions as u32;
+        let rec = read
+            .iter()
+            .find(|r| r.key.as_deref() == Some(key.as_bytes()))
+            .unwrap();
+        assert_eq!(rec.partition as u32, expected, "key {key:?}");
+    }
+    assert_eq!(worker.stop().await, 0);
+    rb.teardown().await;
+}
+
+#[tokio::test]
+async fn oversized_record_fails_alone_and_the_others_are_written() {
+    let mock = MockCluster::new(1).unwrap();
+    let topic = rand_name("big");
+    mock.create_topic(&topic, 1, 1).unwrap();
+    let rb = Rabbit::setup("big").await;
+    let mut c = cfg(&mock.bootstrap_servers(), &topic);
+    c["messageMaxBytes"] = json!("2000");
+    let (worker, _api) = start(&rb, c, &[]).await;
+    let big = "x".repeat(5000);
+    let content = rb
+        .publish_input(&json!({"body": {"messages": [{"value": "small-0"}, {"key": "k", "value": big}, {"value": "small-2"}]}}), &[])
+        .await;
+    let data = rb
+        .next("data", T)
+        .await
+        .expect("data for the written records");
+    let body = data.decrypted()["body"].clone();
+    let indexes: Vec<u64> = body["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(indexes, vec![0, 2]);
+    let err = rb.next("error", T).await.expect("error");
+    let text = error_of(&err)["message"].as_str().unwrap().to_owned();
+    assert!(text.contains("indexes 1"), "{text}");
+    assert!(
+        text.contains("\"index\":1")
+            && text.contains("\"size\":5001")
+            && text.contains("\"limit\":2000"),
+        "{text}"
+    );
+    let dead = rb.next("dead", T).await.expect("rejected");
+    assert_eq!(dead.data, content);
+    let read = read_records(
+        &mock.bootstrap_servers(),
+        &topic,
+        1,
+        3,
+        Duration::from_secs(3),
+    );
+    let values: Vec<Vec<u8>> = read.iter().map(|r| r.value.clone().unwrap()).collect();
+    assert_eq!(values, vec![b"small-0".to_vec(), b"small-2".to_vec()]);
+    assert_eq!(worker.stop().await, 0);
+    rb.teardown().await;
+}
+
+#[tokio::test]
+async fn invalid_input_lists_every_problem_with_its_path() {
+    let mock = MockCluster::new(1).unwrap();
+    let rb = Rabbit::setup("invalid").await;
+    let (worker, _api) = start(&rb, cfg(&mock.bootstrap_servers(), "t"), &[]).await;
+    rb.publish_input(
+        &json!({"body": {"messages": [{"key": "no value"}, {"value": "ok", "partition": "one", "headers": {"h": 5}}, {"value": {"base64": "%%%"}}]}}),
+        &[],
+    )
+    .await;
+    let errs = rb.take("error", 2, Duration::from_secs(5)).await;
+    assert_eq!(errs.len(), 1, "one error message");
+    let text = error_of(&errs[0])["message"].as_str().unwrap().to_owned();
+    for path in [
+        "/messages/0: \"value\" is a required property",
+        "/messages/1/partition",
+        "/messages/1/headers/h",
+    ] {
+        assert!(text.contains(path), "{path} missing in: {text}");
+    }
+    assert_eq!(rb.take("dead", 1, T).await.len(), 1);
+    // No messages key at all.
+    rb.publish_input(&json!({"body": {"records": []}}), &[])
+        .await;
+    let text = error_of(&rb.next("error", T).await.unwrap())["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        text.contains("/: \"messages\" is a required property"),
+        "{text}"
+    );
+    // base64 problems surface after the schema passes.
+    rb.publish_input(
+        &json!({"body": {"messages": [{"value": {"base64": "%%%"}}]}}),
+        &[],
+    )
+    .await;
+    let text = error_of(&rb.next("error", T).await.unwrap())["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(text.contains("/messages/0/value/base64"), "{text}");
+    assert_eq!(rb.count("data").await, 0);
+    assert_eq!(worker.stop().await, 0);
+    rb.teardown().await;
+}
+
+#[tokio::test]
+async fn transient_broker_errors_are_retried_and_delivered_once() {
+    let mock = MockCluster::new(1).unwrap();
+    let topic = rand_name("flaky");
+    mock.create_topic(&topic, 1, 1).unwrap();
+    let rb = Rabbit::setup("flaky").await;
+    let (worker, _api) = start(&rb, cfg(&mock.bootstrap_servers(), &topic), &[]).await;
+    mock.request_errors(
+        RDKafkaApiKey::Produce,
+        &[
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
+        ],
+    );
+    rb.publish_input(
+        &json!({"body": {"messages": [{"value": "a"}, {"value": "b"}]}}),
+        &[],
+    )
+    .await;
+    let data = rb
+        .next("data", T)
+        .await
+        .expect("delivered despite transient errors");
+    assert_eq!(
+        data.decrypted()["body"]["records"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let read = read_records(
+        &mock.bootstrap_servers(),
+        &topic,
+        1,
+        3,
+        Duration::from_secs(3),
+    );
+    assert_eq!(read.len(), 2, "idempotent retries wrote each record once");
+    assert_eq!(
+        rb.count("rebound").await + rb.count("error").await + rb.count("dead").await,
+        0
+    );
+    assert_eq!(worker.stop().await, 0);
+    rb.teardown().await;
+}
+
+#[tokio::test]
+async fn broker_down_past_the_delivery_timeout_rebounds_and_nothing_is_lost() {
+    let mock = MockCluster::new(1).unwrap();
+    let topic = rand_name("down");
+    mock.create_topic(&topic, 1, 1).unwrap();
+    let rb = Rabbit::setup("down").await;
+    let mut c = cfg(&mock.bootstrap_servers(), &topic);
+    c["deliveryTimeoutMs"] = json!(1500);
+    let (worker, _api) = start(&rb, c, &[]).await;
+    // Warm up so the producer knows the topic, then take the broker away.
+    rb.publish_input(&json!({"body": {"messages": [{"value": "warm"}]}}), &[])
+        .await;
+    assert!(rb.next("data", T).await.is_some());
+    mock.broker_down(1).unwrap();
+    let content = rb
+        .publish_input(
+            &json!({"body": {"messages": [{"value": "precious"}]}}),
+            &[("messageId", "p1")],
+        )
+        .await;
+    let rebound = rb
+        .next("rebound", T)
+        .await
+        .expect("rebound instead of failure");
+    assert_eq!(rebound.data, content, "original bytes");
+    assert_eq!(rebound.header_int("reboundIteration"), Some(1));
+    assert_eq!(
+        rebound.props.expiration().as_ref().map(|s| s.as_str()),
+        Some("15000")
+    );
+    assert!(
+        rebound
+            .header_str("reboundReason")
+            .unwrap()
+            .contains("could not be written")
+    );
+    assert_eq!(
+        rebound.header_str("messageId").as_deref(),
+        Some("p1"),
+        "original headers kept"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        rb.count("dead").await + rb.count("error").await,
+        0,
+        "rebound is not an error: acked"
+    );
+    // The platform's delay queue brings it back once the broker is up: it is written then.
+    mock.broker_up(1).unwrap();
+    rb.publish_raw(
+        &rebound.data,
+        &[("messageId", "p1"), ("reboundIteration", "1")],
+    )
+    .await;
+    let data = rb.next("data", T).await.expect("written on the retry");
+    assert_eq!(data.decrypted()["body"]["topicName"], topic);
+    let read = read_records(
+        &mock.bootstrap_servers(),
+        &topic,
+        1,
+        3,
+        Duration::from_secs(5),
+    );
+    assert!(
+        read.iter().any(|r| r.value.as_deref() == Some(b"precious")),
+        "nothing lost"
+    );
+    assert_eq!(worker.stop().await, 0);
+    rb.teardown().await;
+}
+
+#[tokio::test]
+async fn authorization_error_is_reported_and_rejected() {
+    let mock = MockCluster::new(1).unwrap();
+    let topic = rand_name("denied");
+    mock.create_topic(&topic, 1, 1).unwrap();
+    let rb = Rabbit::setup("denied").await;
+    let mut c = cfg(&mock.bootstrap_servers(), &topic);
+    c["idempotence"] = json!("false");
+    let (worker, _api) = start(&rb, c, &[]).await;
+    mock.request_errors(
+        RDKafkaApiKey::Produce,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED],
+    );
+    rb.publish_input(&json!({"body": {"messages": [{"value": "x"}]}}), &[])
+        .await;
+    let err = rb.next("error", T).await.expect("error");
+    let text = error_of(&err)["message"].as_str().unwrap().to_owned();
+    assert!(text.contains("not authorized to write to topic"), "{text}");
+    assert!(rb.next("dead", T).await.is_some(), "rejected");
+    assert_eq!(rb.count("rebound").await, 0);
+    assert_eq!(worker.stop().await, 0);
+    rb.teardown().await;
+}
+
+#[tokio::test]
+async fn unknown_topic_is_a_clear_error() {
+    let mock = MockCluster::new(1).unwrap();
+    let topic = rand_name("missing");
+    mock.topic_error(
+        &topic,
+        RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART,
+    )
+    .unwrap();
+    let rb = Rabbit::setup("missing").await;
+    let mut c = cfg(&mock.bootstrap_servers(), &topic);
+    c["deliveryTimeoutMs"] = json!(3000);
+    let (worker, _api) = start(&rb, c, &[]).await;
+    rb.publish_input(&json!({"body": {"messages": [{"value": "x"}]}}), &[])
+        .await;
+    let err = rb.next("error", T).await.expect("error");
+    let text = error_of(&err)["message"].as_str().unwrap().to_owned();
+    assert!(
+        text.contains(&format!("topic `{topic}` does not exist")),
+        "{text}"
+    );
+    assert!(rb.next("dead", T).await.is_some());
+    assert_eq!(worker.stop().await, 0);
+    rb.teardown().await;
+}
+
+#[tokio::test]
+async fn concurrent_executions_share_one_producer() {
+    let mock = MockCluster::new(1).unwrap();
+    let topic = rand_name("many");
+    mock.create_topic(&topic, 3, 1).unwrap();
+    let rb = Rabbit::setup("many").await;
+    let (worker, _api) = start(
+        &rb,
+        cfg(&mock.bootstrap_servers(), &topic),
+        &[("ELASTICIO_RABBITMQ_PREFETCH_SAILOR", "8")],
+    )
+    .await;
+    for i in 0..40 {
+        rb.publish_input(
+            &json!({"body": {"messages": [{"key": format!("k{i}"), "value": format!("v{i}")}]}}),
+            &[],
+        )
+        .await;
+    }
+    let data = rb.take("data", 40, T).await;
+    assert_eq!(data.len(), 40);
+    let read = read_records(&mock.bootstrap_servers(), &topic, 3, 40, T);
+    assert_eq!(read.len(), 40);
+    let logs = worker.logs();
+    assert_eq!(
+        logs.matches("Kafka producer created.").count(),
+        1,
+        "one producer for one connection config"
+    );
+    assert_eq!(worker.stop().await, 0);
+    rb.teardown().await;
+}
+
+fn tansu_brokers() -> String {
+    std::env::var("KC_TANSU_BROKERS").expect(
+        "KC_TANSU_BROKERS is not set: run the tests with scripts/test.sh, or start a broker with `eval \"$(scripts/tansu.sh start)\"`",
+    )
+}
+
+/// Creates `topic` on tansu with the SCRAM-512 test user.
+pub fn tansu_create_topic(brokers: &str, topic: &str, partitions: i32) {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("security.protocol", "sasl_plaintext")
+        .set("sasl.mechanism", "SCRAM-SHA-512")
+        .set("sasl.username", "scram512")
+        .set("sasl.password", "scram512-pass")
+        .create()
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let res = rt
+        .block_on(admin.create_topics(
+            &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
+            &AdminOptions::new(),
+        ))
+        .unwrap();
+    assert!(res.iter().all(Result::is_ok), "{res:?}");
+}
+
+#[tokio::test]
+async fn tansu_scram_512_and_256_produce_and_a_wrong_password_is_an_authentication_error() {
+    let brokers = tansu_brokers();
+    let topic = rand_name("scram");
+    {
+        let (b, t) = (brokers.clone(), topic.clone());
+        tokio::task::spawn_blocking(move || tansu_create_topic(&b, &t, 1))
+            .await
+            .unwrap();
+    }
+    for (user, pass, mech) in [
+        ("scram512", "scram512-pass", ""),
+        ("scram256", "scram256-pass", "scram-sha-256"),
+    ] {
+        let rb = Rabbit::setup("scram").await;
+        let c = json!({"brokers": brokers, "username": user, "password": pass, "mechanism": mech, "topic": topic});
+        let (worker, _api) = start(&rb, c, &[]).await;
+        rb.publish_input(
+            &json!({"body": {"messages": [{"key": user, "value": format!("via {user}")}]}}),
+            &[],
+        )
+        .await;
+        let data = rb
+            .next("data", T)
+            .await
+            .unwrap_or_else(|| panic!("{user}: no data; logs:\n{}", worker.logs()));
+        assert_eq!(data.decrypted()["body"]["errorCode"], "0");
+        assert_eq!(worker.stop().await, 0);
+        rb.teardown().await;
+    }
+    let rb = Rabbit::setup("badpass").await;
+    let secret = "definitely-wrong-password-123";
+    let c = json!({"brokers": brokers, "username": "scram512", "password": secret, "topic": topic, "deliveryTimeoutMs": 60000});
+    let (worker, _api) = start(&rb, c, &[]).await;
+    let started = std::time::Instant::now();
+    rb.publish_input(&json!({"body": {"messages": [{"value": "never"}]}}), &[])
+        .await;
+    let err = rb
+        .next("error", T)
+        .await
+        .expect("authentication error, not a hang");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "reported before the delivery timeout"
+    );
+    let text = error_of(&err)["message"].as_str().unwrap().to_owned();
+    assert!(text.contains("authentication failed"), "{text}");
+    assert!(!text.contains(secret));
+    assert!(rb.next("dead", T).await.is_some());
+    assert!(!worker.logs().contains(secret), "password never logged");
+    assert_eq!(worker.stop().await, 0);
+    rb.teardown().await;
+}
