@@ -26,6 +26,40 @@ pub struct Execution {
     pub emitter: Emitter,
     /// Cancelled when the process shuts down.
     pub shutdown: CancellationToken,
+    /// Stops the process with a failure (background work that cannot go on).
+    pub fatal: Fatal,
+}
+
+/// A way for background work to stop the whole process with a non-zero exit (the platform restarts it).
+#[derive(Debug, Clone)]
+pub struct Fatal {
+    reason: Arc<std::sync::Mutex<Option<String>>>,
+    token: CancellationToken,
+}
+
+impl Fatal {
+    /// A fatal signal that cancels `token` (the process shutdown token).
+    pub fn new(token: CancellationToken) -> Self {
+        Self {
+            reason: Arc::default(),
+            token,
+        }
+    }
+
+    /// Records the first reason and starts a graceful shutdown.
+    pub fn raise(&self, reason: impl Into<String>) {
+        if let Ok(mut r) = self.reason.lock()
+            && r.is_none()
+        {
+            *r = Some(reason.into());
+        }
+        self.token.cancel();
+    }
+
+    /// The reason, when raised.
+    pub fn reason(&self) -> Option<String> {
+        self.reason.lock().ok().and_then(|r| r.clone())
+    }
 }
 
 /// A function of component.json, resolved to its handler.

@@ -127,19 +127,66 @@ async fn confirm_channel(conn: &Connection) -> Result<Channel, AmqpError> {
     Ok(ch)
 }
 
-/// One message to publish.
-#[derive(Debug)]
-pub struct Outgoing<'a> {
+/// One message to publish (owned: a publish may be retried after its first send).
+#[derive(Debug, Clone)]
+pub struct Outgoing {
     /// Routing key on the platform exchange.
-    pub routing_key: &'a str,
+    pub routing_key: String,
     /// Content bytes.
-    pub payload: &'a [u8],
+    pub payload: Vec<u8>,
     /// Header table.
     pub headers: FieldTable,
     /// Per-message TTL in ms (rebound).
     pub expiration: Option<String>,
     /// Base properties to keep (rebound republishes the original properties); `None` = the standard ones.
     pub base_properties: Option<BasicProperties>,
+}
+
+impl Outgoing {
+    /// A message with the standard properties.
+    pub fn new(routing_key: impl Into<String>, payload: Vec<u8>, headers: FieldTable) -> Self {
+        Self {
+            routing_key: routing_key.into(),
+            payload,
+            headers,
+            expiration: None,
+            base_properties: None,
+        }
+    }
+}
+
+/// A message sent to the broker whose confirm has not been awaited yet. Sending in order and awaiting
+/// confirms later keeps the order of messages while several are in flight.
+#[derive(Debug)]
+#[must_use = "a publish is only safe once its confirm was awaited"]
+pub struct Confirming {
+    publisher: Publisher,
+    out: Outgoing,
+    first: Result<lapin::PublisherConfirm, AmqpError>,
+}
+
+impl Confirming {
+    /// Waits for the broker's confirm; a nack or failure is retried (see [`Publisher::publish`]).
+    ///
+    /// # Errors
+    /// [`AmqpError::NotConfirmed`] when the attempts are exhausted.
+    pub async fn wait(self) -> Result<(), AmqpError> {
+        let first = match self.first {
+            Ok(confirm) => {
+                self.publisher
+                    .confirmed(&self.out.routing_key, confirm)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        match first {
+            Ok(true) => Ok(()),
+            other => {
+                self.publisher.log_failure(&self.out.routing_key, 0, other);
+                self.publisher.retry(&self.out, 0).await
+            }
+        }
+    }
 }
 
 /// Publishing policy from the settings.
@@ -212,7 +259,7 @@ impl Publisher {
         Ok(guard.clone())
     }
 
-    fn properties(&self, out: &Outgoing<'_>, headers: FieldTable) -> BasicProperties {
+    fn properties(&self, out: &Outgoing, headers: FieldTable) -> BasicProperties {
         let mut props = match &out.base_properties {
             Some(base) => base.clone(),
             None => BasicProperties::default()
@@ -233,28 +280,37 @@ impl Publisher {
     ///
     /// # Errors
     /// [`AmqpError::NotConfirmed`] when the attempts are exhausted.
-    pub async fn publish(&self, out: Outgoing<'_>) -> Result<(), AmqpError> {
-        let mut iteration: u32 = 0;
+    pub async fn publish(&self, out: Outgoing) -> Result<(), AmqpError> {
+        self.send(out).await.wait().await
+    }
+
+    /// Sends without waiting for the confirm; call [`Confirming::wait`].
+    pub async fn send(&self, out: Outgoing) -> Confirming {
+        let props = self.properties(&out, out.headers.clone());
+        let first = self.send_once(&out.routing_key, &out.payload, props).await;
+        Confirming {
+            publisher: self.clone(),
+            out,
+            first,
+        }
+    }
+
+    fn log_failure(&self, routing_key: &str, iteration: u32, outcome: Result<bool, AmqpError>) {
+        match outcome {
+            Ok(_) => tracing::warn!(
+                routing_key,
+                iteration,
+                "Publish nacked by the broker, retrying."
+            ),
+            Err(e) => {
+                tracing::warn!(routing_key, iteration, error = %e, "Publish failed, retrying.")
+            }
+        }
+    }
+
+    /// The retry loop after a failed attempt number `iteration`.
+    async fn retry(&self, out: &Outgoing, mut iteration: u32) -> Result<(), AmqpError> {
         loop {
-            let mut table = out.headers.clone();
-            if iteration > 0 {
-                headers::set(&mut table, "retry", headers::int(i64::from(iteration)));
-            }
-            let props = self.properties(&out, table);
-            let outcome = self.publish_once(out.routing_key, out.payload, props).await;
-            match outcome {
-                Ok(true) => return Ok(()),
-                Ok(false) => {
-                    tracing::warn!(
-                        routing_key = out.routing_key,
-                        iteration,
-                        "Publish nacked by the broker, retrying."
-                    );
-                }
-                Err(e) => {
-                    tracing::warn!(routing_key = out.routing_key, iteration, error = %e, "Publish failed, retrying.");
-                }
-            }
             let attempts_made = u64::from(iteration) + 1;
             if self
                 .inner
@@ -263,24 +319,35 @@ impl Publisher {
                 .is_some_and(|max| attempts_made > max)
             {
                 return Err(AmqpError::NotConfirmed {
-                    routing_key: out.routing_key.to_owned(),
+                    routing_key: out.routing_key.clone(),
                     attempts: attempts_made,
                 });
             }
             tokio::time::sleep(self.inner.retry.backoff(iteration)).await;
             iteration = iteration.saturating_add(1);
+            let mut table = out.headers.clone();
+            headers::set(&mut table, "retry", headers::int(i64::from(iteration)));
+            let props = self.properties(out, table);
+            let outcome = match self.send_once(&out.routing_key, &out.payload, props).await {
+                Ok(confirm) => self.confirmed(&out.routing_key, confirm).await,
+                Err(e) => Err(e),
+            };
+            match outcome {
+                Ok(true) => return Ok(()),
+                other => self.log_failure(&out.routing_key, iteration, other),
+            }
         }
     }
 
-    /// One publish; `Ok(true)` = confirmed, `Ok(false)` = nacked.
-    async fn publish_once(
+    /// Sends one publish.
+    async fn send_once(
         &self,
         routing_key: &str,
         payload: &[u8],
         props: BasicProperties,
-    ) -> Result<bool, AmqpError> {
+    ) -> Result<lapin::PublisherConfirm, AmqpError> {
         let channel = self.channel().await?;
-        let confirm = channel
+        channel
             .basic_publish(
                 self.inner.exchange.as_str().into(),
                 routing_key.into(),
@@ -295,12 +362,19 @@ impl Publisher {
             .map_err(|source| AmqpError::Channel {
                 op: "basic.publish",
                 source,
-            })?
-            .await
-            .map_err(|source| AmqpError::Channel {
-                op: "publisher confirm",
-                source,
-            })?;
+            })
+    }
+
+    /// Awaits one confirm; `Ok(true)` = acked, `Ok(false)` = nacked. Returned (unroutable) messages are logged.
+    async fn confirmed(
+        &self,
+        routing_key: &str,
+        confirm: lapin::PublisherConfirm,
+    ) -> Result<bool, AmqpError> {
+        let confirm = confirm.await.map_err(|source| AmqpError::Channel {
+            op: "publisher confirm",
+            source,
+        })?;
         if confirm.is_nack() {
             return Ok(false);
         }

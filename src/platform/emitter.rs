@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use super::amqp::{AmqpError, Outgoing, Publisher};
+use super::amqp::{AmqpError, Confirming, Outgoing, Publisher};
 use super::crypto::Crypto;
 use super::headers::{self, ExecutionHeaders};
 use crate::settings::{AmqpSettings, Settings};
@@ -196,11 +196,22 @@ impl Emitter {
         &self.headers
     }
 
-    /// Emits `data`: `message` is a full message object (`{id?, body, headers?, ...}`).
+    /// Emits `data`: `message` is a full message object (`{id?, body, headers?, ...}`). Returns once the
+    /// broker confirmed it.
     ///
     /// # Errors
     /// [`EmitError::TooLarge`] above the outgoing size limit; [`EmitError::Publish`].
-    pub async fn data(&self, mut message: Value) -> Result<(), EmitError> {
+    pub async fn data(&self, message: Value) -> Result<(), EmitError> {
+        self.data_send(message).await?.wait().await?;
+        Ok(())
+    }
+
+    /// Sends `data` in order and returns without waiting for the confirm, so a stream of records can keep
+    /// several messages in flight; the caller must await [`Confirming::wait`] before treating it as delivered.
+    ///
+    /// # Errors
+    /// [`EmitError::TooLarge`] above the outgoing size limit.
+    pub async fn data_send(&self, mut message: Value) -> Result<Confirming, EmitError> {
         let s = &self.shared;
         let mut routing_key = s.amqp.data_routing_key.clone();
         if let Some(obj) = message.as_object_mut() {
@@ -229,16 +240,10 @@ impl Emitter {
             });
         }
         s.data_limit.acquire().await;
-        s.publisher
-            .publish(Outgoing {
-                routing_key: &routing_key,
-                payload: &payload,
-                headers: self.headers.data(id.as_deref(), version),
-                expiration: None,
-                base_properties: None,
-            })
-            .await?;
-        Ok(())
+        let headers = self.headers.data(id.as_deref(), version);
+        Ok(s.publisher
+            .send(Outgoing::new(routing_key, payload, headers))
+            .await)
     }
 
     /// Emits `error` (and its copy to `reply_to`); the execution will be rejected.
@@ -257,13 +262,11 @@ impl Emitter {
         let payload = serde_json::to_vec(&body).unwrap_or_default();
         s.error_limit.acquire().await;
         s.publisher
-            .publish(Outgoing {
-                routing_key: &s.amqp.error_routing_key,
-                payload: &payload,
-                headers: self.headers.error(),
-                expiration: None,
-                base_properties: None,
-            })
+            .publish(Outgoing::new(
+                s.amqp.error_routing_key.as_str(),
+                payload,
+                self.headers.error(),
+            ))
             .await?;
         if let Some(reply_to) = &self.headers.reply_to
             && !s.settings.no_error_replies
@@ -275,13 +278,11 @@ impl Emitter {
                 lapin::types::AMQPValue::Boolean(true),
             );
             s.publisher
-                .publish(Outgoing {
-                    routing_key: reply_to,
-                    payload: encrypted.as_bytes(),
-                    headers: table,
-                    expiration: None,
-                    base_properties: None,
-                })
+                .publish(Outgoing::new(
+                    reply_to.as_str(),
+                    encrypted.into_bytes(),
+                    table,
+                ))
                 .await?;
         }
         Ok(())
@@ -340,8 +341,8 @@ impl Emitter {
         tracing::info!(iteration, expiration_ms = %expiration, "Rebounding message.");
         s.publisher
             .publish(Outgoing {
-                routing_key: &s.amqp.rebound_routing_key,
-                payload: &self.incoming.content,
+                routing_key: s.amqp.rebound_routing_key.clone(),
+                payload: self.incoming.content.clone(),
                 headers: table,
                 expiration: Some(expiration.to_string()),
                 base_properties: Some(self.incoming.properties.clone()),
@@ -361,13 +362,11 @@ impl Emitter {
         }
         let payload = serde_json::to_vec(snapshot).unwrap_or_default();
         s.publisher
-            .publish(Outgoing {
-                routing_key: &s.amqp.snapshot_routing_key,
-                payload: &payload,
-                headers: self.headers.snapshot(event),
-                expiration: None,
-                base_properties: None,
-            })
+            .publish(Outgoing::new(
+                s.amqp.snapshot_routing_key.as_str(),
+                payload,
+                self.headers.snapshot(event),
+            ))
             .await?;
         Ok(())
     }

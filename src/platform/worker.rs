@@ -25,7 +25,7 @@ use super::component;
 use super::crypto::Crypto;
 use super::emitter::{Emitter, EmitterShared, ErrorReport, IncomingRaw};
 use super::headers::{self, ExecutionHeaders};
-use crate::function::{Execution, Function};
+use crate::function::{Execution, Fatal, Function};
 use crate::settings::{InputFormat, Settings};
 
 /// Why the worker stopped with a failure.
@@ -46,6 +46,9 @@ pub enum WorkerError {
     /// Start-up failed after AMQP was open; the error was published.
     #[error("startup failed: {0}")]
     Startup(String),
+    /// A function stopped the process (e.g. Kafka credentials that never worked).
+    #[error("{0}")]
+    Fatal(String),
     /// The broker closed the consumer.
     #[error("RabbitMQ consumer stopped")]
     ConsumerLost(#[source] Option<lapin::Error>),
@@ -59,6 +62,7 @@ struct WorkerCtx {
     cfg: Value,
     variables: Value,
     shutdown: CancellationToken,
+    fatal: Fatal,
 }
 
 /// Runs message-processing mode until `shutdown` is cancelled or the consumer is lost.
@@ -157,6 +161,9 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     }
     publisher.close().await;
     tracing::info!("Worker stopped.");
+    if let Some(reason) = ctx.fatal.reason() {
+        return Err(WorkerError::Fatal(reason));
+    }
     lost.map_or(Ok(()), Err)
 }
 
@@ -202,6 +209,7 @@ async fn startup(
         cfg,
         variables: step.variables.clone().unwrap_or(json!({})),
         shutdown: shutdown.clone(),
+        fatal: Fatal::new(shutdown.clone()),
     };
     Ok((ctx, channel, consumer))
 }
@@ -225,13 +233,11 @@ async fn publish_startup_error(shared: &EmitterShared, message: &str) {
     let payload = serde_json::to_vec(&body).unwrap_or_default();
     let result = shared
         .publisher
-        .publish(Outgoing {
-            routing_key: &shared.amqp.error_routing_key,
-            payload: &payload,
-            headers: ExecutionHeaders::for_startup(&shared.settings),
-            expiration: None,
-            base_properties: None,
-        })
+        .publish(Outgoing::new(
+            shared.amqp.error_routing_key.as_str(),
+            payload,
+            ExecutionHeaders::for_startup(&shared.settings),
+        ))
         .await;
     if let Err(e) = result {
         tracing::error!(error = %e, "Could not publish the startup error.");
@@ -353,6 +359,7 @@ async fn handle_delivery(ctx: &WorkerCtx, delivery: Delivery) {
             variables: ctx.variables.clone(),
             emitter: emitter.clone(),
             shutdown: ctx.shutdown.clone(),
+            fatal: ctx.fatal.clone(),
         };
         if let Err(report) = ctx.function.process(exec).await
             && let Err(e) = emitter.error(&report).await

@@ -1,24 +1,772 @@
-//! The Consume trigger (real-time flows).
+//! The Consume trigger for real-time flows (PROTOCOL.md 5): the first scheduler tick starts one
+//! consumer-group member per distinct connection + topics + group; later ticks start nothing. Every record
+//! is emitted as a data message with the first tick's headers.
+//!
+//! At least once, never lost: `enable.auto.offset.store=false`; a record's offset is stored only after the
+//! publisher confirm of that record **and of every earlier record of its partition**; stored offsets are
+//! committed periodically (auto-commit of stored offsets), on partition revoke and on shutdown. In-flight
+//! records are bounded (partitions are paused while polling continues), and librdkafka's fetch queue is capped.
 
-use crate::function::Execution;
-use crate::platform::emitter::ErrorReport;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-/// The Consume trigger.
-#[derive(Debug, Default)]
-pub struct ConsumeTrigger {}
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use serde_json::{Value, json};
+use tokio::sync::Mutex as AsyncMutex;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
-impl ConsumeTrigger {
-    /// Handles one scheduler tick.
+use crate::function::{Execution, Fatal};
+use crate::kafka::client::{ClientState, log_to_tracing};
+use crate::kafka::config::{ConfigError, KafkaConnection, bool_field, str_field, u64_field};
+use crate::platform::emitter::{EmitError, Emitter, ErrorReport};
+
+/// Records emitted but not yet confirmed, across all partitions, before fetching pauses.
+const MAX_IN_FLIGHT: usize = 512;
+/// How long shutdown waits for outstanding publisher confirms.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+/// Bound on the final commit and on leaving the group.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a batch waits to fill up.
+const BATCH_LINGER: Duration = Duration::from_millis(50);
+
+/// Where a new group starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartFrom {
+    /// Oldest retained record.
+    Earliest,
+    /// Only records written from now on.
+    Latest,
+    /// First record at or after this time (ms since the epoch).
+    Timestamp(i64),
+}
+
+/// The trigger's fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumeConfig {
+    /// Topics to subscribe to.
+    pub topics: Vec<String>,
+    /// Consumer group.
+    pub group_id: String,
+    /// Start position when the group has no committed offset.
+    pub start_from: StartFrom,
+    /// Records per data message.
+    pub batch_size: usize,
+    /// Emit JSON values as JSON instead of strings.
+    pub parse_json: bool,
+    /// How long the group waits for a silent member before reassigning its partitions.
+    pub session_timeout_ms: u64,
+}
+
+impl ConsumeConfig {
+    /// Parses the trigger's fields.
     ///
     /// # Errors
-    /// Always, until the trigger lands.
-    pub async fn process(&self, _exec: Execution) -> Result<(), ErrorReport> {
-        Err(ErrorReport::new(
-            "Error",
-            "the consume trigger is not available in this build",
-        ))
+    /// [`ConfigError`] naming the field.
+    pub fn from_cfg(cfg: &Value) -> Result<Self, ConfigError> {
+        let err = |field: &'static str, reason: String| ConfigError { field, reason };
+        let topics: Vec<String> = str_field(cfg, "topic")
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if topics.is_empty() {
+            return Err(err(
+                "topic",
+                "no topic given; enter one topic or several separated by commas".into(),
+            ));
+        }
+        let group_id = str_field(cfg, "groupId")
+            .ok_or_else(|| {
+                err(
+                    "groupId",
+                    "no consumer group given; enter a group id".into(),
+                )
+            })?
+            .to_owned();
+        let start_from = match str_field(cfg, "startFrom")
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("earliest") => StartFrom::Earliest,
+            Some("latest") => StartFrom::Latest,
+            Some(other) => match other.parse::<i64>() {
+                Ok(ts) if ts >= 0 => StartFrom::Timestamp(ts),
+                _ => {
+                    return Err(err(
+                        "startFrom",
+                        format!(
+                            "`{other}` is not valid; use earliest, latest or a time in ms since the epoch"
+                        ),
+                    ));
+                }
+            },
+        };
+        let session_timeout_ms = u64_field(cfg, "sessionTimeoutMs")?.unwrap_or(45_000);
+        if !(1_000..=3_600_000).contains(&session_timeout_ms) {
+            return Err(err(
+                "sessionTimeoutMs",
+                "must be between 1000 and 3600000".into(),
+            ));
+        }
+        let batch_size = u64_field(cfg, "batchSize")?.unwrap_or(1);
+        if !(1..=10_000).contains(&batch_size) {
+            return Err(err("batchSize", "must be between 1 and 10000".into()));
+        }
+        Ok(Self {
+            topics,
+            group_id,
+            start_from,
+            batch_size: usize::try_from(batch_size).unwrap_or(1),
+            parse_json: bool_field(cfg, "parseJson", false)?,
+            session_timeout_ms,
+        })
+    }
+}
+
+/// Consumer context: logs and errors into tracing, start-by-timestamp on assignment, commit on revoke.
+struct ConsumeContext {
+    state: Arc<ClientState>,
+    start_timestamp: Option<i64>,
+    revoked: Mutex<Vec<(String, i32)>>,
+}
+
+impl ClientContext for ConsumeContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        log_to_tracing(level, fac, log_message);
     }
 
-    /// Stops the consumers.
-    pub async fn shutdown(&self) {}
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.state.record_error(&error, reason);
+    }
+}
+
+impl ConsumerContext for ConsumeContext {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                self.state.mark_success();
+                if let Some(ts) = self.start_timestamp {
+                    self.position_by_timestamp(consumer, tpl, ts);
+                }
+                let parts: Vec<String> = tpl
+                    .elements()
+                    .iter()
+                    .map(|e| format!("{}/{}", e.topic(), e.partition()))
+                    .collect();
+                tracing::info!(partitions = %parts.join(","), "Partitions assigned.");
+                if let Err(e) = consumer.incremental_assign(tpl) {
+                    tracing::error!(error = %e, "Partition assignment failed.");
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                let parts: Vec<(String, i32)> = tpl
+                    .elements()
+                    .iter()
+                    .map(|e| (e.topic().to_owned(), e.partition()))
+                    .collect();
+                tracing::info!(
+                    count = parts.len(),
+                    "Partitions revoked: committing confirmed offsets."
+                );
+                // Only offsets of confirmed records are stored, so committing them here is safe; records
+                // still in flight will be read again by the next owner (at least once).
+                if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync)
+                    && e.rdkafka_error_code() != Some(RDKafkaErrorCode::NoOffset)
+                {
+                    tracing::warn!(error = %e, "Commit on revoke failed.");
+                }
+                if let Ok(mut r) = self.revoked.lock() {
+                    r.extend(parts);
+                }
+                if let Err(e) = consumer.incremental_unassign(tpl) {
+                    tracing::error!(error = %e, "Partition unassignment failed.");
+                }
+            }
+            other => tracing::error!(error = ?other, "Rebalance error."),
+        }
+    }
+}
+
+impl ConsumeContext {
+    /// For partitions without a committed offset, start at the first record at or after `ts`.
+    fn position_by_timestamp(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        tpl: &mut TopicPartitionList,
+        ts: i64,
+    ) {
+        let Ok(committed) = consumer.committed_offsets(tpl.clone(), CLOSE_TIMEOUT) else {
+            return;
+        };
+        let mut query = TopicPartitionList::new();
+        for e in committed.elements() {
+            if !matches!(e.offset(), Offset::Offset(_)) {
+                let _ignored =
+                    query.add_partition_offset(e.topic(), e.partition(), Offset::Offset(ts));
+            }
+        }
+        if query.count() == 0 {
+            return;
+        }
+        match consumer.offsets_for_times(query, CLOSE_TIMEOUT) {
+            Ok(found) => {
+                for e in found.elements() {
+                    let offset = match e.offset() {
+                        Offset::Offset(o) => Offset::Offset(o),
+                        _ => Offset::End,
+                    };
+                    let _ignored = tpl.set_partition_offset(e.topic(), e.partition(), offset);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "Could not look up offsets for the start time; using earliest.")
+            }
+        }
+    }
+}
+
+/// One running group member.
+struct Member {
+    task: JoinHandle<()>,
+}
+
+/// The Consume trigger: a registry of running members.
+#[derive(Default)]
+pub struct ConsumeTrigger {
+    members: AsyncMutex<HashMap<String, Member>>,
+}
+
+impl std::fmt::Debug for ConsumeTrigger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsumeTrigger").finish_non_exhaustive()
+    }
+}
+
+impl ConsumeTrigger {
+    /// Handles one scheduler tick: starts the member on the first tick, nothing afterwards. Returns at once.
+    ///
+    /// # Errors
+    /// Invalid configuration, or a consumer that cannot be created.
+    pub async fn process(&self, exec: Execution) -> Result<(), ErrorReport> {
+        let conn = KafkaConnection::from_cfg(&exec.cfg).map_err(config_report)?;
+        let cc = ConsumeConfig::from_cfg(&exec.cfg).map_err(config_report)?;
+        let key = format!(
+            "{}|{}|{}",
+            conn.cache_key(),
+            cc.topics.join(","),
+            cc.group_id
+        );
+        let mut members = self.members.lock().await;
+        if members.contains_key(&key) {
+            tracing::info!(group = %cc.group_id, "Consumer already running; tick acknowledged.");
+            return Ok(());
+        }
+        let state = Arc::new(ClientState::default());
+        let context = ConsumeContext {
+            state: Arc::clone(&state),
+            start_timestamp: match cc.start_from {
+                StartFrom::Timestamp(ts) => Some(ts),
+                _ => None,
+            },
+            revoked: Mutex::new(Vec::new()),
+        };
+        let mut client = conn.to_client_config();
+        client
+            .set("group.id", &cc.group_id)
+            .set("enable.auto.commit", "true")
+            .set("auto.commit.interval.ms", "1000")
+            .set("enable.auto.offset.store", "false")
+            .set(
+                "auto.offset.reset",
+                if cc.start_from == StartFrom::Latest {
+                    "latest"
+                } else {
+                    "earliest"
+                },
+            )
+            .set("partition.assignment.strategy", "cooperative-sticky")
+            .set("session.timeout.ms", cc.session_timeout_ms.to_string())
+            // At most a third of the session, so a slow heartbeat never expires the member.
+            .set(
+                "heartbeat.interval.ms",
+                (cc.session_timeout_ms / 3).clamp(100, 3000).to_string(),
+            )
+            .set("max.poll.interval.ms", "300000")
+            // Memory budget for prefetched records: librdkafka's default is ~1 GB per consumer.
+            .set("queued.max.messages.kbytes", "16384")
+            .set("queued.min.messages", "2000")
+            .set("fetch.max.bytes", "8388608");
+        let consumer: StreamConsumer<ConsumeContext> =
+            client.create_with_context(context).map_err(|e| {
+                ErrorReport::new(
+                    "ConfigurationError",
+                    format!("cannot create the Kafka consumer: {e}"),
+                )
+            })?;
+        let topics: Vec<&str> = cc.topics.iter().map(String::as_str).collect();
+        consumer.subscribe(&topics).map_err(|e| {
+            ErrorReport::new(
+                "ConfigurationError",
+                format!("cannot subscribe to {}: {e}", cc.topics.join(", ")),
+            )
+        })?;
+        tracing::info!(topics = %cc.topics.join(","), group = %cc.group_id, brokers = %conn.brokers.join(","), "Consumer group member started.");
+        let run = MemberRun {
+            consumer: Arc::new(consumer),
+            state,
+            emitter: exec.emitter.clone(),
+            config: cc,
+            username: conn
+                .sasl
+                .as_ref()
+                .map(|s| (s.username.clone(), s.mechanism.as_librdkafka())),
+            stop: exec.shutdown.clone(),
+            fatal: exec.fatal.clone(),
+        };
+        members.insert(
+            key,
+            Member {
+                task: tokio::spawn(run.run()),
+            },
+        );
+        Ok(())
+    }
+
+    /// Stops every member: no more fetching, outstanding confirms awaited, offsets committed, group left.
+    pub async fn shutdown(&self) {
+        let members: Vec<Member> = self.members.lock().await.drain().map(|(_, m)| m).collect();
+        for m in members {
+            match tokio::time::timeout(DRAIN_TIMEOUT + 2 * CLOSE_TIMEOUT, m.task).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "Consumer task failed."),
+                Err(_) => tracing::error!(
+                    "Consumer did not stop in time; uncommitted records will be read again."
+                ),
+            }
+        }
+    }
+}
+
+fn config_report(e: ConfigError) -> ErrorReport {
+    ErrorReport::new(
+        "ConfigurationError",
+        format!("{e}. Fix the step or credentials configuration."),
+    )
+}
+
+/// A record's place: topic, partition, offset.
+type Position = (String, i32, i64);
+
+/// Per-partition bookkeeping of records emitted but not yet stored.
+#[derive(Debug, Default)]
+struct Pending {
+    /// topic/partition → offset → confirmed?
+    partitions: HashMap<(String, i32), BTreeMap<i64, bool>>,
+    in_flight: usize,
+}
+
+impl Pending {
+    fn add(&mut self, (topic, partition, offset): &Position) {
+        self.partitions
+            .entry((topic.clone(), *partition))
+            .or_default()
+            .insert(*offset, false);
+        self.in_flight += 1;
+    }
+
+    /// Marks positions confirmed; returns, per partition, the next offset to store (all earlier confirmed).
+    fn confirm(&mut self, positions: &[Position]) -> Vec<(String, i32, i64)> {
+        let mut touched = Vec::new();
+        for (topic, partition, offset) in positions {
+            let key = (topic.clone(), *partition);
+            if let Some(map) = self.partitions.get_mut(&key)
+                && let Some(done) = map.get_mut(offset)
+                && !*done
+            {
+                *done = true;
+                self.in_flight = self.in_flight.saturating_sub(1);
+                if !touched.contains(&key) {
+                    touched.push(key);
+                }
+            }
+        }
+        let mut store = Vec::new();
+        for key in touched {
+            let Some(map) = self.partitions.get_mut(&key) else {
+                continue;
+            };
+            let mut last = None;
+            while let Some((&offset, &true)) = map.first_key_value() {
+                map.pop_first();
+                last = Some(offset);
+            }
+            if let Some(last) = last {
+                store.push((key.0.clone(), key.1, last + 1));
+            }
+        }
+        store
+    }
+
+    /// Forgets revoked partitions (their unconfirmed records will be read again by the next owner).
+    fn forget(&mut self, topic: &str, partition: i32) {
+        if let Some(map) = self.partitions.remove(&(topic.to_owned(), partition)) {
+            let unconfirmed = map.values().filter(|c| !**c).count();
+            self.in_flight = self.in_flight.saturating_sub(unconfirmed);
+        }
+    }
+}
+
+/// The running member's loop.
+struct MemberRun {
+    consumer: Arc<StreamConsumer<ConsumeContext>>,
+    state: Arc<ClientState>,
+    emitter: Emitter,
+    config: ConsumeConfig,
+    username: Option<(String, &'static str)>,
+    stop: CancellationToken,
+    fatal: Fatal,
+}
+
+/// One record turned into the body of a data message.
+fn record_json(m: &BorrowedMessage<'_>, parse_json: bool) -> Value {
+    let bytes = |b: Option<&[u8]>, parse: bool| -> Value {
+        match b {
+            None => Value::Null,
+            Some(b) => match std::str::from_utf8(b) {
+                Ok(text) if parse => {
+                    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
+                }
+                Ok(text) => Value::String(text.to_owned()),
+                Err(_) => json!({ "base64": B64.encode(b) }),
+            },
+        }
+    };
+    let headers: Vec<Value> = m
+        .headers()
+        .map(|h| {
+            h.iter()
+                .map(|h| json!([h.key, bytes(h.value, false)]))
+                .collect()
+        })
+        .unwrap_or_default();
+    json!({
+        "value": bytes(m.payload(), parse_json),
+        "key": bytes(m.key(), false),
+        "partition": m.partition(),
+        "offset": m.offset(),
+        "topic": m.topic(),
+        "timestamp": m.timestamp().to_millis(),
+        "headers": headers,
+    })
+}
+
+type EmitResult = (Vec<Position>, Result<(), EmitError>);
+type ConfirmWait = std::pin::Pin<Box<dyn std::future::Future<Output = EmitResult> + Send>>;
+
+impl MemberRun {
+    async fn run(self) {
+        let mut pending = Pending::default();
+        let mut emits: FuturesUnordered<ConfirmWait> = FuturesUnordered::new();
+        let mut batch: Vec<(Position, Value)> = Vec::new();
+        let mut paused = false;
+        let mut linger = Box::pin(tokio::time::sleep(Duration::from_secs(3600)));
+        let auth_state = Arc::clone(&self.state);
+        let auth_failed = auth_state.auth_failed();
+        tokio::pin!(auth_failed);
+        loop {
+            self.apply_revocations(&mut pending);
+            let want_more = pending.in_flight + batch.len() < MAX_IN_FLIGHT;
+            if want_more == paused {
+                self.set_paused(!want_more);
+                paused = !want_more;
+            }
+            tokio::select! {
+                biased;
+                () = self.stop.cancelled() => break,
+                Some((positions, result)) = emits.next() => self.finish(&mut pending, &positions, result).await,
+                reason = &mut auth_failed => {
+                    let (user, mech) = self.username.clone().unwrap_or_default();
+                    let text = format!("Kafka authentication failed for user `{user}` with {mech}: {reason}. Check the username, password and mechanism of the credentials.");
+                    if let Err(e) = self.emitter.error(&ErrorReport::new("AuthenticationError", &text)).await {
+                        tracing::error!(error = %e, "Could not publish the authentication error.");
+                    }
+                    self.fatal.raise(text);
+                    break;
+                }
+                () = &mut linger, if !batch.is_empty() => {
+                    let wait = self.emit(std::mem::take(&mut batch)).await;
+                    emits.push(wait);
+                    linger.as_mut().reset(tokio::time::Instant::now() + Duration::from_secs(3600));
+                }
+                // Always polled, also while paused: that keeps the member in its group and serves callbacks.
+                msg = self.consumer.recv() => match msg {
+                    Ok(m) => {
+                        self.state.mark_success();
+                        let pos: Position = (m.topic().to_owned(), m.partition(), m.offset());
+                        pending.add(&pos);
+                        let body = record_json(&m, self.config.parse_json);
+                        if batch.is_empty() {
+                            linger.as_mut().reset(tokio::time::Instant::now() + BATCH_LINGER);
+                        }
+                        batch.push((pos, body));
+                        if batch.len() >= self.config.batch_size {
+                            let wait = self.emit(std::mem::take(&mut batch)).await;
+                    emits.push(wait);
+                        }
+                    }
+                    Err(e) => self.report_consumer_error(&e).await,
+                },
+            }
+        }
+        self.close(pending, emits, batch).await;
+    }
+
+    /// Sends one data message for `batch` (a single record's body when the batch size is 1) in order, and
+    /// returns the wait for its confirm.
+    async fn emit(&self, batch: Vec<(Position, Value)>) -> ConfirmWait {
+        let positions: Vec<Position> = batch.iter().map(|(p, _)| p.clone()).collect();
+        let body = if self.config.batch_size == 1 && batch.len() == 1 {
+            batch
+                .into_iter()
+                .next()
+                .map(|(_, b)| b)
+                .unwrap_or(Value::Null)
+        } else {
+            let records: Vec<Value> = batch.into_iter().map(|(_, b)| b).collect();
+            json!({ "count": records.len(), "records": records })
+        };
+        match self.emitter.data_send(json!({ "body": body })).await {
+            Ok(confirming) => {
+                Box::pin(
+                    async move { (positions, confirming.wait().await.map_err(EmitError::from)) },
+                )
+            }
+            Err(e) => Box::pin(std::future::ready((positions, Err(e)))),
+        }
+    }
+
+    /// A confirmed (or unsendable) message: store offsets that are now safe.
+    async fn finish(
+        &self,
+        pending: &mut Pending,
+        positions: &[Position],
+        result: Result<(), EmitError>,
+    ) {
+        if let Err(e) = result {
+            // Cannot become a message (e.g. larger than the outgoing limit): report and skip, never block.
+            let places: Vec<String> = positions
+                .iter()
+                .map(|(t, p, o)| format!("{t}/{p}@{o}"))
+                .collect();
+            let text = format!(
+                "record(s) {} could not be emitted and were skipped: {e}",
+                places.join(", ")
+            );
+            tracing::error!(error = %text, "Skipping records.");
+            if let Err(pe) = self
+                .emitter
+                .error(&ErrorReport::new("RecordSkipped", &text))
+                .await
+            {
+                tracing::error!(error = %pe, "Could not publish the skip report.");
+            }
+        }
+        let store = pending.confirm(positions);
+        if store.is_empty() {
+            return;
+        }
+        let mut tpl = TopicPartitionList::new();
+        for (topic, partition, next) in &store {
+            let _ignored = tpl.add_partition_offset(topic, *partition, Offset::Offset(*next));
+        }
+        if let Err(e) = self.consumer.store_offsets(&tpl) {
+            // Happens for partitions revoked meanwhile: the next owner reads them again.
+            tracing::debug!(error = %e, "Offset store skipped.");
+        }
+    }
+
+    fn apply_revocations(&self, pending: &mut Pending) {
+        let revoked: Vec<(String, i32)> = self
+            .consumer
+            .context()
+            .revoked
+            .lock()
+            .map(|mut r| std::mem::take(&mut *r))
+            .unwrap_or_default();
+        for (t, p) in revoked {
+            pending.forget(&t, p);
+        }
+    }
+
+    fn set_paused(&self, pause: bool) {
+        let Ok(assignment) = self.consumer.assignment() else {
+            return;
+        };
+        let result = if pause {
+            self.consumer.pause(&assignment)
+        } else {
+            self.consumer.resume(&assignment)
+        };
+        match result {
+            Ok(()) => tracing::debug!(
+                paused = pause,
+                "Back-pressure: fetching {}.",
+                if pause { "paused" } else { "resumed" }
+            ),
+            Err(e) => tracing::warn!(error = %e, "Pause/resume failed."),
+        }
+    }
+
+    async fn report_consumer_error(&self, e: &KafkaError) {
+        match e.rdkafka_error_code() {
+            Some(RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic) => {
+                let text = format!(
+                    "{e}: a subscribed topic does not exist (yet); create it or correct the Topic field. Consumption continues once it exists."
+                );
+                tracing::error!(error = %text, "Subscribed topic missing.");
+                if let Err(pe) = self
+                    .emitter
+                    .error(&ErrorReport::new("TopicMissing", &text))
+                    .await
+                {
+                    tracing::error!(error = %pe, "Could not publish the error.");
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            _ => {
+                tracing::warn!(error = %e, "Kafka consumer error; librdkafka retries.");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+
+    /// Drains in-flight confirms, commits, leaves the group; every step bounded.
+    async fn close(
+        self,
+        mut pending: Pending,
+        mut emits: FuturesUnordered<ConfirmWait>,
+        batch: Vec<(Position, Value)>,
+    ) {
+        if !batch.is_empty() && self.fatal.reason().is_none() {
+            let wait = self.emit(batch).await;
+            emits.push(wait);
+        }
+        tracing::info!(
+            in_flight = emits.len(),
+            "Consumer stopping: waiting for publisher confirms."
+        );
+        let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+            while let Some((positions, result)) = emits.next().await {
+                self.finish(&mut pending, &positions, result).await;
+            }
+        })
+        .await;
+        if drained.is_err() {
+            tracing::error!(
+                "Publisher confirms did not all arrive; those records will be read again."
+            );
+        }
+        let consumer = Arc::clone(&self.consumer);
+        drop(self);
+        let closing = tokio::task::spawn_blocking(move || {
+            match consumer.commit_consumer_state(CommitMode::Sync) {
+                Ok(()) => tracing::info!("Offsets committed."),
+                Err(e) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::NoOffset) => {}
+                Err(e) => tracing::warn!(error = %e, "Final commit failed."),
+            }
+            consumer.unsubscribe();
+            // Dropping the last reference closes the consumer and leaves the group.
+            drop(consumer);
+        });
+        match tokio::time::timeout(CLOSE_TIMEOUT, closing).await {
+            Ok(_) => tracing::info!("Consumer left the group."),
+            Err(_) => tracing::error!(
+                "Leaving the consumer group timed out; the broker will expire the member."
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pos(p: i32, o: i64) -> Position {
+        ("t".to_owned(), p, o)
+    }
+
+    #[test]
+    fn offsets_are_stored_only_when_every_earlier_record_is_confirmed() {
+        let mut pending = Pending::default();
+        for o in 0..4 {
+            pending.add(&pos(0, o));
+        }
+        pending.add(&pos(1, 10));
+        assert!(
+            pending.confirm(&[pos(0, 2)]).is_empty(),
+            "0 and 1 still in flight"
+        );
+        assert!(pending.confirm(&[pos(0, 1)]).is_empty());
+        assert_eq!(pending.confirm(&[pos(0, 0)]), vec![("t".to_owned(), 0, 3)]);
+        assert_eq!(pending.confirm(&[pos(1, 10), pos(0, 3)]).len(), 2);
+        assert_eq!(pending.in_flight, 0);
+        pending.add(&pos(2, 5));
+        pending.forget("t", 2);
+        assert_eq!(pending.in_flight, 0);
+        assert!(
+            pending.confirm(&[pos(2, 5)]).is_empty(),
+            "late confirm of a revoked partition is ignored"
+        );
+    }
+
+    #[test]
+    fn config_parsing() {
+        let c = ConsumeConfig::from_cfg(&json!({"topic": "a, b", "groupId": "g"})).unwrap();
+        assert_eq!(c.topics, vec!["a", "b"]);
+        assert_eq!(
+            (c.start_from, c.batch_size, c.parse_json),
+            (StartFrom::Earliest, 1, false)
+        );
+        let c = ConsumeConfig::from_cfg(&json!({"topic": "a", "groupId": "g", "startFrom": "1700000000000", "batchSize": "100"})).unwrap();
+        assert_eq!(
+            (c.start_from, c.batch_size),
+            (StartFrom::Timestamp(1_700_000_000_000), 100)
+        );
+        assert_eq!(
+            ConsumeConfig::from_cfg(&json!({"topic": "a"}))
+                .unwrap_err()
+                .field,
+            "groupId"
+        );
+        assert_eq!(
+            ConsumeConfig::from_cfg(&json!({"topic": "a", "groupId": "g", "startFrom": "soon"}))
+                .unwrap_err()
+                .field,
+            "startFrom"
+        );
+        assert_eq!(
+            ConsumeConfig::from_cfg(&json!({"topic": " , ", "groupId": "g"}))
+                .unwrap_err()
+                .field,
+            "topic"
+        );
+    }
 }

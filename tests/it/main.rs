@@ -8,6 +8,7 @@
     dead_code
 )]
 
+mod consume;
 mod helpers;
 mod produce;
 mod runtime;

@@ -1,0 +1,458 @@
+//! Consume trigger end to end (issue: consume): worker processes, real RabbitMQ, mock cluster or tansu.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+const T: Duration = Duration::from_secs(30);
+
+/// Writes `n` records round-robin over `partitions`: key `k{i}`, value `v{i}` padded to `value_len`.
+pub fn produce_records(brokers: &str, topic: &str, partitions: i32, n: usize, value_len: usize) {
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("linger.ms", "5")
+        .create()
+        .unwrap();
+    for i in 0..n {
+        let key = format!("k{i}");
+        let mut value = format!("v{i}");
+        if value.len() < value_len {
+            value.push_str(&"x".repeat(value_len - value.len()));
+        }
+        let p = i32::try_from(i).unwrap() % partitions;
+        loop {
+            match producer.send(BaseRecord::to(topic).partition(p).key(&key).payload(&value)) {
+                Ok(()) => break,
+                Err((_, _)) => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+}
+
+/// Committed offsets of `group` for `topic` partitions 0..partitions (-1 when none).
+pub fn committed(brokers: &str, group: &str, topic: &str, partitions: i32) -> BTreeMap<i32, i64> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", group)
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition(topic, p);
+    }
+    let got = c.committed_offsets(tpl, Duration::from_secs(10)).unwrap();
+    got.elements()
+        .iter()
+        .map(|e| {
+            (
+                e.partition(),
+                if let Offset::Offset(o) = e.offset() {
+                    o
+                } else {
+                    -1
+                },
+            )
+        })
+        .collect()
+}
+
+fn cfg(brokers: &str, topic: &str, group: &str) -> Value {
+    json!({ "brokers": brokers, "clientId": "it-consume", "topic": topic, "groupId": group, "sessionTimeoutMs": "6000" })
+}
+
+async fn start(rb: &Rabbit, cfg: Value, extra: &[(&str, &str)]) -> (Worker, wiremock::MockServer) {
+    let api = fake_api(cfg).await;
+    let mut env = rb.env(&api.uri(), "consume");
+    env.push(("ELASTICIO_DATA_RATE_LIMIT".into(), "100000".into()));
+    for (k, v) in extra {
+        env.push(((*k).to_owned(), (*v).to_owned()));
+    }
+    let worker = Worker::spawn(&env);
+    worker.ready().await;
+    rb.publish_input(&json!({"body": {}}), &[("messageId", "tick-1")])
+        .await;
+    (worker, api)
+}
+
+/// (partition, offset, value) of every data message body (single-record bodies).
+fn records_of(msgs: &[Got]) -> Vec<(i32, i64, String)> {
+    msgs.iter()
+        .map(|m| {
+            let b = m.decrypted()["body"].clone();
+            (
+                b["partition"].as_i64().unwrap() as i32,
+                b["offset"].as_i64().unwrap(),
+                b["value"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn assert_partition_order(records: &[(i32, i64, String)]) {
+    let mut last: BTreeMap<i32, i64> = BTreeMap::new();
+    for (p, o, _) in records {
+        if let Some(prev) = last.insert(*p, *o) {
+            assert!(*o > prev, "partition {p}: offset {o} after {prev}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn thousand_records_arrive_once_in_partition_order_and_offsets_are_committed() {
+    let mock = MockCluster::new(1).unwrap();
+    let brokers = mock.bootstrap_servers();
+    let (topic, group) = (rand_name("c1000"), rand_name("group"));
+    mock.create_topic(&topic, 3, 1).unwrap();
+    produce_records(&brokers, &topic, 3, 1000, 10);
+    let rb = Rabbit::setup("c1000").await;
+    let (worker, _api) = start(&rb, cfg(&brokers, &topic, &group), &[]).await;
+    let msgs = rb.take("data", 1000, Duration::from_secs(60)).await;
+    assert_eq!(msgs.len(), 1000);
+    let records = records_of(&msgs);
+    assert_partition_order(&records);
+    let values: HashSet<&str> = records.iter().map(|r| r.2.as_str()).collect();
+    assert_eq!(values.len(), 1000, "no duplicates, none missing");
+    let first = msgs[0].decrypted()["body"].clone();
+    assert_eq!(first["topic"], topic);
+    assert!(first["key"].as_str().unwrap().starts_with('k'));
+    assert!(first["timestamp"].as_i64().unwrap() > 0);
+    assert_eq!(
+        msgs[0].header_str("parentMessageId").as_deref(),
+        Some("tick-1"),
+        "emitted with the first tick's headers"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        rb.next("data", Duration::from_millis(500)).await.is_none(),
+        "exactly 1000"
+    );
+    assert_eq!(
+        rb.count("messages").await + rb.count("dead").await,
+        0,
+        "tick acked"
+    );
+    assert_eq!(worker.stop().await, 0);
+    let c = committed(&brokers, &group, &topic, 3);
+    assert_eq!(
+        c.values().copied().collect::<Vec<_>>(),
+        vec![334, 333, 333],
+        "committed = end offsets"
+    );
+    rb.teardown().await;
+}
+
+#[tokio::test]
+async fn later_ticks_start_nothing_and_are_acked_promptly() {
+    let mock = MockCluster::new(1).unwrap();
+    let brokers = mock.bootstrap_servers();
+    let (topic, group) = (rand_name("ticks"), rand_name("group"));
+    mock.create_topic(&topic, 1, 1).unwrap();
+    let rb = Rabbit::setup("ticks").await;
+    let (worker, _api) = start(&rb, cfg(&brokers, &topic, &group), &[]).await;
+    for i in 2..5 {
+        rb.publish_input(&json!({"body": {}}), &[("messageId", &format!("tick-{i}"))])
+            .await;
+    }
+    worker.wait_log("Consumer already running", T).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(rb.count("messages").await, 0, "every tick acked");
+    assert_eq!(
+        worker
+            .logs()
+            .matches("Consumer group member started")
+            .count(),
+        1
+    );
+    produce_records(&brokers, &topic, 1, 5, 1);
+    let msgs = rb.take("data", 5, T).await;
+    assert_eq!(msgs.len(), 5);
+    assert!(
+        msgs.iter()
+            .all(|m| m.header_str("parentMessageId").as_deref() == Some("tick-1"))
+    );
+    assert_eq!(worker.stop().await, 0);
+    rb.teardown().await;
+}
+
+#[tokio::test]
+async fn kill_9_mid_stream_then_restart_loses_nothing() {
+    let mock = MockCluster::new(1).unwrap();
+    let brokers = mock.bootstrap_servers();
+    let (topic, group) = (rand_name("kill"), rand_name("group"));
+    mock.create_topic(&topic, 3, 1).unwrap();
+    produce_records(&brokers, &topic, 3, 1500, 10);
+    let rb = Rabbit::setup("kill").await;
+    // A slow data rate keeps the stream going long enough to kill it in the middle.
+    let (mut worker, _api) = start(
+        &rb,
+        cfg(&brokers, &topic, &group),
+        &[
+            ("ELASTICIO_DATA_RATE_LIMIT", "50"),
+            ("ELASTICIO_RATE_INTERVAL", "100"),
+        ],
+    )
+    .await;
+    let seen = rb.take("data", 200, T).await;
+    assert_eq!(seen.len(), 200);
+    tokio::time::sleep(Duration::from_millis(1500)).await; // one auto-commit interval
+    worker.signal("KILL");
+    assert_ne!(worker.exit_code(T).await, 0);
+    let periodic: i64 = committed(&brokers, &group, &topic, 3)
+        .values()
+        .map(|o| (*o).max(0))
+        .sum();
+    assert!(
+        periodic > 0,
+        "confirmed offsets are committed periodically, not only on shutdown"
+    );
+    let (worker2, _api2) = start(&rb, cfg(&brokers, &topic, &group), &[]).await;
+    let mut values: HashSet<String> = records_of(&seen).into_iter().map(|r| r.2).collect();
+    let mut total = seen.len();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while values.len() < 1500 && tokio::time::Instant::now() < deadline {
+        if let Some(m) = rb.next("data", Duration::from_secs(5)).await {
+            values.extend(
+                records_of(std::slice::from_ref(&m))
+                    .into_iter()
+                    .map(|r| r.2),
+            );
+            total += 1;
+        }
+    }
+    assert_eq!(values.len(), 1500, "every record at least once");
+    let dups = total - 1500;
+    eprintln!("kill -9: {dups} duplicates after restart");
+    assert_eq!(worker2.stop().await, 0);
+    rb.teardown().await;
+}
+
+#[tokio::test]
+async fn sigterm_mid_stream_exits_0_and_commits_nothing_unconfirmed() {
+    let mock = MockCluster::new(1).unwrap();
+    let brokers = mock.bootstrap_servers();
+    let (topic, group) = (rand_name("term"), rand_name("group"));
+    mock.create_topic(&topic, 3, 1).unwrap();
+    produce_records(&brokers, &topic, 3, 1500, 10);
+    let rb = Rabbit::setup("term").await;
+    let (worker, _api) = start(
+        &rb,
+        cfg(&brokers, &topic, &group),
+        &[
+            ("ELASTICIO_DATA_RATE_LIMIT", "50"),
+            ("ELASTICIO_RATE_INTERVAL", "100"),
+        ],
+    )
+    .await;
+    let mut all = rb.take("data", 100, T).await;
+    assert_eq!(all.len(), 100);
+    let started = std::time::Instant::now();
+    assert_eq!(worker.stop().await, 0);
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "bounded shutdown"
+    );
+    // Everything that reached the data queue was confirmed; committed offsets must not pass it.
+    while let Some(m) = rb.next("data", Duration::from_millis(300)).await {
+        all.push(m);
+    }
+    let mut confirmed: BTreeMap<i32, HashSet<i64>> = BTreeMap::new();
+    let taken = records_of(&all);
+    for (p, o, _) in &taken {
+        confirmed.entry(*p).or_default().insert(*o);
+    }
+    let c = committed(&brokers, &group, &topic, 3);
+    let mut total_committed = 0;
+    for (p, next) in &c {
+        for o in 0..*next {
+            assert!(
+                confirmed.get(p).is_some_and(|s| s.contains(&o)),
+                "partition {p}: offset {o} committed but never published"
+            );
+        }
+        total_committed += (*next).max(0);
+    }
+    assert!(
+        total_committed >= 100,
+        "progress was committed on shutdown: {c:?}"
+    );
+    rb.teardown().await;
+}
+
+#[tokio::test]
+async fn two_workers_in_one_group_share_the_partitions() {
+    let mock = MockCluster::new(1).unwrap();
+    let brokers = mock.bootstrap_servers();
+    let (topic, group) = (rand_name("share"), rand_name("group"));
+    mock.create_topic(&topic, 4, 1).unwrap();
+    let rb = Rabbit::setup("share").await;
+    let api = fake_api(cfg(&brokers, &topic, &group)).await;
+    let mut env = rb.env(&api.uri(), "consume");
+    env.push(("ELASTICIO_DATA_RATE_LIMIT".into(), "100000".into()));
+    let (w1, w2) = (Worker::spawn(&env), Worker::spawn(&env));
+    w1.ready().await;
+    w2.ready().await;
+    // Both containers compete on one step queue; each starts its member on the first tick it gets.
+    let started = |w: &Worker| w.logs().contains("Consumer group member started");
+    let deadline = tokio::time::Instant::now() + T;
+    while !(started(&w1) && started(&w2)) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "ticks never reached both workers"
+        );
+        rb.publish_input(&json!({"body": {}}), &[]).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    w1.wait_log("Partitions assigned", T).await;
+    w2.wait_log("Partitions assigned", T).await;
+    tokio::time::sleep(Duration::from_secs(4)).await; // let the cooperative rebalance settle
+    produce_records(&brokers, &topic, 4, 400, 5);
+    let msgs = rb.take("data", 400, Duration::from_secs(60)).await;
+    let values: HashSet<String> = records_of(&msgs).into_iter().map(|r| r.2).collect();
+    assert_eq!(values.len(), 400);
+    let from = |w: &Worker| w.logs().matches("Message received").count();
+    assert!(from(&w1) >= 1 && from(&w2) >= 1);
+    let partitions_of = |m: &Got| m.decrypted()["body"]["partition"].as_i64().unwrap();
+    let spread: HashSet<i64> = msgs.iter().map(partitions_of).collect();
+    assert_eq!(spread.len(), 4);
+    assert_eq!(w1.stop().await, 0);
+    assert_eq!(w2.stop().await, 0);
+    rb.teardown().await;
+}
+
+#[tokio::test]
+async fn oversized_record_is_reported_with_its_position_and_skipped() {
+    let mock = MockCluster::new(1).unwrap();
+    let brokers = mock.bootstrap_servers();
+    let (topic, group) = (rand_name("skip"), rand_name("group"));
+    mock.create_topic(&topic, 1, 1).unwrap();
+    produce_records(&brokers, &topic, 1, 2, 10);
+    produce_records(&brokers, &topic, 1, 1, 20_000);
+    produce_records(&brokers, &topic, 1, 2, 10);
+    let rb = Rabbit::setup("skip").await;
+    let (worker, _api) = start(
+        &rb,
+        cfg(&brokers, &topic, &group),
+        &[("ELASTICIO_OUTGOING_MESSAGE_SIZE_LIMIT", "5000")],
+    )
+    .await;
+    let msgs = rb.take("data", 4, T).await;
+    assert_eq!(
+        records_of(&msgs).iter().map(|r| r.1).collect::<Vec<_>>(),
+        vec![0, 1, 3, 4]
+    );
+    let err = rb.next("error", T).await.expect("skip reported");
+    let text = error_of(&err)["message"].as_str().unwrap().to_owned();
+    assert!(
+        text.contains(&format!("{topic}/0@2")) && text.contains("exceeds limit of 5000"),
+        "{text}"
+    );
+    assert_eq!(worker.stop().await, 0);
+    assert_eq!(
+        committed(&brokers, &group, &topic, 1)[&0],
+        5,
+        "the partition moved on past the skipped record"
+    );
+    rb.teardown().await;
+}
+
+#[tokio::test]
+async fn batches_carry_up_to_batch_size_records() {
+    let mock = MockCluster::new(1).unwrap();
+    let brokers = mock.bootstrap_servers();
+    let (topic, group) = (rand_name("batch"), rand_name("group"));
+    mock.create_topic(&topic, 2, 1).unwrap();
+    produce_records(&brokers, &topic, 2, 250, 10);
+    let rb = Rabbit::setup("batch").await;
+    let mut c = cfg(&brokers, &topic, &group);
+    c["batchSize"] = json!("100");
+    let (worker, _api) = start(&rb, c, &[]).await;
+    let mut values = HashSet::new();
+    let mut messages = 0;
+    while values.len() < 250 {
+        let m = rb.next("data", T).await.expect("batch");
+        let body = m.decrypted()["body"].clone();
+        let recs = body["records"].as_array().unwrap();
+        assert!(!recs.is_empty() && recs.len() <= 100 && body["count"] == recs.len());
+        for r in recs {
+            values.insert(r["value"].as_str().unwrap().to_owned());
+        }
+        messages += 1;
+    }
+    assert!(messages < 250, "records were batched ({messages} messages)");
+    assert_eq!(worker.stop().await, 0);
+    assert_eq!(
+        committed(&brokers, &group, &topic, 2).values().sum::<i64>(),
+        250
+    );
+    rb.teardown().await;
+}
+
+fn tansu_brokers() -> String {
+    std::env::var("KC_TANSU_BROKERS")
+        .expect("KC_TANSU_BROKERS is not set: run the tests with scripts/test.sh")
+}
+
+#[tokio::test]
+async fn tansu_scram_consume_and_wrong_password_exits_non_zero() {
+    let brokers = tansu_brokers();
+    let (topic, group) = (rand_name("tc"), rand_name("group"));
+    {
+        let (b, t) = (brokers.clone(), topic.clone());
+        tokio::task::spawn_blocking(move || crate::produce::tansu_create_topic(&b, &t, 1))
+            .await
+            .unwrap();
+    }
+    // Seed with a SCRAM producer.
+    let seed: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .set("security.protocol", "sasl_plaintext")
+        .set("sasl.mechanism", "SCRAM-SHA-256")
+        .set("sasl.username", "scram256")
+        .set("sasl.password", "scram256-pass")
+        .create()
+        .unwrap();
+    for i in 0..20 {
+        seed.send(
+            BaseRecord::to(&topic)
+                .key(&format!("k{i}"))
+                .payload(&format!("v{i}")),
+        )
+        .unwrap();
+    }
+    seed.flush(Duration::from_secs(20)).unwrap();
+    let rb = Rabbit::setup("tc").await;
+    let mut c = cfg(&brokers, &topic, &group);
+    c["username"] = json!("scram512");
+    c["password"] = json!("scram512-pass");
+    let (worker, _api) = start(&rb, c, &[]).await;
+    let msgs = rb.take("data", 20, T).await;
+    assert_eq!(msgs.len(), 20, "logs:\n{}", worker.logs());
+    assert_eq!(worker.stop().await, 0);
+
+    let secret = "wrong-password-for-consume";
+    let mut c = cfg(&brokers, &topic, &rand_name("group"));
+    c["username"] = json!("scram512");
+    c["password"] = json!(secret);
+    let (mut worker, _api) = start(&rb, c, &[]).await;
+    assert_eq!(
+        worker.exit_code(T).await,
+        1,
+        "exits non-zero so the platform restarts it"
+    );
+    let err = rb
+        .next("error", T)
+        .await
+        .expect("authentication error published");
+    let text = error_of(&err)["message"].as_str().unwrap().to_owned();
+    assert!(text.contains("authentication failed"), "{text}");
+    assert!(!text.contains(secret) && !worker.logs().contains(secret));
+    rb.teardown().await;
+}
