@@ -13,6 +13,8 @@ command -v cmake >/dev/null || need_pkgs+=(cmake)
 dpkg -s libssl-dev >/dev/null 2>&1 || need_pkgs+=(libssl-dev)
 dpkg -s libcurl4-openssl-dev >/dev/null 2>&1 || need_pkgs+=(libcurl4-openssl-dev)
 command -v pkg-config >/dev/null || need_pkgs+=(pkg-config)
+command -v stunnel >/dev/null || need_pkgs+=(stunnel4)   # TLS-terminating proxy for the TLS tests
+command -v openssl >/dev/null || need_pkgs+=(openssl)    # test CA and certificates
 command -v rabbitmq-server >/dev/null || [ -x /usr/sbin/rabbitmq-server ] || need_pkgs+=(rabbitmq-server)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   log "installing ${need_pkgs[*]}"

@@ -7,4 +7,5 @@ scripts/setup.sh
 eval "$(scripts/tansu.sh start)"
 trap 'scripts/tansu.sh stop' EXIT
 export KC_TANSU_BROKERS
+export KC_TANSU_BIN="${TANSU_ROOT:-$HOME/.cache/kafka-component/tansu}/bin/tansu"
 cargo test --all-targets -- "$@"

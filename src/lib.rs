@@ -9,6 +9,7 @@
 //!   emitter and never touch lapin.
 //! - [`kafka`]: connection model (SASL, TLS) → librdkafka settings, client context, error classification.
 //! - [`schema`]: JSON Schema validators compiled from `schemas/`.
+//! - [`service`], [`verify`]: service mode (verifyCredentials, getMetaModel, selectModel).
 //! - [`telemetry`], [`shutdown`]: logging and signals.
 
 pub mod actions;
@@ -16,7 +17,9 @@ pub mod function;
 pub mod kafka;
 pub mod platform;
 pub mod schema;
+pub mod service;
 pub mod settings;
 pub mod shutdown;
 pub mod telemetry;
 pub mod triggers;
+pub mod verify;

@@ -24,6 +24,16 @@ struct Cli {
 enum Command {
     /// Message-processing mode (the default): consume the step queue and run ELASTICIO_FUNCTION.
     Run,
+    /// Service mode ("one-time execution"): run one helper and POST its result to ELASTICIO_POST_RESULT_URL.
+    ///
+    /// Reads ELASTICIO_CFG (credentials + fields as JSON), ELASTICIO_API_URI/USERNAME/KEY, and for
+    /// getMetaModel/selectModel ELASTICIO_ACTION_OR_TRIGGER (+ ELASTICIO_GET_MODEL_METHOD=getTopics).
+    /// Exit code 0 after the platform answered 200, 1 otherwise.
+    Service {
+        /// verifyCredentials, getMetaModel or selectModel.
+        #[arg(value_parser = clap::builder::PossibleValuesParser::new(kafka_component::service::METHODS))]
+        method: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -44,6 +54,15 @@ fn main() -> ExitCode {
     let code = runtime.block_on(async move {
         match cli.command {
             None | Some(Command::Run) => run_worker(&env).await,
+            Some(Command::Service { method }) => {
+                match kafka_component::service::run(&method, &env).await {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        tracing::error!(error = %e, "Service mode failed.");
+                        ExitCode::FAILURE
+                    }
+                }
+            }
         }
     });
     // librdkafka or lapin background threads must not keep the process alive.

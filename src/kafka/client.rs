@@ -15,6 +15,7 @@ use tokio::sync::Notify;
 #[derive(Debug, Default)]
 pub struct ClientState {
     auth_error: Mutex<Option<String>>,
+    last_error: Mutex<Option<String>>,
     auth_notify: Notify,
     succeeded: AtomicBool,
 }
@@ -88,8 +89,16 @@ impl ClientContext for KafkaContext {
 }
 
 impl ClientState {
+    /// The reason of the last client error of any kind.
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error.lock().ok().and_then(|g| g.clone())
+    }
+
     /// Records a client error reported by librdkafka.
     pub fn record_error(&self, error: &KafkaError, reason: &str) {
+        if let Ok(mut g) = self.last_error.lock() {
+            *g = Some(reason.to_owned());
+        }
         if error.rdkafka_error_code() == Some(RDKafkaErrorCode::Authentication) {
             if self.ever_succeeded() {
                 // e.g. a broker that limits session lifetime: librdkafka reconnects by itself.

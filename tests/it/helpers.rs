@@ -318,8 +318,13 @@ pub struct Worker {
 
 impl Worker {
     pub fn spawn(env: &[(String, String)]) -> Self {
+        Self::spawn_args(&[], env)
+    }
+
+    pub fn spawn_args(args: &[&str], env: &[(String, String)]) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_kafka-component"));
-        cmd.env_clear()
+        cmd.args(args)
+            .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("LOG_LEVEL", "debug")
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))

@@ -12,3 +12,4 @@ mod consume;
 mod helpers;
 mod produce;
 mod runtime;
+mod verify;

@@ -1,0 +1,231 @@
+//! Service mode (PROTOCOL.md 1.9): run one helper — `verifyCredentials`, `getMetaModel` or `selectModel` —
+//! POST `{"status":"success","data":…}` or `{"status":"error","data":{"message":…}}` to
+//! `ELASTICIO_POST_RESULT_URL` (Basic auth from its userinfo), exit 0 after a 200 and non-zero otherwise.
+
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use serde_json::{Value, json};
+
+use crate::kafka::config::KafkaConnection;
+use crate::platform::api::http_client;
+use crate::platform::component;
+use crate::settings::Env;
+use crate::verify;
+
+/// Why no result could be delivered (exit code 1).
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// `ELASTICIO_POST_RESULT_URL` is absent: nothing can be posted.
+    #[error("ELASTICIO_POST_RESULT_URL is missing; no result can be delivered")]
+    NoResultUrl,
+    /// The result URL is not a URL.
+    #[error("ELASTICIO_POST_RESULT_URL is not a valid URL")]
+    BadResultUrl,
+    /// The POST failed or did not answer 200.
+    #[error("posting the result failed: {0}")]
+    Post(String),
+}
+
+/// The methods service mode runs.
+pub const METHODS: [&str; 3] = ["verifyCredentials", "getMetaModel", "selectModel"];
+
+/// Runs `method` and posts its result.
+///
+/// # Errors
+/// [`ServiceError`] when the result could not be delivered.
+pub async fn run(method: &str, env: &Env) -> Result<(), ServiceError> {
+    let raw_url = env
+        .get_full("ELASTICIO_POST_RESULT_URL")
+        .filter(|u| !u.is_empty())
+        .ok_or(ServiceError::NoResultUrl)?;
+    let (url, auth) = split_userinfo(raw_url)?;
+    let outcome = compute(method, env).await;
+    let body = match outcome {
+        Ok(data) => json!({ "status": "success", "data": data }),
+        Err(message) => {
+            tracing::warn!(method, error = %message, "Service method failed.");
+            json!({ "status": "error", "data": { "message": message } })
+        }
+    };
+    post(&url, auth, &body, env).await
+}
+
+/// `https://user:p%40ss@host/path` → (`https://host/path`, Some(("user", "p@ss"))).
+fn split_userinfo(raw: &str) -> Result<(String, Option<(String, String)>), ServiceError> {
+    let mut url = url::Url::parse(raw).map_err(|_| ServiceError::BadResultUrl)?;
+    let auth = if url.username().is_empty() && url.password().is_none() {
+        None
+    } else {
+        let decode = |s: &str| percent_decode(s);
+        let user = decode(url.username());
+        let pass = decode(url.password().unwrap_or(""));
+        let _ignored = url.set_username("");
+        let _ignored = url.set_password(None);
+        Some((user, pass))
+    };
+    Ok((url.to_string(), auth))
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(v) = u8::from_str_radix(
+                std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"),
+                16,
+            )
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+async fn compute(method: &str, env: &Env) -> Result<Value, String> {
+    let mut missing: Vec<&str> = [
+        "ELASTICIO_API_URI",
+        "ELASTICIO_API_USERNAME",
+        "ELASTICIO_API_KEY",
+    ]
+    .into_iter()
+    .filter(|n| env.get_full(n).is_none_or(str::is_empty))
+    .collect();
+    if !METHODS.contains(&method) {
+        return Err(format!(
+            "Unknown service method \"{method}\"; expected one of {}",
+            METHODS.join(", ")
+        ));
+    }
+    let cfg_text = env.get_full("ELASTICIO_CFG").unwrap_or("");
+    if cfg_text.is_empty() {
+        missing.push("ELASTICIO_CFG");
+    }
+    if !missing.is_empty() {
+        return Err(format!(
+            "missing required environment variables: {}",
+            missing.join(", ")
+        ));
+    }
+    let cfg: Value =
+        serde_json::from_str(cfg_text).map_err(|_| "Unable to parse CFG".to_owned())?;
+    match method {
+        "verifyCredentials" => Ok(verify::verify_credentials(&cfg).await.to_json()),
+        "getMetaModel" => {
+            let name = env.get_full("ELASTICIO_ACTION_OR_TRIGGER").unwrap_or("");
+            meta_model(name)
+        }
+        _ => {
+            let name = env.get_full("ELASTICIO_ACTION_OR_TRIGGER").unwrap_or("");
+            component::find_function(name)?;
+            match env.get_full("ELASTICIO_GET_MODEL_METHOD").unwrap_or("") {
+                "getTopics" => list_topics(&cfg).await,
+                other => Err(format!(
+                    "Select model method \"{other}\" is not exported by \"{name}\"; use getTopics"
+                )),
+            }
+        }
+    }
+}
+
+/// `{in, out}` JSON Schemas of a function.
+fn meta_model(name: &str) -> Result<Value, String> {
+    let def = component::find_function(name)?;
+    let parse = |t: &str| serde_json::from_str::<Value>(t).unwrap_or(Value::Null);
+    Ok(match def.main.as_str() {
+        "produce" => {
+            json!({ "in": parse(crate::schema::PRODUCE_IN), "out": parse(crate::schema::PRODUCE_OUT) })
+        }
+        _ => json!({ "in": {}, "out": parse(crate::schema::CONSUME_OUT) }),
+    })
+}
+
+/// The cluster's topics as select options `{name: name}` (internal topics left out).
+async fn list_topics(cfg: &Value) -> Result<Value, String> {
+    let conn = KafkaConnection::from_cfg(cfg).map_err(|e| e.to_string())?;
+    let consumer: BaseConsumer = conn
+        .to_client_config()
+        .create()
+        .map_err(|e| format!("cannot create the Kafka client: {e}"))?;
+    let names = tokio::task::spawn_blocking(move || {
+        consumer
+            .fetch_metadata(None, Duration::from_secs(10))
+            .map(|md| {
+                md.topics()
+                    .iter()
+                    .map(|t| t.name().to_owned())
+                    .collect::<Vec<_>>()
+            })
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| {
+        format!("cannot list topics: {e}. Check the credentials with verifyCredentials.")
+    })?;
+    let mut options = serde_json::Map::new();
+    let mut names: Vec<String> = names.into_iter().filter(|n| !n.starts_with("__")).collect();
+    names.sort();
+    for n in names {
+        options.insert(n.clone(), Value::String(n));
+    }
+    Ok(Value::Object(options))
+}
+
+async fn post(
+    url: &str,
+    auth: Option<(String, String)>,
+    body: &Value,
+    env: &Env,
+) -> Result<(), ServiceError> {
+    let client = http_client().map_err(|e| ServiceError::Post(e.to_string()))?;
+    let attempts = env.number("API_REQUEST_RETRY_ATTEMPTS", 3).clamp(1, 10);
+    let delay = Duration::from_millis(env.number("API_REQUEST_RETRY_DELAY", 100));
+    let mut last = String::new();
+    for attempt in 1..=attempts {
+        let mut req = client.post(url).json(body);
+        if let Some((user, pass)) = &auth {
+            req = req.basic_auth(user, Some(pass));
+        }
+        match req.send().await {
+            Ok(resp) if resp.status() == reqwest::StatusCode::OK => {
+                tracing::info!(status = %body["status"], "Service result delivered.");
+                return Ok(());
+            }
+            Ok(resp) if resp.status().is_server_error() => last = format!("HTTP {}", resp.status()),
+            Ok(resp) => return Err(ServiceError::Post(format!("HTTP {}", resp.status()))),
+            Err(e) => last = e.without_url().to_string(),
+        }
+        tracing::warn!(attempt, error = %last, "Posting the service result failed.");
+        if attempt < attempts {
+            tokio::time::sleep(delay).await;
+        }
+    }
+    Err(ServiceError::Post(last))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn userinfo_becomes_basic_auth_and_leaves_the_url() {
+        let (url, auth) = split_userinfo("http://us%40er:p%3Ass@127.0.0.1:9/result?x=1").unwrap();
+        assert_eq!(url, "http://127.0.0.1:9/result?x=1");
+        assert_eq!(auth, Some(("us@er".to_owned(), "p:ss".to_owned())));
+        assert_eq!(split_userinfo("http://h/r").unwrap().1, None);
+    }
+
+    #[test]
+    fn meta_model_comes_from_the_schemas() {
+        let m = meta_model("produce").unwrap();
+        assert_eq!(m["in"]["required"][0], "messages");
+        assert!(meta_model("nope").is_err());
+    }
+}
