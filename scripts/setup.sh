@@ -2,7 +2,8 @@
 # Installs and starts what the tests and the demo need. Idempotent: each step is skipped when done.
 #  - Debian packages to build the vendored librdkafka (cmake, libssl-dev, libcurl4-openssl-dev)
 #  - RabbitMQ: installed if missing, started if not running
-#  - tansu 0.6.0 (Kafka-compatible broker with SCRAM), built once into a cache (~12 min cold)
+#  - tansu 0.6.0 (Kafka-compatible broker with SCRAM), built once into a cache (~12 min cold);
+#    skipped with --no-tansu (the demo does not need it)
 set -euo pipefail
 TANSU_ROOT="${TANSU_ROOT:-$HOME/.cache/kafka-component/tansu}"
 
@@ -30,6 +31,7 @@ fi
 rabbitmqctl -q await_startup >/dev/null
 log "RabbitMQ is running"
 
+if [ "${1:-}" = "--no-tansu" ]; then exit 0; fi
 if ! "$TANSU_ROOT/bin/tansu" --version >/dev/null 2>&1; then
   log "building tansu 0.6.0 into $TANSU_ROOT (once, about 12 minutes)"
   cargo install tansu --version 0.6.0 --locked --no-default-features --features dynostore,libsql --root "$TANSU_ROOT" >&2

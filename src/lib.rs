@@ -9,12 +9,14 @@
 //!   emitter and never touch lapin.
 //! - [`kafka`]: connection model (SASL, TLS) → librdkafka settings, client context, error classification.
 //! - [`schema`]: JSON Schema validators compiled from `schemas/`.
+//! - [`local`]: the `exec` runner (one function, no RabbitMQ, no platform).
 //! - [`service`], [`verify`]: service mode (verifyCredentials, getMetaModel, selectModel).
 //! - [`telemetry`], [`shutdown`]: logging and signals.
 
 pub mod actions;
 pub mod function;
 pub mod kafka;
+pub mod local;
 pub mod platform;
 pub mod schema;
 pub mod service;

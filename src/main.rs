@@ -34,13 +34,31 @@ enum Command {
         #[arg(value_parser = clap::builder::PossibleValuesParser::new(kafka_component::service::METHODS))]
         method: String,
     },
+    /// Local runner: run one function without RabbitMQ or the platform and print each emitted message as a
+    /// JSON line (`{"event":"data","message":{…}}`). Exit code 0, or 1 when it emitted an error.
+    /// `consume` keeps streaming until Ctrl-C.
+    Exec {
+        /// produce or consume.
+        function: String,
+        /// JSON file with the step configuration: credentials and fields merged into one object.
+        #[arg(long)]
+        config: std::path::PathBuf,
+        /// JSON file with the incoming message (`{"body": …}`, or just the body). Default `{"body": {}}`.
+        #[arg(long)]
+        input: Option<std::path::PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let env = Env::from_process();
     let level = std::env::var("LOG_LEVEL").unwrap_or_else(|_| "info".to_owned());
-    telemetry::init(&level, std::io::stdout);
+    if matches!(cli.command, Some(Command::Exec { .. })) {
+        // stdout carries the emitted messages.
+        telemetry::init(&level, std::io::stderr);
+    } else {
+        telemetry::init(&level, std::io::stdout);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -54,6 +72,23 @@ fn main() -> ExitCode {
     let code = runtime.block_on(async move {
         match cli.command {
             None | Some(Command::Run) => run_worker(&env).await,
+            Some(Command::Exec {
+                function,
+                config,
+                input,
+            }) => {
+                let token = shutdown::on_signals();
+                match kafka_component::local::exec(&function, &config, input.as_deref(), token)
+                    .await
+                {
+                    Ok(true) => ExitCode::SUCCESS,
+                    Ok(false) => ExitCode::FAILURE,
+                    Err(e) => {
+                        eprintln!("kafka-component exec: {e}");
+                        ExitCode::FAILURE
+                    }
+                }
+            }
             Some(Command::Service { method }) => {
                 match kafka_component::service::run(&method, &env).await {
                     Ok(()) => ExitCode::SUCCESS,

@@ -160,30 +160,75 @@ impl Outgoing {
 #[derive(Debug)]
 #[must_use = "a publish is only safe once its confirm was awaited"]
 pub struct Confirming {
-    publisher: Publisher,
-    out: Outgoing,
-    first: Result<lapin::PublisherConfirm, AmqpError>,
+    inner: Option<(
+        Publisher,
+        Outgoing,
+        Result<lapin::PublisherConfirm, AmqpError>,
+    )>,
 }
 
 impl Confirming {
+    /// A message that needs no confirm (local sink).
+    pub fn done() -> Self {
+        Self { inner: None }
+    }
+
     /// Waits for the broker's confirm; a nack or failure is retried (see [`Publisher::publish`]).
     ///
     /// # Errors
     /// [`AmqpError::NotConfirmed`] when the attempts are exhausted.
     pub async fn wait(self) -> Result<(), AmqpError> {
-        let first = match self.first {
-            Ok(confirm) => {
-                self.publisher
-                    .confirmed(&self.out.routing_key, confirm)
-                    .await
-            }
+        let Some((publisher, out, first)) = self.inner else {
+            return Ok(());
+        };
+        let first = match first {
+            Ok(confirm) => publisher.confirmed(&out.routing_key, confirm).await,
             Err(e) => Err(e),
         };
         match first {
             Ok(true) => Ok(()),
             other => {
-                self.publisher.log_failure(&self.out.routing_key, 0, other);
-                self.publisher.retry(&self.out, 0).await
+                publisher.log_failure(&out.routing_key, 0, other);
+                publisher.retry(&out, 0).await
+            }
+        }
+    }
+}
+
+/// A message emitted by a function, in readable form (for the local runner).
+#[derive(Debug, Clone)]
+pub struct LocalMessage {
+    /// `data`, `error`, `errorReply`, `rebound`, `snapshot`, `updateSnapshot`.
+    pub event: &'static str,
+    /// The decrypted message.
+    pub message: serde_json::Value,
+}
+
+/// Where emitted messages go: the platform exchange, or a local channel (the `exec` runner).
+#[derive(Debug, Clone)]
+pub enum Sink {
+    /// Publish to RabbitMQ with confirms.
+    Amqp(Publisher),
+    /// Hand readable copies to a local receiver; nothing is encrypted or published.
+    Local(tokio::sync::mpsc::UnboundedSender<LocalMessage>),
+}
+
+impl Sink {
+    /// Sends `out` (AMQP) or `readable()` (local); await [`Confirming::wait`] for delivery.
+    pub async fn send(
+        &self,
+        event: &'static str,
+        out: Outgoing,
+        readable: impl FnOnce() -> serde_json::Value,
+    ) -> Confirming {
+        match self {
+            Self::Amqp(p) => p.send(out).await,
+            Self::Local(tx) => {
+                let _ignored = tx.send(LocalMessage {
+                    event,
+                    message: readable(),
+                });
+                Confirming::done()
             }
         }
     }
@@ -289,9 +334,7 @@ impl Publisher {
         let props = self.properties(&out, out.headers.clone());
         let first = self.send_once(&out.routing_key, &out.payload, props).await;
         Confirming {
-            publisher: self.clone(),
-            out,
-            first,
+            inner: Some((self.clone(), out, first)),
         }
     }
 

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use super::amqp::{AmqpError, Confirming, Outgoing, Publisher};
+use super::amqp::{AmqpError, Confirming, Outgoing, Sink};
 use super::crypto::Crypto;
 use super::headers::{self, ExecutionHeaders};
 use crate::settings::{AmqpSettings, Settings};
@@ -77,8 +77,8 @@ impl RateLimiter {
 /// What every execution shares: publisher, cipher, settings, throttles.
 #[derive(Debug)]
 pub struct EmitterShared {
-    /// The confirm-mode publisher.
-    pub publisher: Publisher,
+    /// Where messages go (the confirm-mode publisher in message mode).
+    pub sink: Sink,
     /// The message cipher.
     pub crypto: Crypto,
     /// Process settings.
@@ -109,15 +109,10 @@ impl EmitterShared {
     }
 
     /// Builds the shared part.
-    pub fn new(
-        publisher: Publisher,
-        crypto: Crypto,
-        settings: Settings,
-        amqp: AmqpSettings,
-    ) -> Self {
+    pub fn new(sink: Sink, crypto: Crypto, settings: Settings, amqp: AmqpSettings) -> Self {
         let t = settings.throttles;
         Self {
-            publisher,
+            sink,
             crypto,
             amqp,
             data_limit: RateLimiter::new(t.data, t.interval),
@@ -230,6 +225,7 @@ impl Emitter {
         }
         let id = message.get("id").and_then(Value::as_str).map(str::to_owned);
         let plain = serde_json::to_vec(&message).unwrap_or_default();
+        let readable = message;
         let version = s.settings.protocol_version;
         let payload = s.crypto.encode(&plain, version);
         let limit = s.settings.outgoing_message_size_limit;
@@ -241,8 +237,10 @@ impl Emitter {
         }
         s.data_limit.acquire().await;
         let headers = self.headers.data(id.as_deref(), version);
-        Ok(s.publisher
-            .send(Outgoing::new(routing_key, payload, headers))
+        Ok(s.sink
+            .send("data", Outgoing::new(routing_key, payload, headers), || {
+                readable
+            })
             .await)
     }
 
@@ -261,12 +259,19 @@ impl Emitter {
         }
         let payload = serde_json::to_vec(&body).unwrap_or_default();
         s.error_limit.acquire().await;
-        s.publisher
-            .publish(Outgoing::new(
-                s.amqp.error_routing_key.as_str(),
-                payload,
-                self.headers.error(),
-            ))
+        let readable = || json!({ "name": report.name, "message": report.message });
+        s.sink
+            .send(
+                "error",
+                Outgoing::new(
+                    s.amqp.error_routing_key.as_str(),
+                    payload,
+                    self.headers.error(),
+                ),
+                readable,
+            )
+            .await
+            .wait()
             .await?;
         if let Some(reply_to) = &self.headers.reply_to
             && !s.settings.no_error_replies
@@ -277,12 +282,14 @@ impl Emitter {
                 "x-eio-error-response",
                 lapin::types::AMQPValue::Boolean(true),
             );
-            s.publisher
-                .publish(Outgoing::new(
-                    reply_to.as_str(),
-                    encrypted.into_bytes(),
-                    table,
-                ))
+            s.sink
+                .send(
+                    "errorReply",
+                    Outgoing::new(reply_to.as_str(), encrypted.into_bytes(), table),
+                    readable,
+                )
+                .await
+                .wait()
                 .await?;
         }
         Ok(())
@@ -339,15 +346,15 @@ impl Emitter {
         headers::set(&mut table, "reboundReason", headers::string(reason));
         headers::set(&mut table, "reboundIteration", headers::int(iteration));
         tracing::info!(iteration, expiration_ms = %expiration, "Rebounding message.");
-        s.publisher
-            .publish(Outgoing {
-                routing_key: s.amqp.rebound_routing_key.clone(),
-                payload: self.incoming.content.clone(),
-                headers: table,
-                expiration: Some(expiration.to_string()),
-                base_properties: Some(self.incoming.properties.clone()),
-            })
-            .await?;
+        let out = Outgoing {
+            routing_key: s.amqp.rebound_routing_key.clone(),
+            payload: self.incoming.content.clone(),
+            headers: table,
+            expiration: Some(expiration.to_string()),
+            base_properties: Some(self.incoming.properties.clone()),
+        };
+        let readable = || json!({ "reason": reason, "iteration": iteration, "expirationMs": expiration.to_string() });
+        s.sink.send("rebound", out, readable).await.wait().await?;
         Ok(())
     }
 
@@ -361,12 +368,20 @@ impl Emitter {
             s.snapshot_limit.acquire().await;
         }
         let payload = serde_json::to_vec(snapshot).unwrap_or_default();
-        s.publisher
-            .publish(Outgoing::new(
-                s.amqp.snapshot_routing_key.as_str(),
-                payload,
-                self.headers.snapshot(event),
-            ))
+        let out = Outgoing::new(
+            s.amqp.snapshot_routing_key.as_str(),
+            payload,
+            self.headers.snapshot(event),
+        );
+        let name = if event == "snapshot" {
+            "snapshot"
+        } else {
+            "updateSnapshot"
+        };
+        s.sink
+            .send(name, out, || snapshot.clone())
+            .await
+            .wait()
             .await?;
         Ok(())
     }

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use super::amqp::{self, AmqpError, Outgoing, Publisher};
+use super::amqp::{self, AmqpError, Outgoing, Publisher, Sink};
 use super::api::ApiClient;
 use super::component;
 use super::crypto::Crypto;
@@ -83,7 +83,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     )?;
     let publisher = Publisher::new(write_conn, &amqp_settings).await?;
     let shared = Arc::new(EmitterShared::new(
-        publisher.clone(),
+        Sink::Amqp(publisher.clone()),
         crypto,
         settings.clone(),
         amqp_settings.clone(),
@@ -231,13 +231,16 @@ async fn publish_startup_error(shared: &EmitterShared, message: &str) {
     let err = json!({ "name": "Error", "message": message, "stack": "Not Available" });
     let body = json!({ "error": shared.crypto.encode_base64(&serde_json::to_vec(&err).unwrap_or_default()) });
     let payload = serde_json::to_vec(&body).unwrap_or_default();
+    let out = Outgoing::new(
+        shared.amqp.error_routing_key.as_str(),
+        payload,
+        ExecutionHeaders::for_startup(&shared.settings),
+    );
     let result = shared
-        .publisher
-        .publish(Outgoing::new(
-            shared.amqp.error_routing_key.as_str(),
-            payload,
-            ExecutionHeaders::for_startup(&shared.settings),
-        ))
+        .sink
+        .send("error", out, || err.clone())
+        .await
+        .wait()
         .await;
     if let Err(e) = result {
         tracing::error!(error = %e, "Could not publish the startup error.");

@@ -10,6 +10,7 @@
 
 mod consume;
 mod helpers;
+mod local;
 mod produce;
 mod runtime;
 mod verify;

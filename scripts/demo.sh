@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The demo: a Produce step and a Consume step of one flow on the local RabbitMQ and an embedded Kafka.
+# Options go to the demo (--messages N, --records N, --partitions N, --brokers host:port).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh --no-tansu
+cargo run --quiet --release --example demo -- "$@"
