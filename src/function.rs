@@ -7,6 +7,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::actions::produce::ProduceAction;
+use crate::diag::Diag;
 use crate::platform::component::FunctionDef;
 use crate::platform::emitter::{Emitter, ErrorReport};
 use crate::triggers::consume::ConsumeTrigger;
@@ -69,6 +70,8 @@ pub enum Function {
     Produce(Arc<ProduceAction>),
     /// The Consume trigger.
     Consume(Arc<ConsumeTrigger>),
+    /// The diagnostic function of the conformance tests.
+    Diag(Arc<Diag>),
 }
 
 impl Function {
@@ -80,6 +83,8 @@ impl Function {
         match def.main.as_str() {
             "produce" => Ok(Self::Produce(Arc::new(ProduceAction::default()))),
             "consume" => Ok(Self::Consume(Arc::new(ConsumeTrigger::default()))),
+            "diag" => Ok(Self::Diag(Arc::default())),
+            "diag_init_fail" => Ok(Self::Diag(Arc::new(Diag { fail_init: true }))),
             other => Err(format!(
                 "Trigger or action '{}' is found, but can not be loaded: no handler named '{other}'",
                 def.name
@@ -101,7 +106,10 @@ impl Function {
     /// Never for the shipped functions: configuration problems are reported per message, where the flow
     /// designer sees them.
     pub async fn init(&self, _cfg: &Value) -> Result<(), ErrorReport> {
-        Ok(())
+        match self {
+            Self::Diag(d) => d.init(),
+            _ => Ok(()),
+        }
     }
 
     /// Processes one message.
@@ -112,6 +120,7 @@ impl Function {
         match self {
             Self::Produce(p) => p.process(exec).await,
             Self::Consume(c) => c.process(exec).await,
+            Self::Diag(d) => d.process(exec).await,
         }
     }
 
@@ -120,6 +129,7 @@ impl Function {
         match self {
             Self::Produce(p) => p.shutdown().await,
             Self::Consume(c) => c.shutdown().await,
+            Self::Diag(_) => {}
         }
     }
 }

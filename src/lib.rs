@@ -14,6 +14,7 @@
 //! - [`telemetry`], [`shutdown`]: logging and signals.
 
 pub mod actions;
+pub mod diag;
 pub mod function;
 pub mod kafka;
 pub mod local;

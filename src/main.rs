@@ -30,8 +30,8 @@ enum Command {
     /// getMetaModel/selectModel ELASTICIO_ACTION_OR_TRIGGER (+ ELASTICIO_GET_MODEL_METHOD=getTopics).
     /// Exit code 0 after the platform answered 200, 1 otherwise.
     Service {
-        /// verifyCredentials, getMetaModel or selectModel.
-        #[arg(value_parser = clap::builder::PossibleValuesParser::new(kafka_component::service::METHODS))]
+        /// verifyCredentials, getMetaModel or selectModel (anything else is reported to the platform as an
+        /// error result).
         method: String,
     },
     /// Local runner: run one function without RabbitMQ or the platform and print each emitted message as a

@@ -120,11 +120,14 @@ async fn compute(method: &str, env: &Env) -> Result<Value, String> {
         "verifyCredentials" => Ok(verify::verify_credentials(&cfg).await.to_json()),
         "getMetaModel" => {
             let name = env.get_full("ELASTICIO_ACTION_OR_TRIGGER").unwrap_or("");
-            meta_model(name)
+            meta_model(env.get_full("ELASTICIO_COMPONENT_PATH").unwrap_or(""), name)
         }
         _ => {
             let name = env.get_full("ELASTICIO_ACTION_OR_TRIGGER").unwrap_or("");
-            component::find_function(name)?;
+            component::find_function_at(
+                env.get_full("ELASTICIO_COMPONENT_PATH").unwrap_or(""),
+                name,
+            )?;
             match env.get_full("ELASTICIO_GET_MODEL_METHOD").unwrap_or("") {
                 "getTopics" => list_topics(&cfg).await,
                 other => Err(format!(
@@ -136,8 +139,8 @@ async fn compute(method: &str, env: &Env) -> Result<Value, String> {
 }
 
 /// `{in, out}` JSON Schemas of a function.
-fn meta_model(name: &str) -> Result<Value, String> {
-    let def = component::find_function(name)?;
+fn meta_model(component_path: &str, name: &str) -> Result<Value, String> {
+    let def = component::find_function_at(component_path, name)?;
     let parse = |t: &str| serde_json::from_str::<Value>(t).unwrap_or(Value::Null);
     Ok(match def.main.as_str() {
         "produce" => {
@@ -224,8 +227,8 @@ mod tests {
 
     #[test]
     fn meta_model_comes_from_the_schemas() {
-        let m = meta_model("produce").unwrap();
+        let m = meta_model("", "produce").unwrap();
         assert_eq!(m["in"]["required"][0], "messages");
-        assert!(meta_model("nope").is_err());
+        assert!(meta_model("", "nope").is_err());
     }
 }

@@ -231,6 +231,9 @@ pub struct AmqpSettings {
     pub reconnect_timeout: Duration,
     /// `ELASTICIO_PROCESS_AMQP_DRAIN` (accepted for compatibility; lapin always applies back-pressure).
     pub process_amqp_drain: bool,
+    /// Host name for the connection names `<hostname>-read` / `<hostname>-write` (`HOSTNAME`, else
+    /// `/etc/hostname`).
+    pub hostname: String,
 }
 
 /// Input format of the listened queue.
@@ -366,6 +369,17 @@ impl Settings {
                 reconnect_attempts: clamp_u32(env.number("AMQP_RECONNECT_ATTEMPTS", 3)),
                 reconnect_timeout: ms(env.number("AMQP_RECONNECT_TIMEOUT", 100)),
                 process_amqp_drain: env.boolean("PROCESS_AMQP_DRAIN", true),
+                hostname: env
+                    .get_full("HOSTNAME")
+                    .filter(|h| !h.is_empty())
+                    .map(str::to_owned)
+                    .or_else(|| {
+                        std::fs::read_to_string("/etc/hostname")
+                            .ok()
+                            .map(|h| h.trim().to_owned())
+                            .filter(|h| !h.is_empty())
+                    })
+                    .unwrap_or_else(|| "kafka-component".to_owned()),
             })
         };
         if !missing.is_empty() {
@@ -555,6 +569,7 @@ mod tests {
         assert_eq!(s.api.uri, "http://127.0.0.1:1", "trailing slash stripped");
         assert_eq!(s.api.retry_attempts, 3);
         assert!(!s.startup_required && !s.no_error_replies && !s.no_self_passthrough);
+        assert_eq!(s.shutdown_timeout, ms(30_000));
     }
 
     #[test]

@@ -50,15 +50,6 @@ pub enum AmqpError {
     },
 }
 
-fn host_name() -> String {
-    std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "kafka-component".to_owned())
-}
-
 /// Opens one named connection with `1 + reconnect_attempts` tries.
 ///
 /// # Errors
@@ -68,7 +59,7 @@ pub async fn connect(settings: &AmqpSettings, name: &'static str) -> Result<Conn
     let mut last = None;
     for attempt in 1..=attempts {
         let props = ConnectionProperties::default()
-            .with_connection_name(format!("{}-{name}", host_name()).into());
+            .with_connection_name(format!("{}-{name}", settings.hostname).into());
         match Connection::connect(settings.uri.expose_secret(), props).await {
             Ok(conn) => return Ok(conn),
             Err(e) => {

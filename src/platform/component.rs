@@ -1,5 +1,7 @@
-//! `component.json`, embedded at build time: the platform UI reads the file in the repository, the worker
-//! reads the same bytes to find the function named by `ELASTICIO_FUNCTION` (triggers first, then actions).
+//! `component.json`: the platform UI reads the file in the repository; the worker reads the same bytes
+//! (embedded at build time) to find the function named by `ELASTICIO_FUNCTION` (triggers first, then actions).
+//! When `ELASTICIO_COMPONENT_PATH` names a directory with a `component.json`, that file is used instead, as
+//! the reference runtime does (`{cwd}/{COMPONENT_PATH}/component.json`).
 
 use serde_json::Value;
 
@@ -33,8 +35,27 @@ pub struct FunctionDef {
 /// # Errors
 /// The reference text `Trigger or action "NAME" is not found in component.json!`.
 pub fn find_function(name: &str) -> Result<FunctionDef, String> {
-    let doc: Value = serde_json::from_str(COMPONENT_JSON)
-        .map_err(|e| format!("component.json is not valid JSON: {e}"))?;
+    find_in(COMPONENT_JSON, name)
+}
+
+/// Looks `name` up in the component.json under `component_path` (relative to the working directory), or in
+/// the embedded one when `component_path` is empty.
+///
+/// # Errors
+/// `Failed to load component.json from …` or the not-found text.
+pub fn find_function_at(component_path: &str, name: &str) -> Result<FunctionDef, String> {
+    if component_path.is_empty() {
+        return find_function(name);
+    }
+    let file = std::path::Path::new(component_path).join("component.json");
+    let text = std::fs::read_to_string(&file)
+        .map_err(|e| format!("Failed to load component.json from {}: {e}", file.display()))?;
+    find_in(&text, name)
+}
+
+fn find_in(text: &str, name: &str) -> Result<FunctionDef, String> {
+    let doc: Value =
+        serde_json::from_str(text).map_err(|e| format!("component.json is not valid JSON: {e}"))?;
     for (section, kind) in [
         ("triggers", FunctionKind::Trigger),
         ("actions", FunctionKind::Action),

@@ -34,6 +34,18 @@ pub enum EmitError {
     /// Publishing failed.
     #[error(transparent)]
     Publish(#[from] AmqpError),
+    /// `httpReply` without a `reply_to` header on the incoming message.
+    #[error("Component emitted 'httpReply' event but 'reply_to' was not found in AMQP headers")]
+    NoReplyTo,
+    /// A platform API call failed (updateKeys).
+    #[error(transparent)]
+    Api(#[from] super::api::ApiError),
+    /// The object store failed (lightweight messages).
+    #[error("Lightweight message/passthrough body upload error: {0}")]
+    Storage(#[from] super::storage::StorageError),
+    /// updateKeys without `cfg._account`.
+    #[error("updateKeys needs the credential id (`_account`) in the step configuration")]
+    NoAccount,
 }
 
 /// At most `limit` events in any window of `interval` (the reference throttles, PROTOCOL.md 2.3).
@@ -89,9 +101,35 @@ pub struct EmitterShared {
     error_limit: RateLimiter,
     snapshot_limit: RateLimiter,
     snapshot_state: std::sync::Mutex<Value>,
+    /// Platform API (updateKeys); `None` in the local runner.
+    pub api: Option<super::api::ApiClient>,
+    /// Object store for lightweight messages, when configured.
+    pub storage: Option<super::storage::ObjectStorage>,
+    passthrough: std::sync::atomic::AtomicBool,
 }
 
 impl EmitterShared {
+    /// Adds the platform API (updateKeys) and the object store (lightweight messages).
+    #[must_use]
+    pub fn with_platform(
+        mut self,
+        api: Option<super::api::ApiClient>,
+        storage: Option<super::storage::ObjectStorage>,
+    ) -> Self {
+        self.api = api;
+        self.storage = storage;
+        self
+    }
+
+    /// Turns passthrough on (the step's `is_passthrough`).
+    pub fn set_passthrough(&self, on: bool) {
+        self.passthrough.store(on, Ordering::SeqCst);
+    }
+
+    fn passthrough(&self) -> bool {
+        self.passthrough.load(Ordering::SeqCst)
+    }
+
     /// The in-memory snapshot handed to the next execution.
     pub fn snapshot(&self) -> Value {
         self.snapshot_state
@@ -119,6 +157,9 @@ impl EmitterShared {
             error_limit: RateLimiter::new(t.error, t.interval),
             snapshot_limit: RateLimiter::new(t.snapshot, t.interval),
             snapshot_state: std::sync::Mutex::new(Value::Object(Default::default())),
+            api: None,
+            storage: None,
+            passthrough: std::sync::atomic::AtomicBool::new(false),
             settings,
         }
     }
@@ -145,6 +186,8 @@ pub struct Emitter {
     headers: Arc<ExecutionHeaders>,
     incoming: Arc<IncomingRaw>,
     errors: Arc<AtomicUsize>,
+    /// The decoded incoming message (passthrough) and the credential id (updateKeys).
+    context: Arc<(Value, Option<String>)>,
 }
 
 /// An error as published: `{name, message, stack}`.
@@ -178,7 +221,15 @@ impl Emitter {
             headers: Arc::new(headers),
             incoming: Arc::new(incoming),
             errors: Arc::new(AtomicUsize::new(0)),
+            context: Arc::new((Value::Null, None)),
         }
+    }
+
+    /// Attaches the decoded incoming message and the credential id (`cfg._account`).
+    #[must_use]
+    pub fn with_context(mut self, incoming_msg: Value, account: Option<String>) -> Self {
+        self.context = Arc::new((incoming_msg, account));
+        self
     }
 
     /// How many `error` events this execution emitted.
@@ -223,6 +274,12 @@ impl Emitter {
                 }
             }
         }
+        if s.passthrough() {
+            self.add_passthrough(&mut message);
+        }
+        if s.settings.object_storage.emit_lightweight_message {
+            self.offload_bodies(&mut message).await?;
+        }
         let id = message.get("id").and_then(Value::as_str).map(str::to_owned);
         let plain = serde_json::to_vec(&message).unwrap_or_default();
         let readable = message;
@@ -242,6 +299,160 @@ impl Emitter {
                 readable
             })
             .await)
+    }
+
+    /// Passthrough (PROTOCOL.md 3.5): incoming passthrough plus this step's entry.
+    fn add_passthrough(&self, message: &mut Value) {
+        let s = &self.shared;
+        let incoming = &self.context.0;
+        let mut pt = incoming
+            .get("passthrough")
+            .cloned()
+            .filter(Value::is_object)
+            .unwrap_or_else(|| json!({}));
+        let without_pt = |v: &Value| {
+            let mut v = v.clone();
+            if let Some(o) = v.as_object_mut() {
+                o.remove("passthrough");
+            }
+            v
+        };
+        if s.settings.no_self_passthrough {
+            let empty = lapin::types::FieldTable::default();
+            let hdrs = self
+                .incoming
+                .properties
+                .headers()
+                .as_ref()
+                .unwrap_or(&empty);
+            if let Some(prev) = headers::get_str(hdrs, "stepId") {
+                pt[prev] = without_pt(incoming);
+            }
+        } else {
+            pt[s.settings.step.step_id.clone()] = without_pt(message);
+        }
+        message["passthrough"] = pt;
+    }
+
+    /// Lightweight messages (PROTOCOL.md 3.8): bodies above the threshold go to the object store.
+    async fn offload_bodies(&self, message: &mut Value) -> Result<(), EmitError> {
+        let s = &self.shared;
+        let size = |v: &Value| serde_json::to_vec(v).map_or(0, |b| b.len());
+        let mut total = message.get("body").map_or(0, size);
+        if let Some(pt) = message.get("passthrough").and_then(Value::as_object) {
+            total += pt
+                .values()
+                .filter_map(|e| e.get("body"))
+                .map(size)
+                .sum::<usize>();
+        }
+        if u64::try_from(total).unwrap_or(u64::MAX) <= s.settings.object_storage.size_threshold {
+            return Ok(());
+        }
+        let storage = s
+            .storage
+            .as_ref()
+            .ok_or(super::storage::StorageError::NotConfigured)?;
+        let upload = |body: &Value| {
+            storage.upload(
+                s.crypto
+                    .encrypt(&serde_json::to_vec(body).unwrap_or_default()),
+            )
+        };
+        let id = upload(message.get("body").unwrap_or(&Value::Null)).await?;
+        message["body"] = json!({});
+        message["headers"]["x-ipaas-object-storage-id"] = Value::String(id);
+        if let Some(pt) = message
+            .get_mut("passthrough")
+            .and_then(Value::as_object_mut)
+        {
+            for entry in pt.values_mut() {
+                let has_id = entry
+                    .pointer("/headers/x-ipaas-object-storage-id")
+                    .is_some();
+                let body = entry.get("body").cloned().unwrap_or(Value::Null);
+                if has_id || body.as_object().is_some_and(serde_json::Map::is_empty) {
+                    continue;
+                }
+                let id = upload(&body).await?;
+                entry["body"] = json!({});
+                entry["headers"]["x-ipaas-object-storage-id"] = Value::String(id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Emits `httpReply` to the incoming `reply_to` (encrypted, base64, `protocolVersion: 1`).
+    ///
+    /// # Errors
+    /// [`EmitError::NoReplyTo`], [`EmitError::TooLarge`], [`EmitError::Publish`].
+    pub async fn http_reply(&self, reply: &Value) -> Result<(), EmitError> {
+        let s = &self.shared;
+        let reply_to = self.headers.reply_to.clone().ok_or(EmitError::NoReplyTo)?;
+        let payload = s
+            .crypto
+            .encode(&serde_json::to_vec(reply).unwrap_or_default(), 1);
+        let limit = s.settings.outgoing_message_size_limit;
+        if payload.len() > limit {
+            return Err(EmitError::TooLarge {
+                size: payload.len(),
+                limit,
+            });
+        }
+        let out = Outgoing::new(reply_to, payload, self.headers.http_reply());
+        s.sink
+            .send("httpReply", out, || reply.clone())
+            .await
+            .wait()
+            .await?;
+        Ok(())
+    }
+
+    /// Emits `updateKeys`: `PUT /v1/accounts/{cfg._account}` with `{"keys": keys}`.
+    ///
+    /// # Errors
+    /// [`EmitError::NoAccount`], [`EmitError::Api`].
+    pub async fn update_keys(&self, keys: &Value) -> Result<(), EmitError> {
+        let account = self.context.1.clone().ok_or(EmitError::NoAccount)?;
+        match &self.shared.api {
+            Some(api) => api.update_keys(&account, keys).await?,
+            None => {
+                if let Sink::Local(tx) = &self.shared.sink {
+                    let _ignored = tx.send(super::amqp::LocalMessage {
+                        event: "updateKeys",
+                        message: keys.clone(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Emits `updateSnapshot`: a shallow merge into the in-memory snapshot, published as the partial object.
+    /// Non-objects are logged and ignored; an object with `$set` is ignored with a warning (reference behaviour).
+    ///
+    /// # Errors
+    /// [`EmitError::Publish`].
+    pub async fn update_snapshot(&self, partial: &Value) -> Result<(), EmitError> {
+        let Some(obj) = partial.as_object() else {
+            tracing::warn!("updateSnapshot with a non-object value: ignored.");
+            return Ok(());
+        };
+        if obj.contains_key("$set") {
+            tracing::warn!("updateSnapshot with `$set` is not supported: ignored.");
+            return Ok(());
+        }
+        let mut current = self.shared.snapshot();
+        if !current.is_object() {
+            current = json!({});
+        }
+        if let Some(c) = current.as_object_mut() {
+            for (k, v) in obj {
+                c.insert(k.clone(), v.clone());
+            }
+        }
+        self.shared.set_snapshot(current);
+        self.snapshot(partial, "updateSnapshot").await
     }
 
     /// Emits `error` (and its copy to `reply_to`); the execution will be rejected.
@@ -365,6 +576,7 @@ impl Emitter {
     pub async fn snapshot(&self, snapshot: &Value, event: &str) -> Result<(), EmitError> {
         let s = &self.shared;
         if event == "snapshot" {
+            s.set_snapshot(snapshot.clone());
             s.snapshot_limit.acquire().await;
         }
         let payload = serde_json::to_vec(snapshot).unwrap_or_default();

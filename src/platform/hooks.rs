@@ -27,7 +27,8 @@ pub async fn run_shutdown_hook(settings: &Settings) -> Result<(), HookError> {
     let api = ApiClient::new(&settings.api).map_err(HookError::Http)?;
     let flow = &settings.step.flow_id;
     let _step = api.retrieve_step(flow, &settings.step.step_id).await?;
-    component::find_function(&settings.step.function).map_err(HookError::Function)?;
+    component::find_function_at(&settings.component_path, &settings.step.function)
+        .map_err(HookError::Function)?;
     let state = api.read_startup_state(flow).await?;
     // The shipped functions keep no external state to clean up: consumers leave their group on SIGTERM.
     tracing::info!(

@@ -7,4 +7,5 @@ pub mod crypto;
 pub mod emitter;
 pub mod headers;
 pub mod hooks;
+pub mod storage;
 pub mod worker;

@@ -20,11 +20,12 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use super::amqp::{self, AmqpError, Outgoing, Publisher, Sink};
-use super::api::ApiClient;
+use super::api::{self, ApiClient};
 use super::component;
 use super::crypto::Crypto;
 use super::emitter::{Emitter, EmitterShared, ErrorReport, IncomingRaw};
 use super::headers::{self, ExecutionHeaders};
+use super::storage::ObjectStorage;
 use crate::function::{Execution, Fatal, Function};
 use crate::settings::{InputFormat, Settings};
 
@@ -58,6 +59,8 @@ pub enum WorkerError {
 #[derive(Debug)]
 struct WorkerCtx {
     shared: Arc<EmitterShared>,
+    inflight: InFlight,
+    auto_resolve: bool,
     function: Function,
     cfg: Value,
     variables: Value,
@@ -82,15 +85,26 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
         amqp::connect(&amqp_settings, "write")
     )?;
     let publisher = Publisher::new(write_conn, &amqp_settings).await?;
-    let shared = Arc::new(EmitterShared::new(
-        Sink::Amqp(publisher.clone()),
-        crypto,
-        settings.clone(),
-        amqp_settings.clone(),
-    ));
+    let storage = settings.object_storage.uri.clone().map(|uri| {
+        ObjectStorage::new(
+            api::http_client().unwrap_or_default(),
+            uri,
+            settings.object_storage.token.clone(),
+            format!("f:{};s:{};m:", settings.step.flow_id, settings.step.step_id),
+        )
+    });
+    let shared = Arc::new(
+        EmitterShared::new(
+            Sink::Amqp(publisher.clone()),
+            crypto,
+            settings.clone(),
+            amqp_settings.clone(),
+        )
+        .with_platform(Some(api.clone()), storage),
+    );
 
     let started = startup(&settings, &api, &read_conn, &shared, &shutdown).await;
-    let (ctx, channel, mut consumer) = match started {
+    let (ctx, channel, consumer) = match started {
         Ok(v) => v,
         Err(message) => {
             tracing::error!(error = %message, "Startup failed.");
@@ -107,25 +121,43 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
 
     let tracker = TaskTracker::new();
     let mut lost = None;
+    let (mut channel, mut consumer, mut read_conn) = (channel, consumer, read_conn);
     loop {
-        tokio::select! {
+        let failure = tokio::select! {
             biased;
             () = shutdown.cancelled() => break,
             next = consumer.next() => match next {
                 Some(Ok(delivery)) => {
+                    if ctx.inflight.is_redelivery_of_running(&delivery) {
+                        // Redelivered after a channel loss while its first copy still runs: the first copy's
+                        // outcome will be applied to this delivery (no double processing).
+                        continue;
+                    }
                     let ctx = Arc::clone(&ctx);
                     tracker.spawn(async move { handle_delivery(&ctx, delivery).await });
+                    continue;
                 }
-                Some(Err(e)) => {
-                    tracing::error!(error = %e, "RabbitMQ consumer failed.");
-                    lost = Some(WorkerError::ConsumerLost(Some(e)));
-                    break;
-                }
-                None => {
-                    tracing::error!("RabbitMQ cancelled the consumer.");
-                    lost = Some(WorkerError::ConsumerLost(None));
-                    break;
-                }
+                Some(Err(e)) => Some(e),
+                None => None,
+            }
+        };
+        tracing::warn!(
+            error = failure
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            "RabbitMQ consumer stopped; reconnecting."
+        );
+        match reconnect(&amqp_settings, &mut read_conn, &shutdown).await {
+            Ok((ch, cons)) => {
+                channel = ch;
+                consumer = cons;
+                tracing::info!("Consuming again after reconnect.");
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "RabbitMQ consumer could not be restored.");
+                lost = Some(WorkerError::ConsumerLost(failure));
+                break;
             }
         }
     }
@@ -167,6 +199,151 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     lost.map_or(Ok(()), Err)
 }
 
+/// Re-opens the consumer after the broker closed its channel or connection (PROTOCOL.md 2.5).
+async fn reconnect(
+    amqp: &crate::settings::AmqpSettings,
+    conn: &mut lapin::Connection,
+    shutdown: &CancellationToken,
+) -> Result<(lapin::Channel, lapin::Consumer), AmqpError> {
+    let mut attempt: u32 = 0;
+    loop {
+        attempt += 1;
+        let result = async {
+            if !conn.status().connected() {
+                *conn = amqp::connect(amqp, "read").await?;
+            }
+            let ch = amqp::consumer_channel(conn, amqp.prefetch).await?;
+            let consumer = ch
+                .basic_consume(
+                    amqp.listen_messages_on.as_str().into(),
+                    "".into(),
+                    BasicConsumeOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .map_err(|source| AmqpError::Channel {
+                    op: "basic.consume",
+                    source,
+                })?;
+            Ok::<_, AmqpError>((ch, consumer))
+        }
+        .await;
+        match result {
+            Ok(v) => return Ok(v),
+            Err(e) if attempt >= 10 || shutdown.is_cancelled() => return Err(e),
+            Err(e) => {
+                tracing::warn!(attempt, error = %e, "Reconnect failed, retrying.");
+                tokio::time::sleep(std::time::Duration::from_millis(200 * u64::from(attempt)))
+                    .await;
+            }
+        }
+    }
+}
+
+/// Deliveries being processed, by `messageId`, to recognise broker redeliveries after a channel loss.
+#[derive(Debug, Default)]
+struct InFlight {
+    slots: std::sync::Mutex<std::collections::HashMap<String, Option<lapin::Acker>>>,
+    arrived: tokio::sync::Notify,
+}
+
+impl InFlight {
+    fn message_id(delivery: &Delivery) -> Option<String> {
+        let h = delivery.properties.headers().as_ref()?;
+        headers::get_str(h, "messageId")
+    }
+
+    /// Records a redelivery of a message still being processed; returns true when it is one.
+    fn is_redelivery_of_running(&self, delivery: &Delivery) -> bool {
+        if !delivery.redelivered {
+            return false;
+        }
+        let Some(id) = Self::message_id(delivery) else {
+            return false;
+        };
+        let Ok(mut slots) = self.slots.lock() else {
+            return false;
+        };
+        match slots.get_mut(&id) {
+            Some(slot) => {
+                *slot = Some(delivery.acker.clone());
+                self.arrived.notify_waiters();
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn start(&self, delivery: &Delivery) -> Option<String> {
+        let id = Self::message_id(delivery)?;
+        if let Ok(mut slots) = self.slots.lock() {
+            slots.insert(id.clone(), None);
+        }
+        Some(id)
+    }
+
+    fn finish(&self, id: &str) -> Option<lapin::Acker> {
+        self.slots
+            .lock()
+            .ok()
+            .and_then(|mut s| s.remove(id))
+            .flatten()
+    }
+
+    fn redelivered(&self, id: &str) -> Option<lapin::Acker> {
+        self.slots
+            .lock()
+            .ok()
+            .and_then(|s| s.get(id).cloned())
+            .flatten()
+    }
+}
+
+/// Acks or rejects; when the delivery's channel is gone, applies the outcome to the redelivered copy.
+async fn settle(
+    inflight: &InFlight,
+    id: Option<&str>,
+    acker: &lapin::Acker,
+    reject: bool,
+) -> Result<(), lapin::Error> {
+    // Ok(false): the acker's channel is closed (or it was used already).
+    let apply = |a: lapin::Acker| async move {
+        if reject {
+            a.reject(BasicRejectOptions { requeue: false }).await
+        } else {
+            a.ack(BasicAckOptions::default()).await
+        }
+    };
+    let first = apply(acker.clone()).await;
+    let Some(id) = id else { return first.map(drop) };
+    if matches!(first, Ok(true)) {
+        inflight.finish(id);
+        return Ok(());
+    }
+    // The channel of this delivery is gone: wait (bounded) for the broker to redeliver it on the new one.
+    tracing::warn!(
+        message_id = id,
+        "Delivery channel closed during processing; waiting for the redelivery."
+    );
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let notified = inflight.arrived.notified();
+        if let Some(a) = inflight.redelivered(id) {
+            inflight.finish(id);
+            tracing::info!(message_id = id, "Outcome applied to the redelivered copy.");
+            return apply(a).await.map(drop);
+        }
+        if tokio::time::timeout_at(deadline, notified).await.is_err() {
+            inflight.finish(id);
+            tracing::warn!(
+                message_id = id,
+                "No redelivery arrived; the broker will deliver the message again."
+            );
+            return first.map(drop);
+        }
+    }
+}
+
 /// Steps 3–7 of PROTOCOL.md 1.3. Errors are the text of the startup error message.
 async fn startup(
     settings: &Settings,
@@ -179,10 +356,11 @@ async fn startup(
         .retrieve_step(&settings.step.flow_id, &settings.step.step_id)
         .await
         .map_err(|e| error_chain(&e))?;
-    let def = component::find_function(&settings.step.function)?;
+    let def = component::find_function_at(&settings.component_path, &settings.step.function)?;
     let function = Function::for_definition(&def)?;
     let cfg = step.cfg();
     shared.set_snapshot(step.initial_snapshot());
+    shared.set_passthrough(step.passthrough());
     if settings.startup_required {
         let state = function.startup(&cfg).await.map_err(|r| r.message)?;
         api.store_startup_state(&settings.step.flow_id, &state)
@@ -204,7 +382,9 @@ async fn startup(
         .await
         .map_err(|e| format!("cannot consume queue `{}`: {e}", amqp.listen_messages_on))?;
     let ctx = WorkerCtx {
+        inflight: InFlight::default(),
         shared: Arc::clone(shared),
+        auto_resolve: def.auto_resolve_object_references,
         function,
         cfg,
         variables: step.variables.clone().unwrap_or(json!({})),
@@ -314,14 +494,11 @@ fn decode_error_input(
 
 async fn handle_delivery(ctx: &WorkerCtx, delivery: Delivery) {
     let start = headers::now_ms();
+    let inflight_id = ctx.inflight.start(&delivery);
     let incoming = delivery.properties.headers().clone().unwrap_or_default();
     let shared = &ctx.shared;
     let Some((mut msg, plaintext, version)) = decode(shared, &delivery, &incoming) else {
-        if let Err(e) = delivery
-            .acker
-            .reject(BasicRejectOptions { requeue: false })
-            .await
-        {
+        if let Err(e) = settle(&ctx.inflight, inflight_id.as_deref(), &delivery.acker, true).await {
             tracing::error!(error = %e, "Reject failed.");
         }
         return;
@@ -354,7 +531,23 @@ async fn handle_delivery(ctx: &WorkerCtx, delivery: Delivery) {
                 protocol_version: version,
                 properties: delivery.properties.clone(),
             },
+        )
+        .with_context(
+            msg.clone(),
+            ctx.cfg.get("_account").and_then(Value::as_str).map(str::to_owned),
         );
+        if ctx.auto_resolve
+            && let Err(text) = resolve_lightweight(shared, &mut msg).await
+        {
+            tracing::warn!(error = %text, "Lightweight body could not be fetched.");
+            if let Err(e) = emitter.error(&ErrorReport::new("Error", text)).await {
+                tracing::error!(error = %e, "Could not publish the error.");
+            }
+            if let Err(e) = settle(&ctx.inflight, inflight_id.as_deref(), &delivery.acker, true).await {
+                tracing::error!(error = %e, "Reject failed.");
+            }
+            return;
+        }
         let exec = Execution {
             msg,
             cfg: ctx.cfg.clone(),
@@ -369,11 +562,7 @@ async fn handle_delivery(ctx: &WorkerCtx, delivery: Delivery) {
         {
             tracing::error!(error = %e, "Could not publish the execution's error.");
         }
-        let result = if emitter.error_count() > 0 {
-            delivery.acker.reject(BasicRejectOptions { requeue: false }).await
-        } else {
-            delivery.acker.ack(BasicAckOptions::default()).await
-        };
+        let result = settle(&ctx.inflight, inflight_id.as_deref(), &delivery.acker, emitter.error_count() > 0).await;
         match result {
             Ok(_) => tracing::info!(errors = emitter.error_count(), "Message processed."),
             Err(e) => tracing::error!(error = %e, "Ack/reject failed; the broker will redeliver the message."),
@@ -381,6 +570,30 @@ async fn handle_delivery(ctx: &WorkerCtx, delivery: Delivery) {
     }
     .instrument(span)
     .await;
+}
+
+/// Replaces `body` by the object-store body when the message is lightweight (PROTOCOL.md 3.8).
+async fn resolve_lightweight(shared: &EmitterShared, msg: &mut Value) -> Result<(), String> {
+    let Some(id) = msg
+        .pointer("/headers/x-ipaas-object-storage-id")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+    else {
+        return Ok(());
+    };
+    let storage = shared
+        .storage
+        .as_ref()
+        .ok_or("lightweight message received but ELASTICIO_OBJECT_STORAGE_URI is not set")?;
+    let encrypted = storage.download(&id).await.map_err(|e| e.to_string())?;
+    let plain = shared
+        .crypto
+        .decrypt(&encrypted)
+        .map_err(|e| format!("object {id}: {e}"))?;
+    let body: Value =
+        serde_json::from_slice(&plain).map_err(|e| format!("object {id} is not JSON: {e}"))?;
+    msg["body"] = body;
+    Ok(())
 }
 
 /// Used by the report of a failed data emit.

@@ -12,5 +12,6 @@ mod consume;
 mod helpers;
 mod local;
 mod produce;
+mod protocol;
 mod runtime;
 mod verify;

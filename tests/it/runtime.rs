@@ -138,7 +138,7 @@ async fn data_message_carries_the_reference_headers_and_the_delivery_is_acked() 
 }
 
 #[tokio::test]
-async fn failed_execution_publishes_the_error_wrapper_and_rejects() {
+async fn item_26_failed_execution_publishes_the_error_wrapper_and_rejects() {
     let mock = MockCluster::new(1).unwrap();
     let rb = Rabbit::setup("error").await;
     let api = fake_api(produce_cfg(&mock.bootstrap_servers(), "whatever")).await;
@@ -187,7 +187,7 @@ async fn failed_execution_publishes_the_error_wrapper_and_rejects() {
 }
 
 #[tokio::test]
-async fn undecryptable_and_non_json_input_is_rejected_with_nothing_published() {
+async fn item_14_undecryptable_and_non_json_input_is_rejected_with_nothing_published() {
     let mock = MockCluster::new(1).unwrap();
     let rb = Rabbit::setup("garbage").await;
     let api = fake_api(produce_cfg(&mock.bootstrap_servers(), "t")).await;
@@ -214,7 +214,7 @@ async fn undecryptable_and_non_json_input_is_rejected_with_nothing_published() {
 }
 
 #[tokio::test]
-async fn step_api_down_publishes_one_startup_error_and_exits_1() {
+async fn item_06_step_api_down_publishes_one_startup_error_and_exits_1() {
     let rb = Rabbit::setup("apidown").await;
     let api = MockServer::start().await;
     Mock::given(method("GET"))
@@ -272,7 +272,7 @@ async fn step_api_4xx_fails_at_once() {
 }
 
 #[tokio::test]
-async fn unknown_function_fails_startup_with_an_error_message() {
+async fn item_07_unknown_function_fails_startup_with_an_error_message() {
     let rb = Rabbit::setup("nofn").await;
     let api = fake_api(json!({})).await;
     let mut worker = Worker::spawn(&rb.env(&api.uri(), "nope"));
@@ -316,7 +316,7 @@ async fn missing_settings_are_all_named_and_nothing_connects() {
 }
 
 #[tokio::test]
-async fn missing_listen_queue_fails_startup() {
+async fn item_11_missing_listen_queue_fails_startup() {
     let rb = Rabbit::setup("noqueue").await;
     let api = fake_api(json!({})).await;
     let mut env = rb.env(&api.uri(), "produce");
@@ -338,7 +338,7 @@ async fn missing_listen_queue_fails_startup() {
 }
 
 #[tokio::test]
-async fn sigterm_finishes_the_in_flight_message_and_leaves_the_next_queued() {
+async fn item_50_51_sigterm_finishes_the_in_flight_message_and_leaves_the_next_queued() {
     let mock = MockCluster::new(1).unwrap();
     let topic = rand_name("topic");
     mock.create_topic(&topic, 1, 1).unwrap();

@@ -12,7 +12,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 use crate::helpers::*;
 
 /// Runs `kafka-component service <method>` and returns (exit code, posted body, auth header, logs).
-async fn service(
+pub async fn service(
     method_name: &str,
     cfg: Option<Value>,
     extra: &[(&str, String)],
