@@ -161,7 +161,7 @@ impl ProduceConfig {
             "sticky.partitioning.linger.ms",
             if self.sticky_keyless { "10" } else { "0" },
         );
-        c.set("linger.ms", "5");
+        c.set("linger.ms", "1");
     }
 
     fn cache_key(&self) -> String {
@@ -317,12 +317,21 @@ struct Written {
     timestamp: Timestamp,
 }
 
+/// (topic, partition) → (low watermark, when it was read).
+type LowWatermarks = HashMap<(String, i32), (i64, Instant)>;
+
 /// A cached producer and the connection state its context reports into.
 #[derive(Clone)]
 struct SharedProducer {
     producer: FutureProducer<KafkaContext>,
     state: Arc<ClientState>,
+    /// Recently read low watermarks: (topic, partition) → (value, when read).
+    low_watermarks: Arc<std::sync::Mutex<LowWatermarks>>,
 }
+
+/// How long a partition's low watermark is reused. It only moves when retention deletes a segment, so a few
+/// seconds of reuse keep `logStartOffset` true while saving a broker round trip per message.
+const LOW_WATERMARK_TTL: Duration = Duration::from_secs(5);
 
 /// The Produce action with its producer cache.
 #[derive(Default)]
@@ -359,6 +368,7 @@ impl ProduceAction {
                 )
             })?,
             state,
+            low_watermarks: Arc::default(),
         };
         tracing::info!(brokers = %conn.brokers.join(","), topic = %pc.topic, "Kafka producer created.");
         cache.insert(key, producer.clone());
@@ -743,19 +753,29 @@ async fn topic_missing(producer: &SharedProducer, topic: &str) -> bool {
 
 /// The partition's low watermark (log start offset), or `None` when the broker does not answer in time.
 async fn low_watermark(producer: &SharedProducer, topic: &str, partition: i32) -> Option<i64> {
-    let producer = producer.clone();
-    let topic = topic.to_owned();
-    tokio::task::spawn_blocking(move || {
-        producer
-            .producer
+    let key = (topic.to_owned(), partition);
+    if let Ok(cache) = producer.low_watermarks.lock()
+        && let Some((low, at)) = cache.get(&key)
+        && at.elapsed() < LOW_WATERMARK_TTL
+    {
+        return Some(*low);
+    }
+    let client = producer.producer.clone();
+    let t = topic.to_owned();
+    let low = tokio::task::spawn_blocking(move || {
+        client
             .client()
-            .fetch_watermarks(&topic, partition, Duration::from_secs(5))
+            .fetch_watermarks(&t, partition, Duration::from_secs(5))
             .map(|(low, _)| low)
     })
     .await
     .ok()?
     .map_err(|e| tracing::warn!(error = %e, partition, "Could not read the log start offset."))
-    .ok()
+    .ok()?;
+    if let Ok(mut cache) = producer.low_watermarks.lock() {
+        cache.insert(key, (low, Instant::now()));
+    }
+    Some(low)
 }
 
 #[cfg(test)]

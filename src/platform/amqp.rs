@@ -40,6 +40,9 @@ pub enum AmqpError {
         #[source]
         source: lapin::Error,
     },
+    /// No confirm arrived in time (the channel was probably lost).
+    #[error("no publisher confirm within {} s", CONFIRM_TIMEOUT.as_secs())]
+    ConfirmTimeout,
     /// The broker did not confirm a publish within the configured attempts.
     #[error("publish to routing key `{routing_key}` was not confirmed after {attempts} attempts")]
     NotConfirmed {
@@ -60,7 +63,19 @@ pub async fn connect(settings: &AmqpSettings, name: &'static str) -> Result<Conn
     for attempt in 1..=attempts {
         let props = ConnectionProperties::default()
             .with_connection_name(format!("{}-{name}", settings.hostname).into());
-        match Connection::connect(settings.uri.expose_secret(), props).await {
+        // A broker that is starting may accept TCP and never finish the handshake: bound each attempt.
+        let attempt_result = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            Connection::connect(settings.uri.expose_secret(), props),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(lapin::Error::from(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "AMQP handshake timed out",
+            )))
+        });
+        match attempt_result {
             Ok(conn) => return Ok(conn),
             Err(e) => {
                 tracing::warn!(connection = name, attempt, error = %e, "RabbitMQ connection failed.");
@@ -101,6 +116,15 @@ pub async fn consumer_channel(conn: &Connection, prefetch: u16) -> Result<Channe
     Ok(ch)
 }
 
+/// Bounds a channel operation: a half-dead connection can leave it pending forever.
+async fn bounded<T>(
+    fut: impl std::future::Future<Output = Result<T, AmqpError>>,
+) -> Result<T, AmqpError> {
+    tokio::time::timeout(CONNECT_TIMEOUT, fut)
+        .await
+        .unwrap_or(Err(AmqpError::ConfirmTimeout))
+}
+
 async fn confirm_channel(conn: &Connection) -> Result<Channel, AmqpError> {
     let ch = conn
         .create_channel()
@@ -117,6 +141,12 @@ async fn confirm_channel(conn: &Connection) -> Result<Channel, AmqpError> {
         })?;
     Ok(ch)
 }
+
+/// Bound on one connection attempt (TCP + AMQP handshake).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a publisher confirm may take before the message is published again.
+const CONFIRM_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One message to publish (owned: a publish may be retried after its first send).
 #[derive(Debug, Clone)]
@@ -291,7 +321,16 @@ impl Publisher {
         if !conn.status().connected() {
             *conn = connect(&self.inner.settings, "write").await?;
         }
-        *guard = confirm_channel(&conn).await?;
+        let channel = match bounded(confirm_channel(&conn)).await {
+            Ok(ch) => ch,
+            Err(e) => {
+                // The connection looked alive but cannot open a channel (e.g. the broker restarted): replace it.
+                tracing::warn!(error = %e, "Publish connection unusable, reconnecting.");
+                *conn = connect(&self.inner.settings, "write").await?;
+                bounded(confirm_channel(&conn)).await?
+            }
+        };
+        *guard = channel;
         Ok(guard.clone())
     }
 
@@ -405,10 +444,15 @@ impl Publisher {
         routing_key: &str,
         confirm: lapin::PublisherConfirm,
     ) -> Result<bool, AmqpError> {
-        let confirm = confirm.await.map_err(|source| AmqpError::Channel {
-            op: "publisher confirm",
-            source,
-        })?;
+        // A confirm that never comes (its channel died with the connection) must not block forever: after
+        // CONFIRM_TIMEOUT the message is published again (at least once).
+        let confirm = tokio::time::timeout(CONFIRM_TIMEOUT, confirm)
+            .await
+            .map_err(|_| AmqpError::ConfirmTimeout)?
+            .map_err(|source| AmqpError::Channel {
+                op: "publisher confirm",
+                source,
+            })?;
         if confirm.is_nack() {
             return Ok(false);
         }

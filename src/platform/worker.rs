@@ -212,7 +212,19 @@ async fn reconnect(
             if !conn.status().connected() {
                 *conn = amqp::connect(amqp, "read").await?;
             }
-            let ch = amqp::consumer_channel(conn, amqp.prefetch).await?;
+            let ch = match tokio::time::timeout(
+                std::time::Duration::from_secs(10),
+                amqp::consumer_channel(conn, amqp.prefetch),
+            )
+            .await
+            {
+                Ok(Ok(ch)) => ch,
+                _ => {
+                    // The connection looked alive but cannot open a channel: replace it.
+                    *conn = amqp::connect(amqp, "read").await?;
+                    amqp::consumer_channel(conn, amqp.prefetch).await?
+                }
+            };
             let consumer = ch
                 .basic_consume(
                     amqp.listen_messages_on.as_str().into(),

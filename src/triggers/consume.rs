@@ -31,8 +31,8 @@ use crate::kafka::client::{ClientState, log_to_tracing};
 use crate::kafka::config::{ConfigError, KafkaConnection, bool_field, str_field, u64_field};
 use crate::platform::emitter::{EmitError, Emitter, ErrorReport};
 
-/// Records emitted but not yet confirmed, across all partitions, before fetching pauses.
-const MAX_IN_FLIGHT: usize = 512;
+/// Default for records emitted but not yet confirmed, across all partitions, before fetching pauses.
+const DEFAULT_MAX_IN_FLIGHT: usize = 1024;
 /// How long shutdown waits for outstanding publisher confirms.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 /// Bound on the final commit and on leaving the group.
@@ -66,6 +66,8 @@ pub struct ConsumeConfig {
     pub parse_json: bool,
     /// How long the group waits for a silent member before reassigning its partitions.
     pub session_timeout_ms: u64,
+    /// Records emitted but not yet confirmed before fetching pauses (back-pressure).
+    pub max_in_flight: usize,
 }
 
 impl ConsumeConfig {
@@ -132,6 +134,13 @@ impl ConsumeConfig {
             batch_size: usize::try_from(batch_size).unwrap_or(1),
             parse_json: bool_field(cfg, "parseJson", false)?,
             session_timeout_ms,
+            max_in_flight: match u64_field(cfg, "maxInFlight")? {
+                None => DEFAULT_MAX_IN_FLIGHT,
+                Some(v) if (1..=100_000).contains(&v) => {
+                    usize::try_from(v).unwrap_or(DEFAULT_MAX_IN_FLIGHT)
+                }
+                Some(_) => return Err(err("maxInFlight", "must be between 1 and 100000".into())),
+            },
         })
     }
 }
@@ -313,7 +322,10 @@ impl ConsumeTrigger {
             // Memory budget for prefetched records: librdkafka's default is ~1 GB per consumer.
             .set("queued.max.messages.kbytes", "16384")
             .set("queued.min.messages", "2000")
-            .set("fetch.max.bytes", "8388608");
+            .set("fetch.max.bytes", "8388608")
+            // When the local queue is full librdkafka postpones the next fetch by this long (default 1 s, which
+            // shows up as one-second stalls between fetches).
+            .set("fetch.queue.backoff.ms", "20");
         let consumer: StreamConsumer<ConsumeContext> =
             client.create_with_context(context).map_err(|e| {
                 ErrorReport::new(
@@ -493,7 +505,7 @@ impl MemberRun {
         tokio::pin!(auth_failed);
         loop {
             self.apply_revocations(&mut pending);
-            let want_more = pending.in_flight + batch.len() < MAX_IN_FLIGHT;
+            let want_more = pending.in_flight + batch.len() < self.config.max_in_flight;
             if want_more == paused {
                 self.set_paused(!want_more);
                 paused = !want_more;

@@ -44,6 +44,8 @@ pub struct Rabbit {
     pub conn: Connection,
     pub ch: Channel,
     pub prefix: String,
+    /// Durable exchange and queues, persistent input messages (survive a broker restart).
+    pub durable: bool,
 }
 
 /// A message read from a queue.
@@ -100,17 +102,43 @@ impl Got {
 
 impl Rabbit {
     pub async fn setup(name: &str) -> Self {
+        Self::setup_opts(name, false).await
+    }
+
+    /// Re-attaches to an existing topology (after a broker restart).
+    pub async fn attach(prefix: &str, durable: bool) -> Self {
+        let conn = Connection::connect(&amqp_addr(), ConnectionProperties::default())
+            .await
+            .unwrap();
+        let ch = conn.create_channel().await.unwrap();
+        Self {
+            conn,
+            ch,
+            prefix: prefix.to_owned(),
+            durable,
+        }
+    }
+
+    pub async fn setup_opts(name: &str, durable: bool) -> Self {
         let conn = Connection::connect(&amqp_addr(), ConnectionProperties::default())
             .await
             .expect("RabbitMQ must run at AMQP_ADDR (scripts/setup.sh starts it)");
         let ch = conn.create_channel().await.unwrap();
         let prefix = rand_name(name);
-        let rb = Self { conn, ch, prefix };
+        let rb = Self {
+            conn,
+            ch,
+            prefix,
+            durable,
+        };
         rb.ch
             .exchange_declare(
                 rb.exchange().into(),
                 ExchangeKind::Direct,
-                ExchangeDeclareOptions::default(),
+                ExchangeDeclareOptions {
+                    durable,
+                    ..Default::default()
+                },
                 FieldTable::default(),
             )
             .await
@@ -146,7 +174,14 @@ impl Rabbit {
         // Leftovers of a crashed test vanish on their own.
         args.insert("x-expires".into(), AMQPValue::LongInt(600_000));
         self.ch
-            .queue_declare(name.into(), QueueDeclareOptions::default(), args)
+            .queue_declare(
+                name.into(),
+                QueueDeclareOptions {
+                    durable: self.durable,
+                    ..Default::default()
+                },
+                args,
+            )
             .await
             .unwrap();
     }
@@ -221,7 +256,9 @@ impl Rabbit {
                 self.q("messages").into(),
                 BasicPublishOptions::default(),
                 content,
-                BasicProperties::default().with_headers(t),
+                BasicProperties::default()
+                    .with_headers(t)
+                    .with_delivery_mode(if self.durable { 2 } else { 1 }),
             )
             .await
             .unwrap()

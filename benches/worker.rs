@@ -1,0 +1,1042 @@
+//! Benchmark of the worker against the transport's own limits, in one run:
+//!
+//! - Produce path: N encrypted flow messages on the worker's queue → results on the data queue; messages/s,
+//!   records/s, latency p50/p99 (publish → result) for (a) 1 record/message prefetch 1, (b) 1 record/message
+//!   prefetch 64, (c) 100 records/message prefetch 8.
+//! - Consume path: a topic pre-filled with N records of 1 KB → time until N data messages are on the queue, with
+//!   batch size 1 and 100.
+//! - Limits: a plain lapin loop doing the same AMQP work without Kafka (consume + publish-with-confirm + ack), plain
+//!   publish-with-confirm, and a plain rdkafka producer/consumer on the same broker.
+//! - Peak RSS and CPU seconds of the worker process per case, and its idle RSS.
+//!
+//! Brokers: the librdkafka mock cluster and tansu (memory storage), started here. The data throttle is raised
+//! (`ELASTICIO_DATA_RATE_LIMIT=1000000`): the platform default of 10 per 100 ms would measure only the throttle.
+//!
+//! Run: `cargo bench --bench worker -- [--messages N] [--json target/bench.json] [--quick]`
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::let_underscore_must_use,
+    missing_debug_implementations
+)]
+
+use std::collections::HashMap;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use kafka_component::platform::crypto::Crypto;
+use lapin::options::*;
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const PASSWORD: &str = "bench-password";
+const IV: &str = "bench-iv-16bytes";
+
+#[derive(Debug, Clone, serde::Serialize)]
+struct Row {
+    case: String,
+    broker: String,
+    messages: usize,
+    records: usize,
+    seconds: f64,
+    msgs_per_s: f64,
+    records_per_s: f64,
+    p50_ms: Option<f64>,
+    p99_ms: Option<f64>,
+    peak_rss_mb: Option<f64>,
+    idle_rss_mb: Option<f64>,
+    cpu_s: Option<f64>,
+}
+
+fn amqp_addr() -> String {
+    std::env::var("AMQP_ADDR").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+fn uniq(p: &str) -> String {
+    format!("bench-{p}-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Process statistics from /proc: (VmHWM MB, VmRSS MB, utime+stime s).
+fn proc_stats(pid: u32) -> Option<(f64, f64, f64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb = |k: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(k))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<f64>().ok())
+    };
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some((
+        kb("VmHWM:")? / 1024.0,
+        kb("VmRSS:")? / 1024.0,
+        ticks / 100.0,
+    ))
+}
+
+/// One step's AMQP topology (as the platform would declare it).
+struct Topo {
+    ch: Channel,
+    prefix: String,
+}
+
+impl Topo {
+    async fn new(conn: &Connection) -> Self {
+        let ch = conn.create_channel().await.unwrap();
+        let prefix = uniq("q");
+        ch.exchange_declare(
+            format!("{prefix}:x").into(),
+            ExchangeKind::Direct,
+            ExchangeDeclareOptions {
+                auto_delete: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+        for k in ["in", "data", "error", "rebound", "snapshot"] {
+            let mut a = FieldTable::default();
+            a.insert("x-expires".into(), AMQPValue::LongInt(600_000));
+            ch.queue_declare(
+                format!("{prefix}:{k}").into(),
+                QueueDeclareOptions::default(),
+                a,
+            )
+            .await
+            .unwrap();
+            if k != "in" {
+                ch.queue_bind(
+                    format!("{prefix}:{k}").into(),
+                    format!("{prefix}:x").into(),
+                    format!("{prefix}:{k}").into(),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .unwrap();
+            }
+        }
+        ch.confirm_select(ConfirmSelectOptions::default())
+            .await
+            .unwrap();
+        Self { ch, prefix }
+    }
+
+    fn q(&self, k: &str) -> String {
+        format!("{}:{k}", self.prefix)
+    }
+
+    async fn drop_all(&self) {
+        for k in ["in", "data", "error", "rebound", "snapshot"] {
+            let _ = self
+                .ch
+                .queue_delete(self.q(k).into(), QueueDeleteOptions::default())
+                .await;
+        }
+    }
+
+    /// Publishes payloads to the input queue with pipelined confirms; returns the publish instants by id.
+    async fn publish_inputs(
+        &self,
+        payloads: Vec<Vec<u8>>,
+        times: Arc<Mutex<HashMap<String, Instant>>>,
+    ) {
+        let mut pending = FuturesUnordered::new();
+        for (i, p) in payloads.into_iter().enumerate() {
+            let mut h = FieldTable::default();
+            h.insert(
+                "messageId".into(),
+                AMQPValue::LongString(format!("m{i}").into()),
+            );
+            times
+                .lock()
+                .unwrap()
+                .insert(format!("m{i}"), Instant::now());
+            pending.push(
+                self.ch
+                    .basic_publish(
+                        "".into(),
+                        self.q("in").into(),
+                        BasicPublishOptions::default(),
+                        &p,
+                        BasicProperties::default().with_headers(h),
+                    )
+                    .await
+                    .unwrap(),
+            );
+            if pending.len() > 256 {
+                pending.next().await.unwrap().unwrap();
+            }
+        }
+        while let Some(c) = pending.next().await {
+            c.unwrap();
+        }
+    }
+}
+
+struct WorkerProc {
+    child: tokio::process::Child,
+    ready: tokio::sync::watch::Receiver<bool>,
+}
+
+impl WorkerProc {
+    fn spawn(env: Vec<(String, String)>) -> Self {
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_kafka-component"))
+            .env_clear()
+            .envs(env)
+            .env(
+                "LOG_LEVEL",
+                std::env::var("BENCH_WORKER_LOG")
+                    .unwrap_or_else(|_| "warn,kafka_component::platform::worker=info".into()),
+            )
+            .stdout(Stdio::piped())
+            .stderr(if std::env::var("BENCH_WORKER_LOG").is_ok() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let out = child.stdout.take().unwrap();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(out).lines();
+            while let Ok(Some(l)) = lines.next_line().await {
+                if std::env::var("BENCH_WORKER_LOG").is_ok() {
+                    eprintln!("worker: {l}");
+                }
+                if l.contains("Worker ready") {
+                    let _ = tx.send(true);
+                }
+            }
+        });
+        Self { child, ready: rx }
+    }
+
+    async fn ready(&mut self) {
+        tokio::time::timeout(Duration::from_secs(30), self.ready.wait_for(|r| *r))
+            .await
+            .expect("worker ready")
+            .unwrap();
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id().unwrap()
+    }
+
+    async fn stop(mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status();
+        let _ = tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await;
+    }
+}
+
+fn worker_env(topo: &Topo, api: &str, function: &str, prefetch: u16) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = [
+        ("FLOW_ID", "f"),
+        ("EXEC_ID", "e"),
+        ("STEP_ID", "s"),
+        ("CONTAINER_ID", "c"),
+        ("WORKSPACE_ID", "w"),
+        ("USER_ID", "u"),
+        ("COMP_ID", "k"),
+        ("API_USERNAME", "u"),
+        ("API_KEY", "k"),
+        ("MESSAGE_CRYPTO_PASSWORD", PASSWORD),
+        ("MESSAGE_CRYPTO_IV", IV),
+        ("DATA_RATE_LIMIT", "1000000"),
+    ]
+    .iter()
+    .map(|(k, v)| (format!("ELASTICIO_{k}"), (*v).to_owned()))
+    .collect();
+    env.extend([
+        ("ELASTICIO_FUNCTION".into(), function.into()),
+        ("ELASTICIO_API_URI".into(), api.into()),
+        ("ELASTICIO_AMQP_URI".into(), amqp_addr()),
+        ("ELASTICIO_LISTEN_MESSAGES_ON".into(), topo.q("in")),
+        (
+            "ELASTICIO_PUBLISH_MESSAGES_TO".into(),
+            format!("{}:x", topo.prefix),
+        ),
+        ("ELASTICIO_DATA_ROUTING_KEY".into(), topo.q("data")),
+        ("ELASTICIO_ERROR_ROUTING_KEY".into(), topo.q("error")),
+        ("ELASTICIO_REBOUND_ROUTING_KEY".into(), topo.q("rebound")),
+        ("ELASTICIO_SNAPSHOT_ROUTING_KEY".into(), topo.q("snapshot")),
+        (
+            "ELASTICIO_RABBITMQ_PREFETCH_SAILOR".into(),
+            prefetch.to_string(),
+        ),
+    ]);
+    env
+}
+
+async fn fake_api(config: Value) -> MockServer {
+    let api = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/tasks/f/steps/s"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"id": "s", "config": config, "snapshot": {}})),
+        )
+        .mount(&api)
+        .await;
+    api
+}
+
+fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    Some(sorted[idx])
+}
+
+/// Produce path: `n` messages of `r` records each.
+/// Shape of a produce case: messages, records per message, prefetch.
+#[derive(Clone, Copy)]
+struct Shape {
+    n: usize,
+    r: usize,
+    prefetch: u16,
+}
+
+async fn produce_case(
+    conn: &Connection,
+    brokers: &str,
+    topic: &str,
+    (name, broker): (&str, &str),
+    Shape { n, r, prefetch }: Shape,
+) -> Row {
+    let topo = Topo::new(conn).await;
+    let api = fake_api(json!({"brokers": brokers, "topic": topic})).await;
+    let mut w = WorkerProc::spawn(worker_env(&topo, &api.uri(), "produce", prefetch));
+    w.ready().await;
+    // Warm-up message (producer creation, metadata) outside the measurement.
+    let crypto = Crypto::new(PASSWORD, IV).unwrap();
+    let warm = crypto.encode(
+        &serde_json::to_vec(&json!({"body": {"messages": [{"value": "warm"}]}})).unwrap(),
+        1,
+    );
+    topo.publish_inputs(vec![warm], Arc::default()).await;
+    let cons_ch = conn.create_channel().await.unwrap();
+    cons_ch
+        .basic_qos(2000, BasicQosOptions::default())
+        .await
+        .unwrap();
+    let mut results = cons_ch
+        .basic_consume(
+            topo.q("data").into(),
+            "".into(),
+            BasicConsumeOptions {
+                no_ack: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    results.next().await.unwrap().unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (_, idle_rss, cpu0) = proc_stats(w.pid()).unwrap_or_default();
+    let value = "x".repeat(100);
+    let payloads: Vec<Vec<u8>> = (0..n)
+        .map(|i| {
+            let recs: Vec<Value> = (0..r)
+                .map(|j| json!({"key": format!("k{}", (i * r + j) % 1000), "value": value}))
+                .collect();
+            crypto.encode(
+                &serde_json::to_vec(&json!({"body": {"messages": recs}})).unwrap(),
+                1,
+            )
+        })
+        .collect();
+    let times: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let started = Instant::now();
+    // Closed loop: at most `prefetch` messages outstanding, so latency is the worker's service time, not the
+    // time a message waited in the queue behind the others.
+    let window = Arc::new(tokio::sync::Semaphore::new(usize::from(prefetch)));
+    let publisher = {
+        let (times, ch, q, window) = (
+            Arc::clone(&times),
+            topo.ch.clone(),
+            topo.q("in"),
+            Arc::clone(&window),
+        );
+        tokio::spawn(async move {
+            for (i, p) in payloads.into_iter().enumerate() {
+                window.acquire().await.unwrap().forget();
+                let mut h = FieldTable::default();
+                h.insert(
+                    "messageId".into(),
+                    AMQPValue::LongString(format!("m{i}").into()),
+                );
+                times
+                    .lock()
+                    .unwrap()
+                    .insert(format!("m{i}"), Instant::now());
+                let _confirm = ch
+                    .basic_publish(
+                        "".into(),
+                        q.as_str().into(),
+                        BasicPublishOptions::default(),
+                        &p,
+                        BasicProperties::default().with_headers(h),
+                    )
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    let mut remaining: HashMap<String, usize> = HashMap::new();
+    let mut latencies = Vec::with_capacity(n);
+    let mut done_records = 0;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while done_records < n * r && Instant::now() < deadline {
+        let Ok(Some(Ok(d))) = tokio::time::timeout(Duration::from_secs(30), results.next()).await
+        else {
+            break;
+        };
+        let parent = d
+            .properties
+            .headers()
+            .as_ref()
+            .and_then(|h| h.inner().get("parentMessageId").cloned());
+        let Some(AMQPValue::LongString(parent)) = parent else {
+            continue;
+        };
+        let parent = String::from_utf8_lossy(parent.as_bytes()).into_owned();
+        let body: Value = serde_json::from_slice(&crypto.decode(&d.data, 1).unwrap()).unwrap();
+        let k = body["body"]["records"].as_array().map_or(0, Vec::len);
+        done_records += k;
+        let left = remaining.entry(parent.clone()).or_insert(r);
+        *left = left.saturating_sub(k);
+        if *left == 0
+            && let Some(t0) = times.lock().unwrap().get(&parent)
+        {
+            latencies.push(t0.elapsed().as_secs_f64() * 1000.0);
+            window.add_permits(1);
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    publisher.await.unwrap();
+    let (peak, _, cpu1) = proc_stats(w.pid()).unwrap_or_default();
+    w.stop().await;
+    topo.drop_all().await;
+    latencies.sort_by(f64::total_cmp);
+    Row {
+        case: name.into(),
+        broker: broker.into(),
+        messages: latencies.len(),
+        records: done_records,
+        seconds: secs,
+        msgs_per_s: latencies.len() as f64 / secs,
+        records_per_s: done_records as f64 / secs,
+        p50_ms: percentile(&latencies, 0.5),
+        p99_ms: percentile(&latencies, 0.99),
+        peak_rss_mb: Some(peak),
+        idle_rss_mb: Some(idle_rss),
+        cpu_s: Some(cpu1 - cpu0),
+    }
+}
+
+fn fill_topic(brokers: &str, topic: &str, n: usize) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let p: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("linger.ms", "5")
+        .create()
+        .unwrap();
+    let value = "v".repeat(1024);
+    rt.block_on(async {
+        let mut pending = FuturesUnordered::new();
+        for i in 0..n {
+            let key = format!("k{i}");
+            pending.push(
+                p.send_result(FutureRecord::to(topic).key(&key).payload(&value))
+                    .map_err(|(e, _)| e)
+                    .unwrap(),
+            );
+            if pending.len() >= 10_000 {
+                pending.next().await.unwrap().unwrap().unwrap();
+            }
+        }
+        while let Some(r) = pending.next().await {
+            r.unwrap().unwrap();
+        }
+    });
+}
+
+/// Consume path: a topic with `n` records → all data messages.
+async fn consume_case(
+    conn: &Connection,
+    brokers: &str,
+    topic: &str,
+    name: &str,
+    broker: &str,
+    n: usize,
+    batch: usize,
+) -> Row {
+    let topo = Topo::new(conn).await;
+    let api = fake_api(json!({"brokers": brokers, "topic": topic, "groupId": uniq("g"), "batchSize": batch.to_string()})).await;
+    let mut w = WorkerProc::spawn(worker_env(&topo, &api.uri(), "consume", 1));
+    w.ready().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (_, idle_rss, cpu0) = proc_stats(w.pid()).unwrap_or_default();
+    let crypto = Crypto::new(PASSWORD, IV).unwrap();
+    let cons_ch = conn.create_channel().await.unwrap();
+    cons_ch
+        .basic_qos(2000, BasicQosOptions::default())
+        .await
+        .unwrap();
+    let mut results = cons_ch
+        .basic_consume(
+            topo.q("data").into(),
+            "".into(),
+            BasicConsumeOptions {
+                no_ack: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let started = Instant::now();
+    topo.publish_inputs(vec![crypto.encode(br#"{"body":{}}"#, 1)], Arc::default())
+        .await;
+    let (mut records, mut messages) = (0, 0);
+    let mut first = None;
+    while records < n {
+        let Ok(Some(Ok(d))) = tokio::time::timeout(Duration::from_secs(30), results.next()).await
+        else {
+            break;
+        };
+        first.get_or_insert_with(Instant::now);
+        messages += 1;
+        if batch == 1 {
+            records += 1;
+        } else {
+            let body: Value = serde_json::from_slice(&crypto.decode(&d.data, 1).unwrap()).unwrap();
+            records += body["body"]["count"].as_u64().unwrap_or(0) as usize;
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    // Rates exclude joining the group (tick → first record), reported as `first_ms`.
+    let first = first.unwrap_or(started);
+    let steady = first.elapsed().as_secs_f64().max(1e-6);
+    let (peak, _, cpu1) = proc_stats(w.pid()).unwrap_or_default();
+    w.stop().await;
+    topo.drop_all().await;
+    Row {
+        case: name.into(),
+        broker: broker.into(),
+        messages,
+        records,
+        seconds: secs,
+        msgs_per_s: messages as f64 / steady,
+        records_per_s: records as f64 / steady,
+        p50_ms: Some((first - started).as_secs_f64() * 1000.0),
+        p99_ms: None,
+        peak_rss_mb: Some(peak),
+        idle_rss_mb: Some(idle_rss),
+        cpu_s: Some(cpu1 - cpu0),
+    }
+}
+
+/// Limit 1: the same AMQP work without Kafka: consume (prefetch 64) → publish with confirm → ack.
+async fn lapin_loop_limit(conn: &Connection, n: usize) -> Row {
+    let topo = Topo::new(conn).await;
+    let crypto = Crypto::new(PASSWORD, IV).unwrap();
+    let payload = crypto.encode(
+        &serde_json::to_vec(&json!({"body": {"messages": [{"value": "x".repeat(100)}]}})).unwrap(),
+        1,
+    );
+    let worker_conn = Connection::connect(&amqp_addr(), ConnectionProperties::default())
+        .await
+        .unwrap();
+    let in_ch = worker_conn.create_channel().await.unwrap();
+    in_ch
+        .basic_qos(64, BasicQosOptions::default())
+        .await
+        .unwrap();
+    let out_ch = worker_conn.create_channel().await.unwrap();
+    out_ch
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    let mut consumer = in_ch
+        .basic_consume(
+            topo.q("in").into(),
+            "".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let (exchange, rk) = (format!("{}:x", topo.prefix), topo.q("data"));
+    let looper = tokio::spawn(async move {
+        let mut handled = 0;
+        while handled < n {
+            let d = consumer.next().await.unwrap().unwrap();
+            let (out_ch, exchange, rk) = (out_ch.clone(), exchange.clone(), rk.clone());
+            let c = crypto.clone();
+            tokio::spawn(async move {
+                let plain = c.decode(&d.data, 1).unwrap();
+                let out = c.encode(&plain, 1);
+                out_ch
+                    .basic_publish(
+                        exchange.as_str().into(),
+                        rk.as_str().into(),
+                        BasicPublishOptions {
+                            mandatory: true,
+                            ..Default::default()
+                        },
+                        &out,
+                        BasicProperties::default(),
+                    )
+                    .await
+                    .unwrap()
+                    .await
+                    .unwrap();
+                d.acker.ack(BasicAckOptions::default()).await.unwrap();
+            });
+            handled += 1;
+        }
+    });
+    let cons_ch = conn.create_channel().await.unwrap();
+    cons_ch
+        .basic_qos(2000, BasicQosOptions::default())
+        .await
+        .unwrap();
+    let mut results = cons_ch
+        .basic_consume(
+            topo.q("data").into(),
+            "".into(),
+            BasicConsumeOptions {
+                no_ack: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let t = Topo {
+        ch: topo.ch.clone(),
+        prefix: topo.prefix.clone(),
+    };
+    let pubs =
+        tokio::spawn(async move { t.publish_inputs(vec![payload; n], Arc::default()).await });
+    for _ in 0..n {
+        results.next().await.unwrap().unwrap();
+    }
+    let secs = started.elapsed().as_secs_f64();
+    pubs.await.unwrap();
+    looper.await.unwrap();
+    let _ = worker_conn.close(200, "bye".into()).await;
+    topo.drop_all().await;
+    Row {
+        case: "limit: lapin consume+publish-with-confirm+ack, prefetch 64".into(),
+        broker: "-".into(),
+        messages: n,
+        records: n,
+        seconds: secs,
+        msgs_per_s: n as f64 / secs,
+        records_per_s: n as f64 / secs,
+        p50_ms: None,
+        p99_ms: None,
+        peak_rss_mb: None,
+        idle_rss_mb: None,
+        cpu_s: None,
+    }
+}
+
+/// Limit 2: publish-with-confirm, sequential and with 512 in flight.
+async fn lapin_publish_limit(conn: &Connection, n: usize, window: usize) -> Row {
+    let topo = Topo::new(conn).await;
+    let payload = vec![b'x'; 1400];
+    let started = Instant::now();
+    let mut pending = FuturesUnordered::new();
+    for _ in 0..n {
+        pending.push(
+            topo.ch
+                .basic_publish(
+                    format!("{}:x", topo.prefix).into(),
+                    topo.q("data").into(),
+                    BasicPublishOptions {
+                        mandatory: true,
+                        ..Default::default()
+                    },
+                    &payload,
+                    BasicProperties::default(),
+                )
+                .await
+                .unwrap(),
+        );
+        if pending.len() >= window {
+            pending.next().await.unwrap().unwrap();
+        }
+    }
+    while let Some(c) = pending.next().await {
+        c.unwrap();
+    }
+    let secs = started.elapsed().as_secs_f64();
+    topo.drop_all().await;
+    Row {
+        case: format!("limit: lapin publish-with-confirm, {window} in flight"),
+        broker: "-".into(),
+        messages: n,
+        records: n,
+        seconds: secs,
+        msgs_per_s: n as f64 / secs,
+        records_per_s: n as f64 / secs,
+        p50_ms: None,
+        p99_ms: None,
+        peak_rss_mb: None,
+        idle_rss_mb: None,
+        cpu_s: None,
+    }
+}
+
+/// Limit 3: plain rdkafka producer (100-byte records) and consumer (1 KB records).
+fn rdkafka_limits(brokers: &str, broker: &str, n: usize, consume_topic: &str) -> Vec<Row> {
+    let topic = uniq("plain");
+    create_topic(brokers, &topic, 3);
+    let started = Instant::now();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let p: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("linger.ms", "1")
+        .set("enable.idempotence", "true")
+        .create()
+        .unwrap();
+    let value = "x".repeat(100);
+    rt.block_on(async {
+        let mut pending = FuturesUnordered::new();
+        for i in 0..n {
+            let key = format!("k{}", i % 1000);
+            pending.push(
+                p.send_result(FutureRecord::to(&topic).key(&key).payload(&value))
+                    .map_err(|(e, _)| e)
+                    .unwrap(),
+            );
+            if pending.len() >= 10_000 {
+                pending.next().await.unwrap().unwrap().unwrap();
+            }
+        }
+        while let Some(r) = pending.next().await {
+            r.unwrap().unwrap();
+        }
+    });
+    let psecs = started.elapsed().as_secs_f64();
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", uniq("g"))
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let md = c
+        .fetch_metadata(Some(consume_topic), Duration::from_secs(10))
+        .unwrap();
+    let parts = md.topics()[0].partitions().len() as i32;
+    let mut tpl = TopicPartitionList::new();
+    for part in 0..parts {
+        tpl.add_partition_offset(consume_topic, part, Offset::Beginning)
+            .unwrap();
+    }
+    c.assign(&tpl).unwrap();
+    let started = Instant::now();
+    let mut got = 0;
+    while got < n && started.elapsed() < Duration::from_secs(120) {
+        if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
+            let _ = m.payload();
+            got += 1;
+        }
+    }
+    let csecs = started.elapsed().as_secs_f64();
+    vec![
+        Row {
+            case: "limit: rdkafka producer (100 B records)".into(),
+            broker: broker.into(),
+            messages: n,
+            records: n,
+            seconds: psecs,
+            msgs_per_s: n as f64 / psecs,
+            records_per_s: n as f64 / psecs,
+            p50_ms: None,
+            p99_ms: None,
+            peak_rss_mb: None,
+            idle_rss_mb: None,
+            cpu_s: None,
+        },
+        Row {
+            case: "limit: rdkafka consumer (1 KB records)".into(),
+            broker: broker.into(),
+            messages: got,
+            records: got,
+            seconds: csecs,
+            msgs_per_s: got as f64 / csecs,
+            records_per_s: got as f64 / csecs,
+            p50_ms: None,
+            p99_ms: None,
+            peak_rss_mb: None,
+            idle_rss_mb: None,
+            cpu_s: None,
+        },
+    ]
+}
+
+fn create_topic(brokers: &str, topic: &str, partitions: i32) {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    let admin: AdminClient<rdkafka::client::DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _ = rt.block_on(admin.create_topics(
+        &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
+        &AdminOptions::new(),
+    ));
+}
+
+fn start_tansu() -> Option<(std::process::Child, String)> {
+    let bin = std::env::var("KC_TANSU_BIN").unwrap_or_else(|_| {
+        format!(
+            "{}/.cache/kafka-component/tansu/bin/tansu",
+            std::env::var("HOME").unwrap_or_default()
+        )
+    });
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .ok()?
+        .local_addr()
+        .ok()?
+        .port();
+    let url = format!("tcp://127.0.0.1:{port}");
+    let child = std::process::Command::new(bin)
+        .args([
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+            "--storage-engine",
+            "memory://tansu/",
+            "--silent",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Some((child, format!("127.0.0.1:{port}")))
+}
+
+fn arg(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let n: usize = arg(&args, "--messages")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if quick { 500 } else { 5000 });
+    let json_path = arg(&args, "--json").unwrap_or_else(|| "target/bench.json".into());
+    let conn = Connection::connect(&amqp_addr(), ConnectionProperties::default())
+        .await
+        .expect("RabbitMQ (scripts/setup.sh)");
+    let mut rows = Vec::new();
+
+    rows.push(lapin_loop_limit(&conn, n).await);
+    rows.push(lapin_publish_limit(&conn, n, 1).await);
+    rows.push(lapin_publish_limit(&conn, n, 512).await);
+
+    let mock = MockCluster::new(1).unwrap();
+    let tansu = if args.iter().any(|a| a == "--no-tansu") {
+        None
+    } else {
+        start_tansu()
+    };
+    let mut brokers: Vec<(String, String)> = vec![("mock".into(), mock.bootstrap_servers())];
+    if let Some((_, b)) = &tansu {
+        brokers.push(("tansu".into(), b.clone()));
+    } else {
+        println!("(tansu not found: run scripts/setup.sh; measuring the mock cluster only)");
+    }
+    let only = arg(&args, "--only");
+    for (bname, b) in &brokers {
+        if only.as_deref().is_some_and(|o| o != bname) {
+            continue;
+        }
+        let topic = uniq("produce");
+        if bname == "mock" {
+            mock.create_topic(&topic, 3, 1).unwrap();
+        } else {
+            let (bb, t) = (b.clone(), topic.clone());
+            tokio::task::spawn_blocking(move || create_topic(&bb, &t, 3))
+                .await
+                .unwrap();
+        }
+        rows.push(
+            produce_case(
+                &conn,
+                b,
+                &topic,
+                ("produce (a) 1 rec/msg, prefetch 1", bname),
+                Shape {
+                    n: n / 5,
+                    r: 1,
+                    prefetch: 1,
+                },
+            )
+            .await,
+        );
+        rows.push(
+            produce_case(
+                &conn,
+                b,
+                &topic,
+                ("produce (b) 1 rec/msg, prefetch 64", bname),
+                Shape {
+                    n,
+                    r: 1,
+                    prefetch: 64,
+                },
+            )
+            .await,
+        );
+        rows.push(
+            produce_case(
+                &conn,
+                b,
+                &topic,
+                ("produce (c) 100 rec/msg, prefetch 8", bname),
+                Shape {
+                    n: (n / 10).max(10),
+                    r: 100,
+                    prefetch: 8,
+                },
+            )
+            .await,
+        );
+        let ctopic = uniq("consume");
+        if bname == "mock" {
+            mock.create_topic(&ctopic, 3, 1).unwrap();
+        } else {
+            let (bb, t) = (b.clone(), ctopic.clone());
+            tokio::task::spawn_blocking(move || create_topic(&bb, &t, 3))
+                .await
+                .unwrap();
+        }
+        let (bb, ct) = (b.clone(), ctopic.clone());
+        tokio::task::spawn_blocking(move || fill_topic(&bb, &ct, n))
+            .await
+            .unwrap();
+        rows.push(consume_case(&conn, b, &ctopic, "consume, batch 1", bname, n, 1).await);
+        rows.push(consume_case(&conn, b, &ctopic, "consume, batch 100", bname, n, 100).await);
+        let (bb, ct) = (b.clone(), ctopic.clone());
+        let bn = bname.clone();
+        rows.extend(
+            tokio::task::spawn_blocking(move || rdkafka_limits(&bb, &bn, n, &ct))
+                .await
+                .unwrap(),
+        );
+    }
+    if let Some((mut child, _)) = tansu {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_default();
+    println!(
+        "\nmachine: {} cores, {cpu}; messages per case: {n}\n",
+        std::thread::available_parallelism().map_or(0, |p| p.get())
+    );
+    println!(
+        "| case | broker | msgs | records | s | msgs/s | records/s | p50 ms (consume: join) | p99 ms | peak RSS MB | idle RSS MB | CPU s |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let f = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.1}"));
+    for r in &rows {
+        println!(
+            "| {} | {} | {} | {} | {:.2} | {:.0} | {:.0} | {} | {} | {} | {} | {} |",
+            r.case,
+            r.broker,
+            r.messages,
+            r.records,
+            r.seconds,
+            r.msgs_per_s,
+            r.records_per_s,
+            f(r.p50_ms),
+            f(r.p99_ms),
+            f(r.peak_rss_mb),
+            f(r.idle_rss_mb),
+            f(r.cpu_s)
+        );
+    }
+    let loop_rate = rows[0].msgs_per_s;
+    let pub_rate = rows[2].msgs_per_s;
+    println!("\nratios (worker / limit):");
+    for r in rows
+        .iter()
+        .filter(|r| r.case.starts_with("produce (b)") || r.case.starts_with("consume, batch 1"))
+    {
+        let limit = if r.case.starts_with("produce") {
+            loop_rate
+        } else {
+            pub_rate
+        };
+        println!(
+            "  {} [{}]: {:.0}% of the lapin limit",
+            r.case,
+            r.broker,
+            100.0 * r.msgs_per_s / limit
+        );
+    }
+    let out = json!({"machine": {"cores": std::thread::available_parallelism().map_or(0, |p| p.get()), "cpu": cpu}, "messages": n, "rows": rows});
+    let _ = std::fs::create_dir_all("target");
+    std::fs::write(&json_path, serde_json::to_string_pretty(&out).unwrap()).unwrap();
+    println!("\nJSON: {json_path}");
+    let _ = conn.close(200, "bye".into()).await;
+}
