@@ -63,18 +63,22 @@ pub async fn connect(settings: &AmqpSettings, name: &'static str) -> Result<Conn
     for attempt in 1..=attempts {
         let props = ConnectionProperties::default()
             .with_connection_name(format!("{}-{name}", settings.hostname).into());
-        // A broker that is starting may accept TCP and never finish the handshake: bound each attempt.
-        let attempt_result = tokio::time::timeout(
-            CONNECT_TIMEOUT,
-            Connection::connect(settings.uri.expose_secret(), props),
-        )
-        .await
-        .unwrap_or_else(|_| {
-            Err(lapin::Error::from(std::io::Error::new(
+        // A broker that is starting may accept TCP and never finish the handshake, and parts of the handshake
+        // block their thread: run it on the blocking pool and bound it, so a hung attempt cannot stall the runtime.
+        let uri = settings.uri.expose_secret().to_owned();
+        let handle = tokio::runtime::Handle::current();
+        let task =
+            tokio::task::spawn_blocking(move || handle.block_on(Connection::connect(&uri, props)));
+        let timed_out = || {
+            lapin::Error::from(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
-                "AMQP handshake timed out",
-            )))
-        });
+                "AMQP connection attempt timed out",
+            ))
+        };
+        let attempt_result = match tokio::time::timeout(CONNECT_TIMEOUT, task).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) | Err(_) => Err(timed_out()),
+        };
         match attempt_result {
             Ok(conn) => return Ok(conn),
             Err(e) => {
@@ -316,20 +320,12 @@ impl Publisher {
         if guard.status().connected() {
             return Ok(guard.clone());
         }
-        tracing::warn!("Publish channel closed, opening a new one.");
+        tracing::warn!("Publish channel closed, opening a new connection and channel.");
+        // Always a fresh connection: after a broker restart the old one can still look connected, and opening a
+        // channel on it never completes.
         let mut conn = self.inner.conn.lock().await;
-        if !conn.status().connected() {
-            *conn = connect(&self.inner.settings, "write").await?;
-        }
-        let channel = match bounded(confirm_channel(&conn)).await {
-            Ok(ch) => ch,
-            Err(e) => {
-                // The connection looked alive but cannot open a channel (e.g. the broker restarted): replace it.
-                tracing::warn!(error = %e, "Publish connection unusable, reconnecting.");
-                *conn = connect(&self.inner.settings, "write").await?;
-                bounded(confirm_channel(&conn)).await?
-            }
-        };
+        *conn = connect(&self.inner.settings, "write").await?;
+        let channel = bounded(confirm_channel(&conn)).await?;
         *guard = channel;
         Ok(guard.clone())
     }

@@ -567,9 +567,22 @@ impl MemberRun {
         };
         match self.emitter.data_send(json!({ "body": body })).await {
             Ok(confirming) => {
-                Box::pin(
-                    async move { (positions, confirming.wait().await.map_err(EmitError::from)) },
-                )
+                // The wait (and its retries, which may reconnect) runs as its own task: if it only progressed
+                // when this loop polls it, a retry holding the publisher's connection lock would deadlock with
+                // this loop's next send waiting for that lock.
+                let wait = tokio::spawn(async move { confirming.wait().await });
+                Box::pin(async move {
+                    let result = match wait.await {
+                        Ok(r) => r.map_err(EmitError::from),
+                        Err(e) => {
+                            tracing::error!(error = %e, "Publisher confirm task failed.");
+                            Err(EmitError::from(
+                                crate::platform::amqp::AmqpError::ConfirmTimeout,
+                            ))
+                        }
+                    };
+                    (positions, result)
+                })
             }
             Err(e) => Box::pin(std::future::ready((positions, Err(e)))),
         }
