@@ -385,8 +385,8 @@ impl ProduceAction {
     /// # Errors
     /// Invalid input or configuration, and failed records (all listed in one report).
     pub async fn process(&self, exec: Execution) -> Result<(), ErrorReport> {
-        let conn = KafkaConnection::from_cfg(&exec.cfg).map_err(config_report)?;
-        let pc = ProduceConfig::from_cfg(&exec.cfg).map_err(config_report)?;
+        let conn = KafkaConnection::from_cfg(&exec.cfg).map_err(ErrorReport::from)?;
+        let pc = ProduceConfig::from_cfg(&exec.cfg).map_err(ErrorReport::from)?;
         let body = exec.msg.get("body").cloned().unwrap_or(Value::Null);
         let records = parse_input(&body).map_err(|problems| {
             ErrorReport::new(
@@ -518,13 +518,6 @@ impl ProduceAction {
             }
         }
     }
-}
-
-fn config_report(e: ConfigError) -> ErrorReport {
-    ErrorReport::new(
-        "ConfigurationError",
-        format!("{e}. Fix the step or credentials configuration."),
-    )
 }
 
 fn failure(

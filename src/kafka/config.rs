@@ -19,6 +19,15 @@ pub struct ConfigError {
     pub reason: String,
 }
 
+impl From<ConfigError> for crate::platform::emitter::ErrorReport {
+    fn from(e: ConfigError) -> Self {
+        Self::new(
+            "ConfigurationError",
+            format!("{e}. Fix the step or credentials configuration."),
+        )
+    }
+}
+
 fn cfg_err(field: &'static str, reason: impl Into<String>) -> ConfigError {
     ConfigError {
         field,

@@ -461,6 +461,11 @@ impl Emitter {
     /// [`EmitError::Publish`]; the error still counts for the reject.
     pub async fn error(&self, report: &ErrorReport) -> Result<(), EmitError> {
         self.errors.fetch_add(1, Ordering::SeqCst);
+        self.publish_error(report).await
+    }
+
+    /// Publishes an error message (and its `reply_to` copy) without counting it towards the reject.
+    async fn publish_error(&self, report: &ErrorReport) -> Result<(), EmitError> {
         tracing::info!(error_name = %report.name, error = %report.message, "Execution emitted an error.");
         let s = &self.shared;
         let encrypted = self.encrypted_error(report);
@@ -541,10 +546,7 @@ impl Emitter {
         if iteration > i64::from(s.settings.rebound_limit) {
             let report = ErrorReport::new("Error", "Rebound limit exceeded");
             // Reference behaviour (Q4): the error is published but the delivery is still acked.
-            let before = self.errors.load(Ordering::SeqCst);
-            let result = self.error(&report).await;
-            self.errors.store(before, Ordering::SeqCst);
-            return result;
+            return self.publish_error(&report).await;
         }
         let exponent = u32::try_from(iteration - 1).unwrap_or(u32::MAX).min(31);
         let expiration = s

@@ -275,8 +275,8 @@ impl ConsumeTrigger {
     /// # Errors
     /// Invalid configuration, or a consumer that cannot be created.
     pub async fn process(&self, exec: Execution) -> Result<(), ErrorReport> {
-        let conn = KafkaConnection::from_cfg(&exec.cfg).map_err(config_report)?;
-        let cc = ConsumeConfig::from_cfg(&exec.cfg).map_err(config_report)?;
+        let conn = KafkaConnection::from_cfg(&exec.cfg).map_err(ErrorReport::from)?;
+        let cc = ConsumeConfig::from_cfg(&exec.cfg).map_err(ErrorReport::from)?;
         let key = format!(
             "{}|{}|{}",
             conn.cache_key(),
@@ -375,13 +375,6 @@ impl ConsumeTrigger {
             }
         }
     }
-}
-
-fn config_report(e: ConfigError) -> ErrorReport {
-    ErrorReport::new(
-        "ConfigurationError",
-        format!("{e}. Fix the step or credentials configuration."),
-    )
 }
 
 /// A record's place: topic, partition, offset.
