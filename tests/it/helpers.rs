@@ -351,6 +351,8 @@ pub async fn fake_api(config: Value) -> MockServer {
 pub struct Worker {
     pub child: Child,
     pub output: Arc<Mutex<String>>,
+    /// The tasks copying stdout/stderr into `output`; awaited after exit so no line is missed.
+    readers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Worker {
@@ -370,6 +372,7 @@ impl Worker {
             .kill_on_drop(true);
         let mut child = cmd.spawn().expect("spawn worker");
         let output = Arc::new(Mutex::new(String::new()));
+        let mut readers = Vec::new();
         for stream in [
             child
                 .stdout
@@ -381,7 +384,7 @@ impl Worker {
         .flatten()
         {
             let out = Arc::clone(&output);
-            tokio::spawn(async move {
+            readers.push(tokio::spawn(async move {
                 let mut lines = BufReader::new(stream).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
                     if std::env::var("TEST_LOG").is_ok() {
@@ -391,9 +394,13 @@ impl Worker {
                     o.push_str(&line);
                     o.push('\n');
                 }
-            });
+            }));
         }
-        Self { child, output }
+        Self {
+            child,
+            output,
+            readers,
+        }
     }
 
     pub fn logs(&self) -> String {
@@ -429,7 +436,13 @@ impl Worker {
     /// Waits for exit and returns the exit code.
     pub async fn exit_code(&mut self, timeout: Duration) -> i32 {
         match tokio::time::timeout(timeout, self.child.wait()).await {
-            Ok(status) => status.unwrap().code().unwrap_or(-1),
+            Ok(status) => {
+                // The pipes close with the process: let the readers copy the last lines.
+                for r in std::mem::take(&mut self.readers) {
+                    let _ = tokio::time::timeout(Duration::from_secs(5), r).await;
+                }
+                status.unwrap().code().unwrap_or(-1)
+            }
             Err(_) => panic!(
                 "worker did not exit within {timeout:?}; logs:\n{}",
                 self.logs()
