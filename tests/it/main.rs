@@ -12,6 +12,7 @@ mod consume;
 mod helpers;
 mod local;
 mod produce;
+mod props;
 mod protocol;
 mod runtime;
 mod verify;
