@@ -8,6 +8,7 @@
     dead_code
 )]
 
+mod bad_input;
 mod consume;
 mod helpers;
 mod local;
