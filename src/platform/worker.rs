@@ -120,6 +120,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     tracing::info!(queue = %amqp_settings.listen_messages_on, prefetch = amqp_settings.prefetch, "Worker ready, consuming.");
 
     let tracker = TaskTracker::new();
+    let stats = tokio::spawn(runtime_stats());
     let mut lost = None;
     let (mut channel, mut consumer, mut read_conn) = (channel, consumer, read_conn);
     loop {
@@ -192,6 +193,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
         tracing::debug!(error = %e, "Closing read connection failed.");
     }
     publisher.close().await;
+    stats.abort();
     tracing::info!("Worker stopped.");
     if let Some(reason) = ctx.fatal.reason() {
         return Err(WorkerError::Fatal(reason));
@@ -612,5 +614,18 @@ async fn resolve_lightweight(shared: &EmitterShared, msg: &mut Value) -> Result<
 impl From<super::emitter::EmitError> for ErrorReport {
     fn from(e: super::emitter::EmitError) -> Self {
         ErrorReport::new("Error", error_chain(&e))
+    }
+}
+
+/// Logs the number of live async tasks every 10 s (debug level): a steady worker keeps it flat, so a
+/// growing number is a task leak (the fault suite's long run checks it).
+async fn runtime_stats() {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
+    loop {
+        tick.tick().await;
+        let alive_tasks = tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks();
+        tracing::debug!(alive_tasks, "Runtime stats.");
     }
 }

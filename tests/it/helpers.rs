@@ -41,6 +41,8 @@ pub const KINDS: [&str; 5] = ["data", "error", "snapshot", "rebound", "reply"];
 
 /// One test's AMQP topology.
 pub struct Rabbit {
+    /// The broker this topology lives on (the worker is pointed at it too).
+    pub addr: String,
     pub conn: Connection,
     pub ch: Channel,
     pub prefix: String,
@@ -107,11 +109,17 @@ impl Rabbit {
 
     /// Re-attaches to an existing topology (after a broker restart).
     pub async fn attach(prefix: &str, durable: bool) -> Self {
-        let conn = Connection::connect(&amqp_addr(), ConnectionProperties::default())
+        Self::attach_on(&amqp_addr(), prefix, durable).await
+    }
+
+    /// Re-attaches to an existing topology on the broker at `addr`.
+    pub async fn attach_on(addr: &str, prefix: &str, durable: bool) -> Self {
+        let conn = Connection::connect(addr, ConnectionProperties::default())
             .await
             .unwrap();
         let ch = conn.create_channel().await.unwrap();
         Self {
+            addr: addr.to_owned(),
             conn,
             ch,
             prefix: prefix.to_owned(),
@@ -120,12 +128,18 @@ impl Rabbit {
     }
 
     pub async fn setup_opts(name: &str, durable: bool) -> Self {
-        let conn = Connection::connect(&amqp_addr(), ConnectionProperties::default())
+        Self::setup_on(&amqp_addr(), name, durable).await
+    }
+
+    /// A new topology on the broker at `addr`.
+    pub async fn setup_on(addr: &str, name: &str, durable: bool) -> Self {
+        let conn = Connection::connect(addr, ConnectionProperties::default())
             .await
             .expect("RabbitMQ must run at AMQP_ADDR (scripts/setup.sh starts it)");
         let ch = conn.create_channel().await.unwrap();
         let prefix = rand_name(name);
         let rb = Self {
+            addr: addr.to_owned(),
             conn,
             ch,
             prefix,
@@ -217,7 +231,7 @@ impl Rabbit {
             .iter()
             .map(|(k, v)| (format!("ELASTICIO_{k}"), (*v).to_owned()))
             .collect();
-        env.push(("ELASTICIO_AMQP_URI".into(), amqp_addr()));
+        env.push(("ELASTICIO_AMQP_URI".into(), self.addr.clone()));
         env.push(("ELASTICIO_LISTEN_MESSAGES_ON".into(), self.q("messages")));
         env.push(("ELASTICIO_PUBLISH_MESSAGES_TO".into(), self.exchange()));
         for (var, kind) in [
