@@ -580,7 +580,8 @@ async fn garbled_environment_values_stop_startup_with_the_variable_named_or_fall
         env
     };
     // (changes, fragments the error must contain, a value that must not appear)
-    let fatal: Vec<(Vec<(&str, &str)>, Vec<&str>, Option<&str>)> = vec![
+    type Fatal<'a> = (Vec<(&'a str, &'a str)>, Vec<&'a str>, Option<&'a str>);
+    let fatal: Vec<Fatal> = vec![
         (
             vec![("ELASTICIO_MESSAGE_CRYPTO_IV", "IVSECRET-too-long-for-aes")],
             vec![

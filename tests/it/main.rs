@@ -16,4 +16,5 @@ mod produce;
 mod props;
 mod protocol;
 mod runtime;
+mod secrets;
 mod verify;

@@ -1,0 +1,493 @@
+//! Secrets scan (issue: reliability): every function runs with recognisable secret values, on good and on
+//! failing paths, with debug logging; then everything the processes wrote and sent is searched for those
+//! values: stdout/stderr, every AMQP message (raw content, decrypted bodies, the error wrapper's encrypted
+//! fields, headers) and every HTTP request the fake platform received (URL and body).
+//!
+//! The mock cluster has no SASL; a SASL configuration against it, or against a closed port, still runs the
+//! paths where a password could leak (client creation, connection and authentication errors, timeouts).
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use futures_util::FutureExt as _;
+use futures_util::future::join_all;
+use kafka_component::platform::crypto::Crypto;
+use lapin::BasicProperties;
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::types::FieldTable;
+use rdkafka::mocking::MockCluster;
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::helpers::*;
+
+const T: Duration = Duration::from_secs(30);
+
+const SASL_PASSWORD: &str = "SASLPW-s3cr3t-7f1a";
+const API_KEY: &str = "APIKEY-s3cr3t-9c2b";
+const CRYPTO_PASSWORD: &str = "CRYPTOPW-s3cr3t-4d8e";
+/// Exactly 16 bytes, as the cipher needs.
+const CRYPTO_IV: &str = "IVs3cr3t-0123456";
+const AMQP_PASSWORD: &str = "AMQPPW-s3cr3t-1b3c";
+const STORAGE_TOKEN: &str = "OSTOKEN-s3cr3t-5e6f";
+const RESULT_PASSWORD: &str = "RESULTPW-s3cr3t-2a4c";
+const KEY_MARKER: &str = "CLIENTKEYs3cr3tMIIEvQIBADANBgkq";
+/// Shown on purpose (user names are not secret): proves the scan sees the error texts.
+const SASL_USER: &str = "visible-user-name";
+
+const SECRETS: [&str; 8] = [
+    SASL_PASSWORD,
+    API_KEY,
+    CRYPTO_PASSWORD,
+    CRYPTO_IV,
+    AMQP_PASSWORD,
+    STORAGE_TOKEN,
+    RESULT_PASSWORD,
+    KEY_MARKER,
+];
+
+fn secret_crypto() -> Crypto {
+    Crypto::new(CRYPTO_PASSWORD, CRYPTO_IV).unwrap()
+}
+
+fn client_key() -> String {
+    format!("-----BEGIN PRIVATE KEY-----\n{KEY_MARKER}\n-----END PRIVATE KEY-----\n")
+}
+
+/// Everything captured, by where it came from.
+#[derive(Default)]
+struct Capture {
+    texts: Vec<(String, Vec<u8>)>,
+}
+
+impl Capture {
+    fn merge(&mut self, others: Vec<Capture>) {
+        for o in others {
+            self.texts.extend(o.texts);
+        }
+    }
+
+    fn add(&mut self, origin: impl Into<String>, bytes: impl Into<Vec<u8>>) {
+        self.texts.push((origin.into(), bytes.into()));
+    }
+
+    /// A published message: raw content, headers, and whatever of it decrypts.
+    fn add_amqp(&mut self, origin: &str, got: &Got) {
+        let c = secret_crypto();
+        self.add(format!("{origin} content"), got.data.clone());
+        self.add(format!("{origin} headers"), format!("{:?}", got.props));
+        for version in [1, 2] {
+            if let Ok(plain) = c.decode(&got.data, version) {
+                self.add(format!("{origin} decrypted v{version}"), plain);
+            }
+        }
+        if let Ok(Value::Object(wrapper)) = serde_json::from_slice::<Value>(&got.data) {
+            for (field, v) in wrapper {
+                if let Some(text) = v.as_str()
+                    && let Ok(plain) = c.decode(text.as_bytes(), 1)
+                {
+                    self.add(format!("{origin} decrypted `{field}`"), plain);
+                }
+            }
+        }
+    }
+
+    async fn add_queues(&mut self, rb: &Rabbit, label: &str) {
+        for kind in KINDS.iter().chain(["dead"].iter()) {
+            for m in rb.take(kind, 10_000, Duration::from_millis(300)).await {
+                self.add_amqp(&format!("{label}: AMQP {kind}"), &m);
+            }
+        }
+    }
+
+    async fn add_http(&mut self, server: &MockServer, label: &str) {
+        for r in server.received_requests().await.unwrap_or_default() {
+            self.add(
+                format!("{label}: HTTP {} {} (URL)", r.method, r.url),
+                r.url.to_string(),
+            );
+            self.add(
+                format!("{label}: HTTP {} {} (body)", r.method, r.url),
+                r.body.clone(),
+            );
+        }
+    }
+
+    fn contains(&self, needle: &str) -> bool {
+        self.texts.iter().any(|(_, t)| find(t, needle.as_bytes()))
+    }
+
+    fn assert_clean(&self) {
+        if std::env::var("TEST_LOG").is_ok() {
+            for (origin, text) in &self.texts {
+                eprintln!("scanned {:>9} bytes: {origin}", text.len());
+            }
+        }
+        let mut leaks = Vec::new();
+        for secret in SECRETS {
+            let b64 = B64.encode(secret);
+            for (origin, text) in &self.texts {
+                if find(text, secret.as_bytes()) || find(text, b64.as_bytes()) {
+                    leaks.push(format!(
+                        "{secret} in {origin}:\n{}",
+                        String::from_utf8_lossy(text)
+                    ));
+                }
+            }
+        }
+        assert!(
+            leaks.is_empty(),
+            "secrets leaked:\n{}",
+            leaks.join("\n---\n")
+        );
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The message-mode environment with every secret in place; debug logs of every crate.
+fn env(rb: &Rabbit, api: &str, function: &str) -> Vec<(String, String)> {
+    let mut env = rb.env(api, function);
+    for (k, v) in [
+        ("ELASTICIO_API_KEY", API_KEY),
+        ("ELASTICIO_MESSAGE_CRYPTO_PASSWORD", CRYPTO_PASSWORD),
+        ("ELASTICIO_MESSAGE_CRYPTO_IV", CRYPTO_IV),
+        ("ELASTICIO_OBJECT_STORAGE_TOKEN", STORAGE_TOKEN),
+        ("ELASTICIO_DATA_RATE_LIMIT", "1000"),
+        ("RUST_LOG", "debug"),
+    ] {
+        env.retain(|(name, _)| name != k);
+        env.push((k.to_owned(), v.to_owned()));
+    }
+    env
+}
+
+async fn publish(rb: &Rabbit, msg: &Value) {
+    let content = secret_crypto().encode(&serde_json::to_vec(msg).unwrap(), 1);
+    rb.ch
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .ok();
+    rb.ch
+        .basic_publish(
+            "".into(),
+            rb.q("messages").into(),
+            BasicPublishOptions::default(),
+            &content,
+            BasicProperties::default().with_headers(FieldTable::from(
+                [(
+                    "reply_to".into(),
+                    lapin::types::AMQPValue::LongString(rb.rk("reply").into()),
+                )]
+                .into_iter()
+                .collect::<std::collections::BTreeMap<_, _>>(),
+            )),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+}
+
+fn sasl(brokers: &str, mechanism: &str) -> Value {
+    json!({
+        "brokers": brokers, "username": SASL_USER, "password": SASL_PASSWORD, "mechanism": mechanism,
+        "deliveryTimeoutMs": 2000, "requestTimeoutMs": 2000,
+    })
+}
+
+fn merge(mut a: Value, b: Value) -> Value {
+    for (k, v) in b.as_object().unwrap() {
+        a[k] = v.clone();
+    }
+    a
+}
+
+/// Runs one message-mode worker for `cfg`, sends `inputs` (each waited for until something is published or
+/// a short time passed), stops it and captures everything.
+async fn message_mode(label: &str, function: &str, cfg: Value, inputs: Vec<Value>) -> Capture {
+    let mut capture = Capture::default();
+    let cap = &mut capture;
+    let rb = Rabbit::setup("secrets").await;
+    let api = fake_api(cfg).await;
+    let worker = Worker::spawn(&env(&rb, &api.uri(), function));
+    worker.ready().await;
+    for input in &inputs {
+        publish(&rb, input).await;
+        // Let the execution finish (data, error, or a rebound after the delivery timeout).
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(12);
+        while tokio::time::Instant::now() < deadline {
+            if rb.count("messages").await == 0
+                && (rb.count("data").await
+                    + rb.count("error").await
+                    + rb.count("rebound").await
+                    + rb.count("dead").await)
+                    > 0
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    if function == "consume" {
+        // Let the member connect, fail or fetch for a while.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    }
+    let output = std::sync::Arc::clone(&worker.output);
+    worker.stop().await;
+    let logs = output.lock().unwrap().clone();
+    cap.add(format!("{label}: stdout/stderr"), logs);
+    cap.add_queues(&rb, label).await;
+    cap.add_http(&api, label).await;
+    rb.teardown().await;
+    capture
+}
+
+#[tokio::test]
+async fn no_secret_appears_in_any_output_message_or_request() {
+    let mock = MockCluster::new(1).unwrap();
+    let brokers = mock.bootstrap_servers();
+    let topic = rand_name("secrets");
+    mock.create_topic(&topic, 1, 1).unwrap();
+    let mut cap = Capture::default();
+    let good = json!({"body": {"messages": [{"key": "k", "value": "v"}]}});
+    let invalid = json!({"body": {"messages": [{"key": "no value"}]}});
+    let closed = "127.0.0.1:1";
+
+    // Produce: good, invalid input (error wrapper with errorInput, error reply), SASL against the mock and a
+    // closed port (authentication errors, timeouts, rebound), a broken client key, a bad mechanism.
+    let plain = json!({"brokers": brokers, "topic": topic});
+    // Records for the consumers to read.
+    crate::consume::produce_records(&brokers, &topic, 1, 3, 10);
+    let mut runs = vec![
+        message_mode(
+            "produce ok",
+            "produce",
+            plain.clone(),
+            vec![good.clone(), invalid.clone()],
+        )
+        .boxed(),
+    ];
+    for (label, cfg) in [
+        (
+            "produce SASL/SCRAM on mock",
+            merge(sasl(&brokers, "scram-sha-512"), json!({"topic": topic})),
+        ),
+        (
+            "produce SASL/PLAIN on mock",
+            merge(sasl(&brokers, "plain"), json!({"topic": topic})),
+        ),
+        (
+            "produce SASL closed port",
+            merge(sasl(closed, "scram-sha-256"), json!({"topic": topic})),
+        ),
+        (
+            "produce broken client key",
+            merge(
+                plain.clone(),
+                json!({"clientCert": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", "clientKey": client_key()}),
+            ),
+        ),
+        (
+            "produce bad mechanism",
+            merge(sasl(&brokers, "kerberos"), json!({"topic": topic})),
+        ),
+    ] {
+        runs.push(message_mode(label, "produce", cfg, vec![good.clone()]).boxed());
+    }
+
+    // Consume: records from the mock; SASL against the mock and a closed port.
+    let tick = json!({"body": {}});
+    for (label, cfg) in [
+        (
+            "consume ok",
+            json!({"brokers": brokers, "topic": topic, "groupId": rand_name("g")}),
+        ),
+        (
+            "consume SASL on mock",
+            merge(
+                sasl(&brokers, "scram-sha-512"),
+                json!({"topic": topic, "groupId": rand_name("g")}),
+            ),
+        ),
+        (
+            "consume SASL closed port",
+            merge(
+                sasl(closed, "plain"),
+                json!({"topic": topic, "groupId": rand_name("g")}),
+            ),
+        ),
+    ] {
+        runs.push(message_mode(label, "consume", cfg, vec![tick.clone()]).boxed());
+    }
+    // All workers at once (each has its own queues, API and consumer group).
+    cap.merge(join_all(runs).await);
+
+    // Startup failure after AMQP is open (step API down): the startup error message.
+    {
+        let rb = Rabbit::setup("secrets-apidown").await;
+        let api = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(503).set_body_string("down"))
+            .mount(&api)
+            .await;
+        let mut w = Worker::spawn(&env(&rb, &api.uri(), "produce"));
+        assert_eq!(w.exit_code(T).await, 1);
+        cap.add("startup API down: stdout/stderr", w.logs());
+        cap.add_queues(&rb, "startup API down").await;
+        cap.add_http(&api, "startup API down").await;
+        // AMQP unreachable with a password in the URI.
+        let mut e = env(&rb, &api.uri(), "produce");
+        e.retain(|(k, _)| k != "ELASTICIO_AMQP_URI");
+        e.push((
+            "ELASTICIO_AMQP_URI".into(),
+            format!("amqp://guest:{AMQP_PASSWORD}@127.0.0.1:1/%2f"),
+        ));
+        e.push(("ELASTICIO_AMQP_RECONNECT_TIMEOUT".into(), "10".into()));
+        let mut w = Worker::spawn(&e);
+        assert_eq!(w.exit_code(T).await, 1);
+        cap.add("AMQP unreachable: stdout/stderr", w.logs());
+        rb.teardown().await;
+    }
+
+    // Service mode: verifyCredentials and selectModel getTopics, good and failing.
+    let mut runs = Vec::new();
+    for (label, method_name, cfg) in [
+        (
+            "verify plain",
+            "verifyCredentials",
+            json!({"brokers": brokers}),
+        ),
+        (
+            "verify SASL on mock",
+            "verifyCredentials",
+            sasl(&brokers, "scram-sha-512"),
+        ),
+        (
+            "verify SASL closed port",
+            "verifyCredentials",
+            sasl(closed, "plain"),
+        ),
+        (
+            "verify bad mechanism",
+            "verifyCredentials",
+            sasl(&brokers, "md5"),
+        ),
+        (
+            "verify broken client key",
+            "verifyCredentials",
+            json!({"brokers": brokers, "clientCert": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", "clientKey": client_key()}),
+        ),
+        ("topics plain", "selectModel", json!({"brokers": brokers})),
+        (
+            "topics SASL on mock",
+            "selectModel",
+            sasl(&brokers, "scram-sha-256"),
+        ),
+        (
+            "topics SASL closed port",
+            "selectModel",
+            sasl(closed, "scram-sha-512"),
+        ),
+    ] {
+        runs.push(service(label, method_name, cfg).boxed());
+    }
+    cap.merge(join_all(runs).await);
+
+    // The local runner: output lines on stdout, logs on stderr.
+    for (label, cfg, input) in [
+        (
+            "exec produce",
+            json!({"brokers": brokers, "topic": topic}),
+            good["body"].clone(),
+        ),
+        (
+            "exec produce invalid",
+            json!({"brokers": brokers, "topic": topic}),
+            invalid["body"].clone(),
+        ),
+        (
+            "exec produce SASL",
+            merge(sasl(&brokers, "scram-sha-512"), json!({"topic": topic})),
+            good["body"].clone(),
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let (c, i) = (dir.path().join("cfg.json"), dir.path().join("in.json"));
+        std::fs::write(&c, cfg.to_string()).unwrap();
+        std::fs::write(&i, input.to_string()).unwrap();
+        let out = tokio::time::timeout(
+            T,
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_kafka-component"))
+                .args([
+                    "exec",
+                    "produce",
+                    "--config",
+                    c.to_str().unwrap(),
+                    "--input",
+                    i.to_str().unwrap(),
+                ])
+                .env("RUST_LOG", "debug")
+                .output(),
+        )
+        .await
+        .expect("exec finishes")
+        .unwrap();
+        cap.add(format!("{label}: stdout"), out.stdout);
+        cap.add(format!("{label}: stderr"), out.stderr);
+    }
+
+    // The scan saw what it should: logs, data, errors with the (visible) user name, posted results.
+    assert!(cap.contains("Worker ready"), "worker logs captured");
+    assert!(cap.contains("\"topicName\""), "decrypted data captured");
+    assert!(cap.contains("ValidationError"), "decrypted errors captured");
+    assert!(cap.contains(SASL_USER), "SASL error texts captured");
+    assert!(cap.contains("\"verified\""), "service results captured");
+    assert!(cap.contains(&topic), "selectModel result captured");
+    cap.assert_clean();
+}
+
+/// Runs `kafka-component service <method>` with every service-mode secret and captures its output and the
+/// posted result.
+async fn service(label: &str, method_name: &str, cfg: Value) -> Capture {
+    let mut capture = Capture::default();
+    let cap = &mut capture;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/result"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&server)
+        .await;
+    let addr = server.address();
+    let env = vec![
+        (
+            "ELASTICIO_POST_RESULT_URL".to_owned(),
+            format!("http://svc:{RESULT_PASSWORD}@{addr}/result"),
+        ),
+        ("ELASTICIO_CFG".to_owned(), cfg.to_string()),
+        ("ELASTICIO_API_URI".to_owned(), server.uri()),
+        ("ELASTICIO_API_USERNAME".to_owned(), "u".to_owned()),
+        ("ELASTICIO_API_KEY".to_owned(), API_KEY.to_owned()),
+        (
+            "ELASTICIO_ACTION_OR_TRIGGER".to_owned(),
+            "produce".to_owned(),
+        ),
+        (
+            "ELASTICIO_GET_MODEL_METHOD".to_owned(),
+            "getTopics".to_owned(),
+        ),
+        ("RUST_LOG".to_owned(), "debug".to_owned()),
+    ];
+    let mut w = Worker::spawn_args(&["service", method_name], &env);
+    let code = w.exit_code(Duration::from_secs(40)).await;
+    assert_eq!(code, 0, "{label}: {}", w.logs());
+    let posted = server.received_requests().await.unwrap();
+    assert_eq!(posted.len(), 1, "{label}: one result");
+    cap.add(format!("{label}: stdout/stderr"), w.logs());
+    cap.add_http(&server, label).await;
+    capture
+}
