@@ -1,7 +1,8 @@
 //! Fault suite (issue: reliability): streams through the worker while RabbitMQ connections are force-closed,
 //! RabbitMQ is stopped and started, the Kafka broker process is killed and restarted, or the worker is killed.
-//! Afterwards nothing may be missing. It runs after the main suite and one test at a time
-//! (`--test-threads=1`), because it stops the machine's RabbitMQ.
+//! Afterwards nothing may be missing. Each case starts its own RabbitMQ node (own port and data directory)
+//! and its own tansu broker (SQLite storage, survives a restart), so the faults never touch the machine's
+//! RabbitMQ and the suite runs in the normal `scripts/test.sh` run.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -12,6 +13,7 @@
 
 #[path = "../it/helpers.rs"]
 mod helpers;
+mod long_run;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::process::{Child, Command, Stdio};
@@ -125,43 +127,138 @@ impl Drop for Tansu {
     }
 }
 
-fn rabbitmqctl(args: &[&str]) {
-    let ok = Command::new("rabbitmqctl")
-        .args(args)
-        .stdout(Stdio::null())
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "rabbitmqctl {args:?}");
+/// A RabbitMQ node of the suite's own (own port, own data directory, own Erlang node name), so the
+/// faults here never touch the machine's RabbitMQ and the suite runs alongside the other tests.
+struct RabbitNode {
+    node: String,
+    port: u16,
+    dir: std::path::PathBuf,
 }
 
-/// Closes every connection of the worker (named `<HOSTNAME>-read` / `-write`).
-fn close_worker_connections(hostname: &str) {
-    let out = Command::new("rabbitmqctl")
-        .args([
-            "list_connections",
-            "pid",
-            "client_properties",
-            "-q",
-            "--no-table-headers",
-        ])
-        .output()
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl RabbitNode {
+    fn start() -> Self {
+        let port = free_port();
+        let id = &uuid::Uuid::new_v4().simple().to_string()[..10];
+        let node = format!("kcf{id}@localhost");
+        let dir = std::env::temp_dir().join(format!("kc-faults-rabbit-{id}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("rabbitmq.conf"),
+            format!("listeners.tcp.local = 127.0.0.1:{port}\nloopback_users = none\n"),
+        )
         .unwrap();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        if line.contains(&format!("\"{hostname}-read\""))
-            || line.contains(&format!("\"{hostname}-write\""))
-        {
-            let pid = line.split('\t').next().unwrap();
-            let _ = Command::new("rabbitmqctl")
-                .args(["close_connection", pid, "fault suite"])
-                .stdout(Stdio::null())
-                .status();
+        std::fs::write(dir.join("enabled_plugins"), "[].\n").unwrap();
+        // rabbitmq-server drops to the `rabbitmq` user when started as root.
+        let _ = Command::new("chown")
+            .args(["-R", "rabbitmq:rabbitmq"])
+            .arg(&dir)
+            .status();
+        let node_env = Self::env_of(&node, port, &dir);
+        let ok = Command::new("rabbitmq-server")
+            .arg("-detached")
+            .envs(node_env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("rabbitmq-server (scripts/setup.sh installs it)")
+            .success();
+        assert!(ok, "rabbitmq-server -detached failed for {node}");
+        let me = Self { node, port, dir };
+        me.ctl(&["wait", &me.dir.join("pid").to_string_lossy()]);
+        me.ctl(&["await_startup"]);
+        me
+    }
+
+    fn env_of(node: &str, port: u16, dir: &std::path::Path) -> Vec<(String, String)> {
+        let d = dir.to_string_lossy();
+        vec![
+            ("RABBITMQ_NODENAME".into(), node.to_owned()),
+            ("RABBITMQ_NODE_PORT".into(), port.to_string()),
+            ("RABBITMQ_DIST_PORT".into(), free_port().to_string()),
+            ("RABBITMQ_CONFIG_FILE".into(), format!("{d}/rabbitmq.conf")),
+            ("RABBITMQ_MNESIA_BASE".into(), format!("{d}/mnesia")),
+            ("RABBITMQ_LOG_BASE".into(), format!("{d}/log")),
+            (
+                "RABBITMQ_ENABLED_PLUGINS_FILE".into(),
+                format!("{d}/enabled_plugins"),
+            ),
+            ("RABBITMQ_PID_FILE".into(), format!("{d}/pid")),
+        ]
+    }
+
+    fn addr(&self) -> String {
+        format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port)
+    }
+
+    fn ctl(&self, args: &[&str]) {
+        let ok = Command::new("rabbitmqctl")
+            .args(["-q", "-n", &self.node])
+            .args(args)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "rabbitmqctl -n {} {args:?}", self.node);
+    }
+
+    /// Closes every connection of the worker (named `<HOSTNAME>-read` / `-write`).
+    fn close_worker_connections(&self, hostname: &str) {
+        let out = Command::new("rabbitmqctl")
+            .args(["-q", "-n", &self.node])
+            .args([
+                "list_connections",
+                "pid",
+                "client_properties",
+                "--no-table-headers",
+            ])
+            .output()
+            .unwrap();
+        let mut closed = 0;
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            if line.contains(&format!("\"{hostname}-read\""))
+                || line.contains(&format!("\"{hostname}-write\""))
+            {
+                let pid = line.split('\t').next().unwrap();
+                let _ = Command::new("rabbitmqctl")
+                    .args([
+                        "-q",
+                        "-n",
+                        &self.node,
+                        "close_connection",
+                        pid,
+                        "fault suite",
+                    ])
+                    .stdout(Stdio::null())
+                    .status();
+                closed += 1;
+            }
         }
+        assert!(closed >= 2, "found the worker's connections to close");
+    }
+}
+
+impl Drop for RabbitNode {
+    fn drop(&mut self) {
+        let _ = Command::new("rabbitmqctl")
+            .args(["-q", "-n", &self.node, "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
 async fn inject(
     fault: Fault,
+    rabbit: &RabbitNode,
     tansu: &mut Tansu,
     worker: &mut Option<Worker>,
     env: &[(String, String)],
@@ -169,12 +266,12 @@ async fn inject(
 ) {
     eprintln!("injecting {fault:?}");
     match fault {
-        Fault::CloseConnections => close_worker_connections(hostname),
+        Fault::CloseConnections => rabbit.close_worker_connections(hostname),
         Fault::RabbitRestart => {
-            rabbitmqctl(&["stop_app"]);
+            rabbit.ctl(&["stop_app"]);
             tokio::time::sleep(Duration::from_secs(5)).await;
-            rabbitmqctl(&["start_app"]);
-            rabbitmqctl(&["await_startup"]);
+            rabbit.ctl(&["start_app"]);
+            rabbit.ctl(&["await_startup"]);
         }
         Fault::KafkaRestart => {
             tansu.kill();
@@ -216,6 +313,25 @@ async fn return_rebounds(rb: &Rabbit) -> usize {
         .basic_get(rb.q("rebound").into(), BasicGetOptions { no_ack: true })
         .await
     {
+        // PROTOCOL.md §4.6: the original content with `reboundIteration`, `reboundReason` and a delay.
+        let got = Got {
+            data: m.delivery.data.clone(),
+            props: m.delivery.properties.clone(),
+            routing_key: String::new(),
+        };
+        assert!(
+            got.header_int("reboundIteration").is_some_and(|i| i >= 1),
+            "a rebound carries reboundIteration: {:?}",
+            got.headers()
+        );
+        assert!(
+            got.header_str("reboundReason").is_some(),
+            "a rebound carries reboundReason"
+        );
+        assert!(
+            m.delivery.properties.expiration().is_some(),
+            "a rebound has an expiration (the platform's delay)"
+        );
         let props = m.delivery.properties.clone().with_expiration("".into());
         let props = lapin::BasicProperties::default()
             .with_headers(props.headers().clone().unwrap_or_default())
@@ -237,14 +353,42 @@ async fn return_rebounds(rb: &Rabbit) -> usize {
     n
 }
 
+/// Where the worker said each key's record went: key → every (partition, offset) reported in a data message.
+type Reported = HashMap<String, Vec<(i64, i64)>>;
+
+/// Takes every result waiting on the data queue and records where each record went.
+async fn drain_results(rb: &Rabbit, reported: &mut Reported) {
+    while let Some(m) = rb.next("data", Duration::ZERO).await {
+        let body = m.decrypted()["body"].clone();
+        let partition = body["partition"]
+            .as_str()
+            .and_then(|p| p.parse().ok())
+            .or_else(|| body["partition"].as_i64())
+            .unwrap_or(-1);
+        for r in body["records"].as_array().into_iter().flatten() {
+            reported
+                .entry(r["key"].as_str().unwrap_or_default().to_owned())
+                .or_default()
+                .push((partition, r["offset"].as_i64().unwrap_or(-1)));
+        }
+    }
+}
+
 async fn produce_under(fault: Fault) {
-    let mut tansu = Tansu::start();
+    let (rabbit, mut tansu) = tokio::join!(
+        async {
+            tokio::task::spawn_blocking(RabbitNode::start)
+                .await
+                .unwrap()
+        },
+        async { tokio::task::spawn_blocking(Tansu::start).await.unwrap() }
+    );
     let topic = rand_name("fp");
     let (b, t) = (tansu.brokers(), topic.clone());
     tokio::task::spawn_blocking(move || create_topic(&b, &t, 3))
         .await
         .unwrap();
-    let rb = Rabbit::setup_opts("fp", true).await;
+    let rb = Rabbit::setup_on(&rabbit.addr(), "fp", true).await;
     let api =
         fake_api(json!({"brokers": tansu.brokers(), "topic": topic, "deliveryTimeoutMs": 4000}))
             .await;
@@ -270,22 +414,26 @@ async fn produce_under(fault: Fault) {
         .await;
     }
     // Let part of the stream through, then inject the fault.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while rb.count("data").await < 400 && Instant::now() < deadline {
+    let mut reported = Reported::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while reported.len() < 400 && Instant::now() < deadline {
+        drain_results(&rb, &mut reported).await;
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    inject(fault, &mut tansu, &mut worker, &env, &hostname).await;
+    assert!(reported.len() >= 400, "the stream started");
+    inject(fault, &rabbit, &mut tansu, &mut worker, &env, &hostname).await;
     let rb = if fault == Fault::RabbitRestart {
-        Rabbit::attach(&rb.prefix, true).await
+        Rabbit::attach_on(&rabbit.addr(), &rb.prefix, true).await
     } else {
         rb
     };
-    // Drain: bring rebounds back until the input queue stays empty.
+    // Drain: bring rebounds back (the platform's delay queue, without the delay) until the input queue stays empty.
     let deadline = Instant::now() + Duration::from_secs(180);
     let mut rebounded = 0;
     let mut quiet = 0;
     while quiet < 10 && Instant::now() < deadline {
         rebounded += return_rebounds(&rb).await;
+        drain_results(&rb, &mut reported).await;
         if rb.count("messages").await == 0 && rb.count("rebound").await == 0 {
             quiet += 1;
         } else {
@@ -300,12 +448,14 @@ async fn produce_under(fault: Fault) {
         "worker logs:\n{}",
         tail(&logs)
     );
+    drain_results(&rb, &mut reported).await;
     assert_eq!(
         rb.count("messages").await,
         0,
         "every input was acked (none left unacked)"
     );
     assert_eq!(rb.count("dead").await, 0, "nothing rejected");
+    assert_eq!(rb.count("error").await, 0, "no error emitted");
     let read = {
         let b = tansu.brokers();
         let t = topic.clone();
@@ -324,16 +474,42 @@ async fn produce_under(fault: Fault) {
     let missing: Vec<usize> = (0..n)
         .filter(|i| !counts.contains_key(format!("p{i}").as_bytes()))
         .collect();
+    let unreported: Vec<usize> = (0..n)
+        .filter(|i| !reported.contains_key(&format!("k{i}")))
+        .collect();
     let duplicates: usize = counts.values().map(|c| c - 1).sum();
     eprintln!(
-        "produce under {fault:?}: {n} inputs, {} records in Kafka, {duplicates} duplicates, {} missing, {rebounded} rebounds",
+        "produce under {fault:?}: {n} inputs, {} records in Kafka, {duplicates} duplicates, {} missing, {rebounded} rebounds, {} results",
         read.len(),
-        missing.len()
+        missing.len(),
+        reported.values().map(Vec::len).sum::<usize>()
     );
+    // For a missing record: where the worker said it went, and what the broker holds there.
+    let explain: Vec<String> = missing
+        .iter()
+        .take(10)
+        .map(|i| {
+            let at = reported.get(&format!("k{i}")).cloned().unwrap_or_default();
+            let there: Vec<String> = at
+                .iter()
+                .map(|(p, o)| {
+                    read.iter()
+                        .find(|r| i64::from(r.partition) == *p && r.offset == *o)
+                        .map(|r| {
+                            String::from_utf8_lossy(r.value.as_deref().unwrap_or_default())
+                                .into_owned()
+                        })
+                        .unwrap_or_else(|| "nothing".into())
+                })
+                .collect();
+            format!("p{i}: reported at {at:?}, broker holds {there:?} there")
+        })
+        .collect();
+    assert!(missing.is_empty(), "missing records: {explain:#?}");
     assert!(
-        missing.is_empty(),
-        "missing records: {:?}",
-        &missing[..missing.len().min(20)]
+        unreported.is_empty(),
+        "inputs without a result message: {:?}",
+        &unreported[..unreported.len().min(20)]
     );
     let _ = rb
         .ch
@@ -393,7 +569,14 @@ fn committed(brokers: &str, group: &str, topic: &str) -> BTreeMap<i32, i64> {
 }
 
 async fn consume_under(fault: Fault) {
-    let mut tansu = Tansu::start();
+    let (rabbit, mut tansu) = tokio::join!(
+        async {
+            tokio::task::spawn_blocking(RabbitNode::start)
+                .await
+                .unwrap()
+        },
+        async { tokio::task::spawn_blocking(Tansu::start).await.unwrap() }
+    );
     let (topic, group) = (rand_name("fc"), rand_name("g"));
     let n = 5000;
     {
@@ -405,7 +588,7 @@ async fn consume_under(fault: Fault) {
         .await
         .unwrap();
     }
-    let rb = Rabbit::setup_opts("fc", true).await;
+    let rb = Rabbit::setup_on(&rabbit.addr(), "fc", true).await;
     let cfg = json!({"brokers": tansu.brokers(), "topic": topic, "groupId": group, "sessionTimeoutMs": "6000"});
     let api = fake_api(cfg).await;
     let hostname = rb.prefix.clone();
@@ -444,9 +627,9 @@ async fn consume_under(fault: Fault) {
             .expect("stream started");
         collect(&m, &mut seen, &mut positions);
     }
-    inject(fault, &mut tansu, &mut worker, &env, &hostname).await;
+    inject(fault, &rabbit, &mut tansu, &mut worker, &env, &hostname).await;
     let rb = if fault == Fault::RabbitRestart {
-        Rabbit::attach(&rb.prefix, true).await
+        Rabbit::attach_on(&rabbit.addr(), &rb.prefix, true).await
     } else {
         rb
     };
@@ -500,49 +683,41 @@ async fn consume_under(fault: Fault) {
 }
 
 #[tokio::test]
-#[ignore = "stops the machine's RabbitMQ: run alone with `cargo test --test faults -- --ignored --test-threads=1`"]
 async fn produce_stream_survives_forced_connection_close() {
     produce_under(Fault::CloseConnections).await;
 }
 
 #[tokio::test]
-#[ignore = "stops the machine's RabbitMQ: run alone with `cargo test --test faults -- --ignored --test-threads=1`"]
 async fn produce_stream_survives_rabbitmq_restart() {
     produce_under(Fault::RabbitRestart).await;
 }
 
 #[tokio::test]
-#[ignore = "stops the machine's RabbitMQ: run alone with `cargo test --test faults -- --ignored --test-threads=1`"]
 async fn produce_stream_survives_kafka_broker_restart() {
     produce_under(Fault::KafkaRestart).await;
 }
 
 #[tokio::test]
-#[ignore = "stops the machine's RabbitMQ: run alone with `cargo test --test faults -- --ignored --test-threads=1`"]
 async fn produce_stream_survives_worker_sigkill() {
     produce_under(Fault::WorkerKill).await;
 }
 
 #[tokio::test]
-#[ignore = "stops the machine's RabbitMQ: run alone with `cargo test --test faults -- --ignored --test-threads=1`"]
 async fn consume_stream_survives_forced_connection_close() {
     consume_under(Fault::CloseConnections).await;
 }
 
 #[tokio::test]
-#[ignore = "stops the machine's RabbitMQ: run alone with `cargo test --test faults -- --ignored --test-threads=1`"]
 async fn consume_stream_survives_rabbitmq_restart() {
     consume_under(Fault::RabbitRestart).await;
 }
 
 #[tokio::test]
-#[ignore = "stops the machine's RabbitMQ: run alone with `cargo test --test faults -- --ignored --test-threads=1`"]
 async fn consume_stream_survives_kafka_broker_restart() {
     consume_under(Fault::KafkaRestart).await;
 }
 
 #[tokio::test]
-#[ignore = "stops the machine's RabbitMQ: run alone with `cargo test --test faults -- --ignored --test-threads=1`"]
 async fn consume_stream_survives_worker_sigkill() {
     consume_under(Fault::WorkerKill).await;
 }
