@@ -12,7 +12,9 @@
 //! Brokers: the librdkafka mock cluster and tansu (memory storage), started here. The data throttle is raised
 //! (`ELASTICIO_DATA_RATE_LIMIT=1000000`): the platform default of 10 per 100 ms would measure only the throttle.
 //!
-//! Run: `cargo bench --bench worker -- [--messages N] [--json target/bench.json] [--quick]`
+//! Run: `cargo bench --bench worker -- [--messages N] [--json target/bench.json] [--quick] [--only mock|tansu]
+//! [--no-tansu] [--cases a,b,c,c1,c100,limits]`. Profiling: `BENCH_PERF=1` (perf, see `Profiler`) or
+//! `BENCH_WORKER_WRAP="valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=target/cg.%p"`.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -86,6 +88,31 @@ fn proc_stats(pid: u32) -> Option<(f64, f64, f64)> {
         kb("VmRSS:")? / 1024.0,
         ticks / 100.0,
     ))
+}
+
+/// `BENCH_SMAPS=DIR` keeps the idle worker's `/proc/PID/smaps` (and thread list) per case, for the RSS breakdown.
+fn save_smaps(pid: u32, case: &str) {
+    let Ok(dir) = std::env::var("BENCH_SMAPS") else {
+        return;
+    };
+    let name: String = case
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let _ = std::fs::create_dir_all(&dir);
+    for what in ["smaps", "status"] {
+        if let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/{what}")) {
+            let _ = std::fs::write(format!("{dir}/{name}.{what}"), text);
+        }
+    }
+    let threads: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+        .map(|c| c.trim().to_owned())
+        .collect();
+    let _ = std::fs::write(format!("{dir}/{name}.threads"), threads.join("\n"));
 }
 
 /// One step's AMQP topology (as the platform would declare it).
@@ -196,8 +223,26 @@ struct WorkerProc {
 
 impl WorkerProc {
     fn spawn(env: Vec<(String, String)>) -> Self {
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_kafka-component"))
-            .env_clear()
+        // BENCH_WORKER_WRAP runs the worker under a profiler, e.g.
+        // `valgrind --tool=callgrind --collect-atstart=no --callgrind-out-file=target/cg.%p`
+        // (collection is switched on for the measured part only, see `Profiler`).
+        let wrap: Vec<String> = std::env::var("BENCH_WORKER_WRAP")
+            .map(|w| w.split_whitespace().map(str::to_owned).collect())
+            .unwrap_or_default();
+        let bin = env!("CARGO_BIN_EXE_kafka-component");
+        let mut cmd = match wrap.split_first() {
+            Some((prog, args)) => {
+                let mut c = tokio::process::Command::new(prog);
+                c.args(args).arg(bin);
+                c
+            }
+            None => tokio::process::Command::new(bin),
+        };
+        cmd.env_clear();
+        if !wrap.is_empty() {
+            cmd.env("PATH", std::env::var("PATH").unwrap_or_default());
+        }
+        let mut child = cmd
             .envs(env)
             .env(
                 "LOG_LEVEL",
@@ -230,7 +275,12 @@ impl WorkerProc {
     }
 
     async fn ready(&mut self) {
-        tokio::time::timeout(Duration::from_secs(30), self.ready.wait_for(|r| *r))
+        let wait = if std::env::var("BENCH_WORKER_WRAP").is_ok() {
+            300
+        } else {
+            30
+        };
+        tokio::time::timeout(Duration::from_secs(wait), self.ready.wait_for(|r| *r))
             .await
             .expect("worker ready")
             .unwrap();
@@ -245,6 +295,66 @@ impl WorkerProc {
             .args(["-TERM", &self.pid().to_string()])
             .status();
         let _ = tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await;
+    }
+}
+
+/// Profiles the measured part of a case: `BENCH_PERF=1` samples the worker with `perf record -e cpu-clock -g`
+/// into `target/perf.<case>.data`; under a callgrind `BENCH_WORKER_WRAP` (start it with `--instr-atstart=no`)
+/// instrumentation is switched on for the measured part and dumped into a numbered file at its end.
+struct Profiler {
+    pid: u32,
+    perf: Option<std::process::Child>,
+    callgrind: bool,
+}
+
+impl Profiler {
+    fn start(pid: u32, case: &str) -> Self {
+        let callgrind = std::env::var("BENCH_WORKER_WRAP").is_ok_and(|w| w.contains("callgrind"));
+        if callgrind {
+            let _ = std::process::Command::new("callgrind_control")
+                .args(["-i", "on", &pid.to_string()])
+                .stdout(Stdio::null())
+                .status();
+            let _ = std::process::Command::new("callgrind_control")
+                .args(["-z", &pid.to_string()])
+                .stdout(Stdio::null())
+                .status();
+        }
+        let perf = std::env::var("BENCH_PERF").is_ok().then(|| {
+            let name: String = case
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .collect();
+            std::process::Command::new("perf")
+                .args(["record", "-q", "-e", "cpu-clock", "-g", "-p"])
+                .arg(pid.to_string())
+                .arg("-o")
+                .arg(format!("target/perf.{name}.data"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap()
+        });
+        Self {
+            pid,
+            perf,
+            callgrind,
+        }
+    }
+
+    fn stop(self) {
+        if self.callgrind {
+            let _ = std::process::Command::new("callgrind_control")
+                .args(["-d", &self.pid.to_string()])
+                .stdout(Stdio::null())
+                .status();
+        }
+        if let Some(mut perf) = self.perf {
+            let _ = std::process::Command::new("kill")
+                .args(["-INT", &perf.id().to_string()])
+                .status();
+            let _ = perf.wait();
+        }
     }
 }
 
@@ -355,6 +465,7 @@ async fn produce_case(
     results.next().await.unwrap().unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (_, idle_rss, cpu0) = proc_stats(w.pid()).unwrap_or_default();
+    save_smaps(w.pid(), &format!("{broker} {name}"));
     let value = "x".repeat(100);
     let payloads: Vec<Vec<u8>> = (0..n)
         .map(|i| {
@@ -368,6 +479,7 @@ async fn produce_case(
         })
         .collect();
     let times: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let profiler = Profiler::start(w.pid(), &format!("{broker} {name}"));
     let started = Instant::now();
     // Closed loop: at most `prefetch` messages outstanding, so latency is the worker's service time, not the
     // time a message waited in the queue behind the others.
@@ -437,6 +549,7 @@ async fn produce_case(
     let secs = started.elapsed().as_secs_f64();
     publisher.await.unwrap();
     let (peak, _, cpu1) = proc_stats(w.pid()).unwrap_or_default();
+    profiler.stop();
     w.stop().await;
     topo.drop_all().await;
     latencies.sort_by(f64::total_cmp);
@@ -497,11 +610,16 @@ async fn consume_case(
     batch: usize,
 ) -> Row {
     let topo = Topo::new(conn).await;
-    let api = fake_api(json!({"brokers": brokers, "topic": topic, "groupId": uniq("g"), "batchSize": batch.to_string()})).await;
+    let mut cfg = json!({"brokers": brokers, "topic": topic, "groupId": uniq("g"), "batchSize": batch.to_string()});
+    if let Ok(v) = std::env::var("BENCH_MAX_IN_FLIGHT") {
+        cfg["maxInFlight"] = json!(v);
+    }
+    let api = fake_api(cfg).await;
     let mut w = WorkerProc::spawn(worker_env(&topo, &api.uri(), "consume", 1));
     w.ready().await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (_, idle_rss, cpu0) = proc_stats(w.pid()).unwrap_or_default();
+    save_smaps(w.pid(), &format!("{broker} {name}"));
     let crypto = Crypto::new(PASSWORD, IV).unwrap();
     let cons_ch = conn.create_channel().await.unwrap();
     cons_ch
@@ -520,6 +638,7 @@ async fn consume_case(
         )
         .await
         .unwrap();
+    let profiler = Profiler::start(w.pid(), &format!("{broker} {name}"));
     let started = Instant::now();
     topo.publish_inputs(vec![crypto.encode(br#"{"body":{}}"#, 1)], Arc::default())
         .await;
@@ -544,6 +663,7 @@ async fn consume_case(
     let first = first.unwrap_or(started);
     let steady = first.elapsed().as_secs_f64().max(1e-6);
     let (peak, _, cpu1) = proc_stats(w.pid()).unwrap_or_default();
+    profiler.stop();
     w.stop().await;
     topo.drop_all().await;
     Row {
@@ -885,10 +1005,19 @@ async fn main() {
         .await
         .expect("RabbitMQ (scripts/setup.sh)");
     let mut rows = Vec::new();
+    // `--cases a,b,c,c1,c100,limits` runs only those cases (for profiling); default all.
+    let cases = arg(&args, "--cases");
+    let want = |c: &str| {
+        cases
+            .as_deref()
+            .is_none_or(|l| l.split(',').any(|x| x == c))
+    };
 
-    rows.push(lapin_loop_limit(&conn, n).await);
-    rows.push(lapin_publish_limit(&conn, n, 1).await);
-    rows.push(lapin_publish_limit(&conn, n, 512).await);
+    if want("limits") {
+        rows.push(lapin_loop_limit(&conn, n).await);
+        rows.push(lapin_publish_limit(&conn, n, 1).await);
+        rows.push(lapin_publish_limit(&conn, n, 512).await);
+    }
 
     let mock = MockCluster::new(1).unwrap();
     let tansu = if args.iter().any(|a| a == "--no-tansu") {
@@ -916,48 +1045,57 @@ async fn main() {
                 .await
                 .unwrap();
         }
-        rows.push(
-            produce_case(
-                &conn,
-                b,
-                &topic,
-                ("produce (a) 1 rec/msg, prefetch 1", bname),
-                Shape {
-                    n: n / 5,
-                    r: 1,
-                    prefetch: 1,
-                },
-            )
-            .await,
-        );
-        rows.push(
-            produce_case(
-                &conn,
-                b,
-                &topic,
-                ("produce (b) 1 rec/msg, prefetch 64", bname),
-                Shape {
-                    n,
-                    r: 1,
-                    prefetch: 64,
-                },
-            )
-            .await,
-        );
-        rows.push(
-            produce_case(
-                &conn,
-                b,
-                &topic,
-                ("produce (c) 100 rec/msg, prefetch 8", bname),
-                Shape {
-                    n: (n / 10).max(10),
-                    r: 100,
-                    prefetch: 8,
-                },
-            )
-            .await,
-        );
+        if want("a") {
+            rows.push(
+                produce_case(
+                    &conn,
+                    b,
+                    &topic,
+                    ("produce (a) 1 rec/msg, prefetch 1", bname),
+                    Shape {
+                        n: n / 5,
+                        r: 1,
+                        prefetch: 1,
+                    },
+                )
+                .await,
+            );
+        }
+        if want("b") {
+            rows.push(
+                produce_case(
+                    &conn,
+                    b,
+                    &topic,
+                    ("produce (b) 1 rec/msg, prefetch 64", bname),
+                    Shape {
+                        n,
+                        r: 1,
+                        prefetch: 64,
+                    },
+                )
+                .await,
+            );
+        }
+        if want("c") {
+            rows.push(
+                produce_case(
+                    &conn,
+                    b,
+                    &topic,
+                    ("produce (c) 100 rec/msg, prefetch 8", bname),
+                    Shape {
+                        n: (n / 10).max(10),
+                        r: 100,
+                        prefetch: 8,
+                    },
+                )
+                .await,
+            );
+        }
+        if !(want("c1") || want("c100") || want("limits")) {
+            continue;
+        }
         let ctopic = uniq("consume");
         if bname == "mock" {
             mock.create_topic(&ctopic, 3, 1).unwrap();
@@ -971,15 +1109,21 @@ async fn main() {
         tokio::task::spawn_blocking(move || fill_topic(&bb, &ct, n))
             .await
             .unwrap();
-        rows.push(consume_case(&conn, b, &ctopic, "consume, batch 1", bname, n, 1).await);
-        rows.push(consume_case(&conn, b, &ctopic, "consume, batch 100", bname, n, 100).await);
-        let (bb, ct) = (b.clone(), ctopic.clone());
-        let bn = bname.clone();
-        rows.extend(
-            tokio::task::spawn_blocking(move || rdkafka_limits(&bb, &bn, n, &ct))
-                .await
-                .unwrap(),
-        );
+        if want("c1") {
+            rows.push(consume_case(&conn, b, &ctopic, "consume, batch 1", bname, n, 1).await);
+        }
+        if want("c100") {
+            rows.push(consume_case(&conn, b, &ctopic, "consume, batch 100", bname, n, 100).await);
+        }
+        if want("limits") {
+            let (bb, ct) = (b.clone(), ctopic.clone());
+            let bn = bname.clone();
+            rows.extend(
+                tokio::task::spawn_blocking(move || rdkafka_limits(&bb, &bn, n, &ct))
+                    .await
+                    .unwrap(),
+            );
+        }
     }
     if let Some((mut child, _)) = tansu {
         let _ = child.kill();
@@ -1020,8 +1164,13 @@ async fn main() {
             f(r.cpu_s)
         );
     }
-    let loop_rate = rows[0].msgs_per_s;
-    let pub_rate = rows[2].msgs_per_s;
+    let limit_rate = |prefix: &str| {
+        rows.iter()
+            .find(|r| r.case.starts_with(prefix))
+            .map_or(f64::NAN, |r| r.msgs_per_s)
+    };
+    let loop_rate = limit_rate("limit: lapin consume");
+    let pub_rate = limit_rate("limit: lapin publish-with-confirm, 512");
     println!("\nratios (worker / limit):");
     for r in rows
         .iter()

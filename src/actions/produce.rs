@@ -26,7 +26,7 @@ use crate::function::Execution;
 use crate::kafka::classify::{Disposition, classify_code, describe};
 use crate::kafka::client::{ClientState, KafkaContext};
 use crate::kafka::config::{ConfigError, KafkaConnection, bool_field, str_field, u64_field};
-use crate::platform::emitter::ErrorReport;
+use crate::platform::emitter::{EmitError, ErrorReport};
 use crate::schema;
 
 const DEFAULT_TIMEOUT_MS: u64 = 30_000;
@@ -205,7 +205,12 @@ impl Record {
 }
 
 /// Bytes of a key or value: strings as UTF-8, `{"base64": …}` decoded, anything else as compact JSON.
-fn payload_bytes(v: &Value, path: &str, problems: &mut Vec<String>) -> Option<Vec<u8>> {
+/// `path` (e.g. `/messages/3/key`) is only formatted for a problem.
+fn payload_bytes(
+    v: &Value,
+    path: impl Fn() -> String,
+    problems: &mut Vec<String>,
+) -> Option<Vec<u8>> {
     match v {
         Value::Null => None,
         Value::String(s) => Some(s.as_bytes().to_vec()),
@@ -213,12 +218,12 @@ fn payload_bytes(v: &Value, path: &str, problems: &mut Vec<String>) -> Option<Ve
             Some(Value::String(b)) => match B64.decode(b.trim()) {
                 Ok(bytes) => Some(bytes),
                 Err(e) => {
-                    problems.push(format!("{path}/base64: not valid base64 ({e})"));
+                    problems.push(format!("{}/base64: not valid base64 ({e})", path()));
                     None
                 }
             },
             _ => {
-                problems.push(format!("{path}/base64: must be a string"));
+                problems.push(format!("{}/base64: must be a string", path()));
                 None
             }
         },
@@ -237,15 +242,18 @@ fn parse_input(body: &Value) -> Result<Vec<Record>, Vec<String>> {
     let messages = body
         .get("messages")
         .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+        .map_or(&[][..], Vec::as_slice);
+    records.reserve(messages.len());
     for (index, m) in messages.iter().enumerate() {
-        let base = format!("/messages/{index}");
         let key_json = m.get("key").cloned().unwrap_or(Value::Null);
-        let key = payload_bytes(&key_json, &format!("{base}/key"), &mut problems);
+        let key = payload_bytes(
+            &key_json,
+            || format!("/messages/{index}/key"),
+            &mut problems,
+        );
         let value = payload_bytes(
             m.get("value").unwrap_or(&Value::Null),
-            &format!("{base}/value"),
+            || format!("/messages/{index}/value"),
             &mut problems,
         );
         let headers = match m.get("headers") {
@@ -273,7 +281,7 @@ fn parse_input(body: &Value) -> Result<Vec<Record>, Vec<String>> {
             Some(p) => match i32::try_from(p) {
                 Ok(p) => Some(p),
                 Err(_) => {
-                    problems.push(format!("{base}/partition: {p} is too large"));
+                    problems.push(format!("/messages/{index}/partition: {p} is too large"));
                     None
                 }
             },
@@ -333,10 +341,20 @@ struct SharedProducer {
 /// seconds of reuse keep `logStartOffset` true while saving a broker round trip per message.
 const LOW_WATERMARK_TTL: Duration = Duration::from_secs(5);
 
+/// A step configuration parsed once: every message of a step carries the same `cfg`.
+struct Prepared {
+    conn: KafkaConnection,
+    pc: ProduceConfig,
+    /// Producer cache key.
+    key: String,
+}
+
 /// The Produce action with its producer cache.
 #[derive(Default)]
 pub struct ProduceAction {
     producers: Mutex<HashMap<String, SharedProducer>>,
+    /// The last configuration parsed, and what it parsed into (comparing is cheaper than parsing and hashing).
+    prepared: std::sync::Mutex<Option<(Value, Arc<Prepared>)>>,
 }
 
 impl std::fmt::Debug for ProduceAction {
@@ -346,14 +364,28 @@ impl std::fmt::Debug for ProduceAction {
 }
 
 impl ProduceAction {
-    async fn producer(
-        &self,
-        conn: &KafkaConnection,
-        pc: &ProduceConfig,
-    ) -> Result<SharedProducer, ErrorReport> {
+    /// The parsed configuration of `cfg`, from the cache when `cfg` is the one parsed last.
+    fn prepare(&self, cfg: &Value) -> Result<Arc<Prepared>, ErrorReport> {
+        if let Ok(last) = self.prepared.lock()
+            && let Some((seen, prepared)) = last.as_ref()
+            && seen == cfg
+        {
+            return Ok(Arc::clone(prepared));
+        }
+        let conn = KafkaConnection::from_cfg(cfg).map_err(ErrorReport::from)?;
+        let pc = ProduceConfig::from_cfg(cfg).map_err(ErrorReport::from)?;
         let key = format!("{}|{}", conn.cache_key(), pc.cache_key());
+        let prepared = Arc::new(Prepared { conn, pc, key });
+        if let Ok(mut last) = self.prepared.lock() {
+            *last = Some((cfg.clone(), Arc::clone(&prepared)));
+        }
+        Ok(prepared)
+    }
+
+    async fn producer(&self, prepared: &Prepared) -> Result<SharedProducer, ErrorReport> {
+        let (conn, pc, key) = (&prepared.conn, &prepared.pc, &prepared.key);
         let mut cache = self.producers.lock().await;
-        if let Some(p) = cache.get(&key) {
+        if let Some(p) = cache.get(key) {
             return Ok(p.clone());
         }
         let mut cc = conn.to_client_config();
@@ -371,7 +403,7 @@ impl ProduceAction {
             low_watermarks: Arc::default(),
         };
         tracing::info!(brokers = %conn.brokers.join(","), topic = %pc.topic, "Kafka producer created.");
-        cache.insert(key, producer.clone());
+        cache.insert(key.clone(), producer.clone());
         Ok(producer)
     }
 
@@ -385,21 +417,21 @@ impl ProduceAction {
     /// # Errors
     /// Invalid input or configuration, and failed records (all listed in one report).
     pub async fn process(&self, exec: Execution) -> Result<(), ErrorReport> {
-        let conn = KafkaConnection::from_cfg(&exec.cfg).map_err(ErrorReport::from)?;
-        let pc = ProduceConfig::from_cfg(&exec.cfg).map_err(ErrorReport::from)?;
-        let body = exec.msg.get("body").cloned().unwrap_or(Value::Null);
-        let records = parse_input(&body).map_err(|problems| {
-            ErrorReport::new(
-                "ValidationError",
-                format!(
-                    "the input does not match the Produce input schema: {}",
-                    problems.join("; ")
-                ),
-            )
-        })?;
-        let producer = self.producer(&conn, &pc).await?;
+        let prepared = self.prepare(&exec.cfg)?;
+        let (conn, pc) = (&prepared.conn, &prepared.pc);
+        let records =
+            parse_input(exec.msg.get("body").unwrap_or(&Value::Null)).map_err(|problems| {
+                ErrorReport::new(
+                    "ValidationError",
+                    format!(
+                        "the input does not match the Produce input schema: {}",
+                        problems.join("; ")
+                    ),
+                )
+            })?;
+        let producer = self.producer(&prepared).await?;
         let topic = pc.topic.as_str();
-        let (written, failures) = send_all(&producer, &pc, &records).await;
+        let (written, failures) = send_all(&producer, pc, &records).await;
         if !written.is_empty() {
             producer.state.mark_success();
         }
@@ -469,11 +501,26 @@ impl ProduceAction {
             return Ok(());
         }
 
+        // One data message per partition, sent in order without waiting for each confirm; every confirm is
+        // awaited before the outcome is returned (and so before the delivery is acked).
+        let mut confirms = Vec::new();
+        let mut send_failed = None;
         for out in partition_outputs(&producer, topic, &records, &written).await {
-            exec.emitter
-                .data(json!({ "body": out }))
-                .await
-                .map_err(ErrorReport::from)?;
+            match exec.emitter.data_send(json!({ "body": out })).await {
+                Ok(c) => confirms.push(c),
+                Err(e) => {
+                    send_failed = Some(ErrorReport::from(e));
+                    break;
+                }
+            }
+        }
+        for c in confirms {
+            if let Err(e) = c.wait().await {
+                send_failed.get_or_insert_with(|| ErrorReport::from(EmitError::from(e)));
+            }
+        }
+        if let Some(report) = send_failed {
+            return Err(report);
         }
         if failures.is_empty() {
             tracing::info!(records = records.len(), topic, "Records produced.");
@@ -555,14 +602,17 @@ async fn send_all(
             ));
             continue;
         }
-        let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
-        for (k, v) in &r.headers {
-            headers = headers.insert(Header {
-                key: k,
-                value: Some(v),
-            });
+        let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&pc.topic);
+        if !r.headers.is_empty() {
+            let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
+            for (k, v) in &r.headers {
+                headers = headers.insert(Header {
+                    key: k,
+                    value: Some(v),
+                });
+            }
+            record = record.headers(headers);
         }
-        let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&pc.topic).headers(headers);
         if let Some(k) = &r.key {
             record = record.key(k.as_slice());
         }

@@ -126,7 +126,8 @@ impl EmitterShared {
         self.passthrough.store(on, Ordering::SeqCst);
     }
 
-    fn passthrough(&self) -> bool {
+    /// Whether emits carry passthrough (and so need the incoming message).
+    pub fn passthrough(&self) -> bool {
         self.passthrough.load(Ordering::SeqCst)
     }
 

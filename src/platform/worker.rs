@@ -547,7 +547,8 @@ async fn handle_delivery(ctx: &WorkerCtx, delivery: Delivery) {
             },
         )
         .with_context(
-            msg.clone(),
+            // Only passthrough reads the incoming message back; do not copy it otherwise.
+            if shared.passthrough() { msg.clone() } else { Value::Null },
             ctx.cfg.get("_account").and_then(Value::as_str).map(str::to_owned),
         );
         if ctx.auto_resolve

@@ -498,10 +498,18 @@ impl MemberRun {
         tokio::pin!(auth_failed);
         loop {
             self.apply_revocations(&mut pending);
-            let want_more = pending.in_flight + batch.len() < self.config.max_in_flight;
-            if want_more == paused {
-                self.set_paused(!want_more);
-                paused = !want_more;
+            // Pause at the limit, resume at half of it: librdkafka drops a partition's prefetched records when it
+            // is paused and fetches them again after the resume, so pausing at every record past the limit
+            // (resuming at the next confirm) spent most of the time refetching.
+            let in_flight = pending.in_flight + batch.len();
+            let pause = if paused {
+                in_flight > self.config.max_in_flight / 2
+            } else {
+                in_flight >= self.config.max_in_flight
+            };
+            if pause != paused {
+                self.set_paused(pause);
+                paused = pause;
             }
             tokio::select! {
                 biased;
