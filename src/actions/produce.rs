@@ -431,6 +431,7 @@ impl ProduceAction {
             })?;
         let producer = self.producer(&prepared).await?;
         let topic = pc.topic.as_str();
+        let attempt_started = std::time::Instant::now();
         let (written, failures) = send_all(&producer, pc, &records).await;
         if !written.is_empty() {
             producer.state.mark_success();
@@ -494,6 +495,19 @@ impl ProduceAction {
                 failed = failures.len(),
                 "Kafka unavailable; rebounding the message."
             );
+            // A producer that got nothing acknowledged for a whole delivery timeout (by any message) or that
+            // librdkafka declared unusable is replaced, so the next attempt starts with fresh connections and a
+            // new idempotent producer id instead of retrying through a session the broker keeps refusing.
+            let fatal = producer.producer.client().fatal_error();
+            if fatal.is_some()
+                || (written.is_empty() && !producer.state.succeeded_since(attempt_started))
+            {
+                tracing::info!(
+                    fatal = fatal.as_ref().map(|(_, reason)| reason.as_str()),
+                    "Replacing the Kafka producer; the next message gets a new one."
+                );
+                self.forget(&producer).await;
+            }
             exec.emitter
                 .rebound(&reason)
                 .await

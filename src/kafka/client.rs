@@ -18,6 +18,7 @@ pub struct ClientState {
     last_error: Mutex<Option<String>>,
     auth_notify: Notify,
     succeeded: AtomicBool,
+    last_success: Mutex<Option<std::time::Instant>>,
 }
 
 /// Client context shared by producers and consumers.
@@ -31,6 +32,18 @@ impl ClientState {
     /// Records that the client talked to the cluster successfully (a delivery or a fetch worked).
     pub fn mark_success(&self) {
         self.succeeded.store(true, Ordering::SeqCst);
+        if let Ok(mut g) = self.last_success.lock() {
+            *g = Some(std::time::Instant::now());
+        }
+    }
+
+    /// Whether the client worked at or after `t`.
+    pub fn succeeded_since(&self, t: std::time::Instant) -> bool {
+        self.last_success
+            .lock()
+            .ok()
+            .and_then(|g| *g)
+            .is_some_and(|s| s >= t)
     }
 
     /// Whether the client ever worked.

@@ -274,8 +274,10 @@ async fn inject(
             rabbit.ctl(&["await_startup"]);
         }
         Fault::KafkaRestart => {
+            // Down for longer than the produce step's deliveryTimeoutMs (4 s): messages in flight then are
+            // rebounded, not acked.
             tansu.kill();
-            tokio::time::sleep(Duration::from_secs(3)).await;
+            tokio::time::sleep(Duration::from_secs(6)).await;
             tansu.spawn();
         }
         Fault::WorkerKill => {
@@ -403,8 +405,8 @@ async fn produce_under(fault: Fault) {
             ("ELASTICIO_DATA_RATE_LIMIT", "100000"),
         ],
     );
-    let mut worker = Some(Worker::spawn(&env));
-    worker.as_ref().unwrap().ready().await;
+    // The whole stream waits in the queue before the worker starts, so the fault lands mid-stream however
+    // fast the worker is.
     let n = 2000;
     for i in 0..n {
         rb.publish_input(
@@ -413,14 +415,20 @@ async fn produce_under(fault: Fault) {
         )
         .await;
     }
-    // Let part of the stream through, then inject the fault.
-    let mut reported = Reported::new();
+    let mut worker = Some(Worker::spawn(&env));
+    worker.as_ref().unwrap().ready().await;
+    // Let part of the stream through, then inject the fault while inputs are still waiting.
     let deadline = Instant::now() + Duration::from_secs(60);
-    while reported.len() < 400 && Instant::now() < deadline {
-        drain_results(&rb, &mut reported).await;
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    while rb.count("data").await < 400 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert!(reported.len() >= 400, "the stream started");
+    let waiting = rb.count("messages").await;
+    assert!(
+        waiting > 0,
+        "the fault must land mid-stream (inputs still waiting)"
+    );
+    eprintln!("injecting with {waiting} inputs waiting");
+    let mut reported = Reported::new();
     inject(fault, &rabbit, &mut tansu, &mut worker, &env, &hostname).await;
     let rb = if fault == Fault::RabbitRestart {
         Rabbit::attach_on(&rabbit.addr(), &rb.prefix, true).await
@@ -506,6 +514,12 @@ async fn produce_under(fault: Fault) {
         })
         .collect();
     assert!(missing.is_empty(), "missing records: {explain:#?}");
+    if fault == Fault::KafkaRestart {
+        assert!(
+            rebounded > 0,
+            "Kafka was down longer than deliveryTimeoutMs: the messages in flight were rebounded"
+        );
+    }
     assert!(
         unreported.is_empty(),
         "inputs without a result message: {:?}",
@@ -627,6 +641,7 @@ async fn consume_under(fault: Fault) {
             .expect("stream started");
         collect(&m, &mut seen, &mut positions);
     }
+    assert!(seen.len() < n, "the fault must land mid-stream");
     inject(fault, &rabbit, &mut tansu, &mut worker, &env, &hostname).await;
     let rb = if fault == Fault::RabbitRestart {
         Rabbit::attach_on(&rabbit.addr(), &rb.prefix, true).await
