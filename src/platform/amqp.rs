@@ -66,6 +66,20 @@ pub async fn connect(settings: &AmqpSettings, name: &'static str) -> Result<Conn
         // A broker that is starting may accept TCP and never finish the handshake, and parts of the handshake
         // block their thread: run it on the blocking pool and bound it, so a hung attempt cannot stall the runtime.
         let uri = settings.uri.expose_secret().to_owned();
+        if (attempt > 1 || EVER_CONNECTED.load(std::sync::atomic::Ordering::Relaxed))
+            && let Err(e) = probe(&uri).await
+        {
+            // lapin leaves a task (and its connection state) behind for every handshake that fails, so while
+            // the broker is down (a restart, an outage) a retry or a reconnect first checks that its port
+            // accepts at all. The very first attempt of the process skips the check (no needless connection in
+            // the broker's log).
+            tracing::warn!(connection = name, attempt, error = %e, "RabbitMQ connection failed.");
+            last = Some(e);
+            if attempt < attempts {
+                tokio::time::sleep(settings.reconnect_timeout).await;
+            }
+            continue;
+        }
         let handle = tokio::runtime::Handle::current();
         let task = tokio::task::spawn_blocking(move || {
             handle.block_on(async move {
@@ -87,7 +101,10 @@ pub async fn connect(settings: &AmqpSettings, name: &'static str) -> Result<Conn
             Ok(Err(_)) | Err(_) => Err(timed_out()),
         };
         match attempt_result {
-            Ok(conn) => return Ok(conn),
+            Ok(conn) => {
+                EVER_CONNECTED.store(true, std::sync::atomic::Ordering::Relaxed);
+                return Ok(conn);
+            }
             Err(e) => {
                 tracing::warn!(connection = name, attempt, error = %e, "RabbitMQ connection failed.");
                 last = Some(e);
@@ -104,6 +121,26 @@ pub async fn connect(settings: &AmqpSettings, name: &'static str) -> Result<Conn
             lapin::ErrorKind::InvalidConnectionState(lapin::ConnectionState::Closed),
         )),
     })
+}
+
+/// Whether any connection of this process has been opened (later connects are reconnects).
+static EVER_CONNECTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Opens and closes a TCP connection to the broker of `uri` (bounded by [`CONNECT_TIMEOUT`]). An unparsable URI
+/// passes: lapin reports it.
+async fn probe(uri: &str) -> Result<(), lapin::Error> {
+    let Ok(parsed) = uri.parse::<lapin::uri::AMQPUri>() else {
+        return Ok(());
+    };
+    let addr = (parsed.authority.host.as_str(), parsed.authority.port);
+    match tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr)).await {
+        Ok(Ok(_stream)) => Ok(()),
+        Ok(Err(e)) => Err(lapin::Error::from(e)),
+        Err(_) => Err(lapin::Error::from(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "AMQP connection attempt timed out",
+        ))),
+    }
 }
 
 /// Largest AMQP frame the worker proposes (RabbitMQ's default is 128 KiB). lapin keeps a receive and a send buffer
