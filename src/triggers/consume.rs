@@ -5,7 +5,8 @@
 //! At least once, never lost: `enable.auto.offset.store=false`; a record's offset is stored only after the
 //! publisher confirm of that record **and of every earlier record of its partition**; stored offsets are
 //! committed periodically (auto-commit of stored offsets), on partition revoke and on shutdown. In-flight
-//! records are bounded (partitions are paused while polling continues), and librdkafka's fetch queue is capped.
+//! records are bounded (at the limit the member waits for confirms, and pauses its partitions while polling
+//! continues if that lasts), and librdkafka's fetch queue is capped.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -39,6 +40,11 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a batch waits to fill up.
 const BATCH_LINGER: Duration = Duration::from_millis(50);
+/// How long the member stops taking records at the in-flight limit before it pauses its partitions. Not
+/// taking records for this long is harmless (far below `max.poll.interval.ms`) and keeps librdkafka's
+/// prefetched records, which a pause throws away and fetches again; only a downstream that stays slow
+/// gets the partitions paused (and the member keeps polling, so it stays in its group).
+const PAUSE_AFTER: Duration = Duration::from_millis(500);
 
 /// Where a new group starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -492,25 +498,42 @@ impl MemberRun {
         let mut emits: FuturesUnordered<ConfirmWait> = FuturesUnordered::new();
         let mut batch: Vec<(Position, Value)> = Vec::new();
         let mut paused = false;
+        let mut full_since: Option<tokio::time::Instant> = None;
         let mut linger = Box::pin(tokio::time::sleep(Duration::from_secs(3600)));
         let auth_state = Arc::clone(&self.state);
         let auth_failed = auth_state.auth_failed();
         tokio::pin!(auth_failed);
         loop {
             self.apply_revocations(&mut pending);
-            // Pause at the limit, resume at half of it: librdkafka drops a partition's prefetched records when it
-            // is paused and fetches them again after the resume, so pausing at every record past the limit
-            // (resuming at the next confirm) spent most of the time refetching.
+            // At the limit, stop taking records and wait for confirms; pause only if that lasts PAUSE_AFTER,
+            // then resume at half the limit. librdkafka drops a paused partition's prefetched records and
+            // fetches them again after the resume, so pausing at every record past the limit spent most of
+            // the time refetching.
             let in_flight = pending.in_flight + batch.len();
+            let at_limit = in_flight >= self.config.max_in_flight;
+            if at_limit && full_since.is_none() {
+                tracing::debug!(
+                    in_flight,
+                    "Back-pressure: in-flight limit reached; waiting for confirms."
+                );
+                full_since = Some(tokio::time::Instant::now());
+            } else if !at_limit && !paused {
+                full_since = None;
+            }
             let pause = if paused {
                 in_flight > self.config.max_in_flight / 2
             } else {
-                in_flight >= self.config.max_in_flight
+                at_limit && full_since.is_some_and(|t| t.elapsed() >= PAUSE_AFTER)
             };
             if pause != paused {
                 self.set_paused(pause);
                 paused = pause;
+                if !pause {
+                    full_since = None;
+                }
             }
+            let waiting = at_limit && !paused;
+            let pause_at = full_since.map_or_else(tokio::time::Instant::now, |t| t + PAUSE_AFTER);
             tokio::select! {
                 biased;
                 () = self.stop.cancelled() => break,
@@ -529,8 +552,10 @@ impl MemberRun {
                     emits.push(wait);
                     linger.as_mut().reset(tokio::time::Instant::now() + Duration::from_secs(3600));
                 }
-                // Always polled, also while paused: that keeps the member in its group and serves callbacks.
-                msg = self.consumer.recv() => match msg {
+                () = tokio::time::sleep_until(pause_at), if waiting => {}
+                // Polled except while waiting briefly at the limit, and also while paused: that keeps the member
+                // in its group and serves callbacks.
+                msg = self.consumer.recv(), if !waiting => match msg {
                     Ok(m) => {
                         self.state.mark_success();
                         let pos: Position = (m.topic().to_owned(), m.partition(), m.offset());
