@@ -81,14 +81,7 @@ async fn long_run_mixed_stream_with_periodic_faults_stays_flat() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(180);
-    let (rabbit, mut tansu) = tokio::join!(
-        async {
-            tokio::task::spawn_blocking(RabbitNode::start)
-                .await
-                .unwrap()
-        },
-        async { tokio::task::spawn_blocking(Tansu::start).await.unwrap() }
-    );
+    let (rabbit, mut tansu) = start_brokers().await;
     let (topic, group) = (rand_name("lr"), rand_name("lrg"));
     {
         let (b, t) = (tansu.brokers(), topic.clone());

@@ -376,15 +376,15 @@ async fn drain_results(rb: &Rabbit, reported: &mut Reported) {
     }
 }
 
+/// A private RabbitMQ node and a tansu broker, started side by side.
+async fn start_brokers() -> (RabbitNode, Tansu) {
+    let rabbit = tokio::task::spawn_blocking(RabbitNode::start);
+    let tansu = tokio::task::spawn_blocking(Tansu::start);
+    (rabbit.await.unwrap(), tansu.await.unwrap())
+}
+
 async fn produce_under(fault: Fault) {
-    let (rabbit, mut tansu) = tokio::join!(
-        async {
-            tokio::task::spawn_blocking(RabbitNode::start)
-                .await
-                .unwrap()
-        },
-        async { tokio::task::spawn_blocking(Tansu::start).await.unwrap() }
-    );
+    let (rabbit, mut tansu) = start_brokers().await;
     let topic = rand_name("fp");
     let (b, t) = (tansu.brokers(), topic.clone());
     tokio::task::spawn_blocking(move || create_topic(&b, &t, 3))
@@ -583,14 +583,7 @@ fn committed(brokers: &str, group: &str, topic: &str) -> BTreeMap<i32, i64> {
 }
 
 async fn consume_under(fault: Fault) {
-    let (rabbit, mut tansu) = tokio::join!(
-        async {
-            tokio::task::spawn_blocking(RabbitNode::start)
-                .await
-                .unwrap()
-        },
-        async { tokio::task::spawn_blocking(Tansu::start).await.unwrap() }
-    );
+    let (rabbit, mut tansu) = start_brokers().await;
     let (topic, group) = (rand_name("fc"), rand_name("g"));
     let n = 5000;
     {

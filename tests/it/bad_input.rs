@@ -10,8 +10,6 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use kafka_component::platform::crypto::Crypto;
-use lapin::BasicProperties;
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::mocking::MockCluster;
@@ -291,22 +289,7 @@ fn catalogue() -> Vec<Case> {
 
 /// Publishes `content` with arbitrary AMQP header values to the listen queue.
 async fn publish(rb: &Rabbit, content: &[u8], headers: FieldTable) {
-    rb.ch
-        .confirm_select(ConfirmSelectOptions::default())
-        .await
-        .ok();
-    rb.ch
-        .basic_publish(
-            "".into(),
-            rb.q("messages").into(),
-            BasicPublishOptions::default(),
-            content,
-            BasicProperties::default().with_headers(headers),
-        )
-        .await
-        .unwrap()
-        .await
-        .unwrap();
+    rb.publish_with(content, headers).await;
 }
 
 /// Record indexes reported by data messages until `n` are seen.

@@ -260,6 +260,11 @@ impl Rabbit {
                 AMQPValue::LongString(LongString::from(*v)),
             );
         }
+        self.publish_with(content, t).await;
+    }
+
+    /// Publishes `content` with any AMQP header values to the listen queue and waits for the confirm.
+    pub async fn publish_with(&self, content: &[u8], t: FieldTable) {
         self.ch
             .confirm_select(ConfirmSelectOptions::default())
             .await

@@ -13,9 +13,6 @@ use base64::engine::general_purpose::STANDARD as B64;
 use futures_util::FutureExt as _;
 use futures_util::future::join_all;
 use kafka_component::platform::crypto::Crypto;
-use lapin::BasicProperties;
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
-use lapin::types::FieldTable;
 use rdkafka::mocking::MockCluster;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
@@ -168,29 +165,8 @@ fn env(rb: &Rabbit, api: &str, function: &str) -> Vec<(String, String)> {
 
 async fn publish(rb: &Rabbit, msg: &Value) {
     let content = secret_crypto().encode(&serde_json::to_vec(msg).unwrap(), 1);
-    rb.ch
-        .confirm_select(ConfirmSelectOptions::default())
-        .await
-        .ok();
-    rb.ch
-        .basic_publish(
-            "".into(),
-            rb.q("messages").into(),
-            BasicPublishOptions::default(),
-            &content,
-            BasicProperties::default().with_headers(FieldTable::from(
-                [(
-                    "reply_to".into(),
-                    lapin::types::AMQPValue::LongString(rb.rk("reply").into()),
-                )]
-                .into_iter()
-                .collect::<std::collections::BTreeMap<_, _>>(),
-            )),
-        )
-        .await
-        .unwrap()
-        .await
-        .unwrap();
+    rb.publish_raw(&content, &[("reply_to", &rb.rk("reply"))])
+        .await;
 }
 
 fn sasl(brokers: &str, mechanism: &str) -> Value {
