@@ -1,8 +1,9 @@
 //! librdkafka clients with a [`KafkaContext`] that bridges librdkafka logs and errors into `tracing` and
 //! remembers authentication failures, so a credential that never worked is reported instead of retried forever.
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{LazyLock, Mutex};
+use std::time::Instant;
 
 use rdkafka::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
@@ -17,8 +18,18 @@ pub struct ClientState {
     auth_error: Mutex<Option<String>>,
     last_error: Mutex<Option<String>>,
     auth_notify: Notify,
-    succeeded: AtomicBool,
-    last_success: Mutex<Option<std::time::Instant>>,
+    /// When the client last worked, as [`stamp`] (0: never). One atomic: a consumer marks every record.
+    last_success: AtomicU64,
+}
+
+/// The process's reference instant for [`stamp`].
+static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
+
+/// `t` as nanoseconds since [`EPOCH`], plus one so that 0 can mean "never".
+fn stamp(t: Instant) -> u64 {
+    u64::try_from(t.saturating_duration_since(*EPOCH).as_nanos())
+        .unwrap_or(u64::MAX - 1)
+        .saturating_add(1)
 }
 
 /// Client context shared by producers and consumers.
@@ -31,24 +42,18 @@ pub struct KafkaContext {
 impl ClientState {
     /// Records that the client talked to the cluster successfully (a delivery or a fetch worked).
     pub fn mark_success(&self) {
-        self.succeeded.store(true, Ordering::SeqCst);
-        if let Ok(mut g) = self.last_success.lock() {
-            *g = Some(std::time::Instant::now());
-        }
+        self.last_success
+            .store(stamp(Instant::now()), Ordering::SeqCst);
     }
 
     /// Whether the client worked at or after `t`.
-    pub fn succeeded_since(&self, t: std::time::Instant) -> bool {
-        self.last_success
-            .lock()
-            .ok()
-            .and_then(|g| *g)
-            .is_some_and(|s| s >= t)
+    pub fn succeeded_since(&self, t: Instant) -> bool {
+        self.last_success.load(Ordering::SeqCst) >= stamp(t)
     }
 
     /// Whether the client ever worked.
     pub fn ever_succeeded(&self) -> bool {
-        self.succeeded.load(Ordering::SeqCst)
+        self.last_success.load(Ordering::SeqCst) != 0
     }
 
     /// The broker's reason of the last authentication failure, if any.
