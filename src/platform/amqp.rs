@@ -59,48 +59,18 @@ pub enum AmqpError {
 /// [`AmqpError::Connect`] after the last attempt.
 pub async fn connect(settings: &AmqpSettings, name: &'static str) -> Result<Connection, AmqpError> {
     let attempts = settings.reconnect_attempts.saturating_add(1);
+    let uri = settings.uri.expose_secret();
+    // Unparsable: lapin reports the error on the attempt.
+    let parsed = with_frame_max(uri);
     let mut last = None;
     for attempt in 1..=attempts {
         let props = ConnectionProperties::default()
             .with_connection_name(format!("{}-{name}", settings.hostname).into());
-        // A broker that is starting may accept TCP and never finish the handshake, and parts of the handshake
-        // block their thread: run it on the blocking pool and bound it, so a hung attempt cannot stall the runtime.
-        let uri = settings.uri.expose_secret().to_owned();
-        if (attempt > 1 || EVER_CONNECTED.load(std::sync::atomic::Ordering::Relaxed))
-            && let Err(e) = probe(&uri).await
-        {
-            // lapin leaves a task (and its connection state) behind for every handshake that fails, so while
-            // the broker is down (a restart, an outage) a retry or a reconnect first checks that its port
-            // accepts at all. The very first attempt of the process skips the check (no needless connection in
-            // the broker's log).
-            tracing::warn!(connection = name, attempt, error = %e, "RabbitMQ connection failed.");
-            last = Some(e);
-            if attempt < attempts {
-                tokio::time::sleep(settings.reconnect_timeout).await;
-            }
-            continue;
-        }
-        let handle = tokio::runtime::Handle::current();
-        let task = tokio::task::spawn_blocking(move || {
-            handle.block_on(async move {
-                match with_frame_max(&uri) {
-                    Some(parsed) => Connection::connect_uri(parsed, props).await,
-                    // Unparsable: let lapin report the error.
-                    None => Connection::connect(&uri, props).await,
-                }
-            })
-        });
-        let timed_out = || {
-            lapin::Error::from(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                "AMQP connection attempt timed out",
-            ))
-        };
-        let attempt_result = match tokio::time::timeout(CONNECT_TIMEOUT, task).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(_)) | Err(_) => Err(timed_out()),
-        };
-        match attempt_result {
+        // lapin leaves a task (and its connection state) behind for every handshake that fails, so while the
+        // broker is down (a restart, an outage) a retry or a reconnect first checks that its port accepts at
+        // all. The very first attempt of the process skips the check (no needless connection in the broker's log).
+        let probe_first = attempt > 1 || EVER_CONNECTED.load(std::sync::atomic::Ordering::Relaxed);
+        match connect_once(uri, parsed.as_ref(), props, probe_first).await {
             Ok(conn) => {
                 EVER_CONNECTED.store(true, std::sync::atomic::Ordering::Relaxed);
                 return Ok(conn);
@@ -126,20 +96,44 @@ pub async fn connect(settings: &AmqpSettings, name: &'static str) -> Result<Conn
 /// Whether any connection of this process has been opened (later connects are reconnects).
 static EVER_CONNECTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// Opens and closes a TCP connection to the broker of `uri` (bounded by [`CONNECT_TIMEOUT`]). An unparsable URI
-/// passes: lapin reports it.
-async fn probe(uri: &str) -> Result<(), lapin::Error> {
-    let Ok(parsed) = uri.parse::<lapin::uri::AMQPUri>() else {
-        return Ok(());
-    };
-    let addr = (parsed.authority.host.as_str(), parsed.authority.port);
-    match tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr)).await {
-        Ok(Ok(_stream)) => Ok(()),
-        Ok(Err(e)) => Err(lapin::Error::from(e)),
-        Err(_) => Err(lapin::Error::from(std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            "AMQP connection attempt timed out",
-        ))),
+fn timed_out() -> lapin::Error {
+    lapin::Error::from(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        "AMQP connection attempt timed out",
+    ))
+}
+
+/// One connection attempt: optionally a TCP check of the broker's port, then the AMQP handshake, each bounded
+/// by [`CONNECT_TIMEOUT`].
+async fn connect_once(
+    uri: &str,
+    parsed: Option<&lapin::uri::AMQPUri>,
+    props: ConnectionProperties,
+    probe_first: bool,
+) -> Result<Connection, lapin::Error> {
+    if probe_first && let Some(p) = parsed {
+        let addr = (p.authority.host.as_str(), p.authority.port);
+        match tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr)).await {
+            Ok(Ok(_stream)) => {}
+            Ok(Err(e)) => return Err(lapin::Error::from(e)),
+            Err(_) => return Err(timed_out()),
+        }
+    }
+    // A broker that is starting may accept TCP and never finish the handshake, and parts of the handshake
+    // block their thread: run it on the blocking pool and bound it, so a hung attempt cannot stall the runtime.
+    let (uri, parsed) = (uri.to_owned(), parsed.cloned());
+    let handle = tokio::runtime::Handle::current();
+    let task = tokio::task::spawn_blocking(move || {
+        handle.block_on(async move {
+            match parsed {
+                Some(parsed) => Connection::connect_uri(parsed, props).await,
+                None => Connection::connect(&uri, props).await,
+            }
+        })
+    });
+    match tokio::time::timeout(CONNECT_TIMEOUT, task).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(_)) | Err(_) => Err(timed_out()),
     }
 }
 
