@@ -75,6 +75,15 @@ fn assert_flat(name: &str, curve: &[Sample]) {
     assert!(b <= a + 8, "{name}: live async tasks grew from {a} to {b}");
 }
 
+/// Counts the record value of a Consume data message.
+fn count_value(m: &Got, seen: &mut HashMap<String, usize>) {
+    let v = m.decrypted()["body"]["value"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    *seen.entry(v).or_default() += 1;
+}
+
 #[tokio::test]
 async fn long_run_mixed_stream_with_periodic_faults_stays_flat() {
     let secs: u64 = std::env::var("KC_LONG_RUN_SECS")
@@ -148,25 +157,17 @@ async fn long_run_mixed_stream_with_periodic_faults_stays_flat() {
             fault_no += 1;
             next_fault += 30;
             eprintln!("long run: {el} s: injecting {fault:?}");
-            match fault {
-                Fault::CloseConnections => {
-                    rabbit.close_worker_connections(&rp.prefix);
-                    rabbit.close_worker_connections(&rc.prefix);
-                }
-                Fault::KafkaRestart => {
-                    tansu.kill();
-                    tokio::time::sleep(Duration::from_secs(3)).await;
-                    tansu.spawn();
-                }
-                Fault::RabbitRestart => {
-                    rabbit.ctl(&["stop_app"]);
-                    tokio::time::sleep(Duration::from_secs(5)).await;
-                    rabbit.ctl(&["start_app"]);
-                    rabbit.ctl(&["await_startup"]);
-                    rp = Rabbit::attach_on(&rabbit.addr(), &rp.prefix, true).await;
-                    rc = Rabbit::attach_on(&rabbit.addr(), &rc.prefix, true).await;
-                }
-                Fault::WorkerKill => unreachable!(),
+            break_brokers(
+                fault,
+                &rabbit,
+                &mut tansu,
+                &[&rp.prefix, &rc.prefix],
+                Duration::from_secs(3),
+            )
+            .await;
+            if fault == Fault::RabbitRestart {
+                rp = Rabbit::attach_on(&rabbit.addr(), &rp.prefix, true).await;
+                rc = Rabbit::attach_on(&rabbit.addr(), &rc.prefix, true).await;
             }
         }
         // Publish up to the rate's budget for the elapsed time.
@@ -184,11 +185,7 @@ async fn long_run_mixed_stream_with_periodic_faults_stays_flat() {
         }
         rebounded += return_rebounds(&rp).await;
         while let Some(m) = rc.next("data", Duration::ZERO).await {
-            let v = m.decrypted()["body"]["value"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned();
-            *seen.entry(v).or_default() += 1;
+            count_value(&m, &mut seen);
         }
         let _ = rp
             .ch
@@ -202,11 +199,7 @@ async fn long_run_mixed_stream_with_periodic_faults_stays_flat() {
     while seen.len() < expected && Instant::now() < deadline {
         rebounded += return_rebounds(&rp).await;
         if let Some(m) = rc.next("data", Duration::from_millis(200)).await {
-            let v = m.decrypted()["body"]["value"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned();
-            *seen.entry(v).or_default() += 1;
+            count_value(&m, &mut seen);
         }
     }
     // A quiet period, then the last samples (connections settled, nothing in flight).

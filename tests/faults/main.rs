@@ -256,6 +256,36 @@ impl Drop for RabbitNode {
     }
 }
 
+/// Applies a fault of the brokers: closes the connections of the workers named `hostnames`, stops RabbitMQ
+/// for 5 s, or keeps Kafka down for `kafka_down`. A worker kill is the caller's.
+async fn break_brokers(
+    fault: Fault,
+    rabbit: &RabbitNode,
+    tansu: &mut Tansu,
+    hostnames: &[&str],
+    kafka_down: Duration,
+) {
+    match fault {
+        Fault::CloseConnections => {
+            for h in hostnames {
+                rabbit.close_worker_connections(h);
+            }
+        }
+        Fault::RabbitRestart => {
+            rabbit.ctl(&["stop_app"]);
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            rabbit.ctl(&["start_app"]);
+            rabbit.ctl(&["await_startup"]);
+        }
+        Fault::KafkaRestart => {
+            tansu.kill();
+            tokio::time::sleep(kafka_down).await;
+            tansu.spawn();
+        }
+        Fault::WorkerKill => unreachable!("a worker kill is not a broker fault"),
+    }
+}
+
 async fn inject(
     fault: Fault,
     rabbit: &RabbitNode,
@@ -265,29 +295,17 @@ async fn inject(
     hostname: &str,
 ) {
     eprintln!("injecting {fault:?}");
-    match fault {
-        Fault::CloseConnections => rabbit.close_worker_connections(hostname),
-        Fault::RabbitRestart => {
-            rabbit.ctl(&["stop_app"]);
-            tokio::time::sleep(Duration::from_secs(5)).await;
-            rabbit.ctl(&["start_app"]);
-            rabbit.ctl(&["await_startup"]);
-        }
-        Fault::KafkaRestart => {
-            // Down for longer than the produce step's deliveryTimeoutMs (4 s): messages in flight then are
-            // rebounded, not acked.
-            tansu.kill();
-            tokio::time::sleep(Duration::from_secs(6)).await;
-            tansu.spawn();
-        }
-        Fault::WorkerKill => {
-            let mut w = worker.take().unwrap();
-            w.signal("KILL");
-            let _ = w.exit_code(Duration::from_secs(10)).await;
-            let w2 = Worker::spawn(env);
-            w2.ready().await;
-            *worker = Some(w2);
-        }
+    if fault == Fault::WorkerKill {
+        let mut w = worker.take().unwrap();
+        w.signal("KILL");
+        let _ = w.exit_code(Duration::from_secs(10)).await;
+        let w2 = Worker::spawn(env);
+        w2.ready().await;
+        *worker = Some(w2);
+    } else {
+        // Kafka stays down longer than the produce step's deliveryTimeoutMs (4 s): messages in flight then
+        // are rebounded, not acked.
+        break_brokers(fault, rabbit, tansu, &[hostname], Duration::from_secs(6)).await;
     }
 }
 
