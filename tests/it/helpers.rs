@@ -366,6 +366,17 @@ pub async fn fake_api(config: Value) -> MockServer {
     server
 }
 
+/// A fake platform endpoint for service mode's result POST (`/result`, answered 200).
+pub async fn result_server() -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/result"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&server)
+        .await;
+    server
+}
+
 /// The worker binary as a child process.
 pub struct Worker {
     pub child: Child,

@@ -15,7 +15,7 @@ use futures_util::future::join_all;
 use kafka_component::platform::crypto::Crypto;
 use rdkafka::mocking::MockCluster;
 use serde_json::{Value, json};
-use wiremock::matchers::{method, path};
+use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::helpers::*;
@@ -432,12 +432,7 @@ async fn no_secret_appears_in_any_output_message_or_request() {
 async fn service(label: &str, method_name: &str, cfg: Value) -> Capture {
     let mut capture = Capture::default();
     let cap = &mut capture;
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/result"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&server)
-        .await;
+    let server = result_server().await;
     let addr = server.address();
     let env = vec![
         (

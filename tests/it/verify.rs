@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use wiremock::matchers::{method, path};
+use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::helpers::*;
@@ -17,12 +17,7 @@ pub async fn service(
     cfg: Option<Value>,
     extra: &[(&str, String)],
 ) -> (i32, Option<Value>, Option<String>, String) {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/result"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&server)
-        .await;
+    let server = result_server().await;
     let addr = server.address();
     let mut env = vec![
         (
