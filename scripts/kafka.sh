@@ -1,0 +1,267 @@
+#!/usr/bin/env bash
+# Apache Kafka 4.4.0 (KRaft, no ZooKeeper) from Maven Central, for the tests, the fault suite, the benchmark and the
+# demo. The jars are fetched once with Maven (scripts/kafka/pom.xml) into $KC_KAFKA_CACHE
+# (default ~/.cache/kafka-component/kafka-4.4.0); every broker runs from there.
+#
+#   eval "$(scripts/kafka.sh start)"     one combined broker+controller on free loopback ports:
+#       KC_KAFKA_BROKERS        PLAINTEXT            127.0.0.1:port
+#       KC_KAFKA_SCRAM_BROKERS  SASL_PLAINTEXT       127.0.0.1:port  scram512/scram512-pass (SCRAM-SHA-512),
+#                                                                    scram256/scram256-pass (SCRAM-SHA-256),
+#                                                                    plain/plain-pass (PLAIN)
+#       KC_KAFKA_SSL_BROKERS    SSL                  localhost:port  server certificate for DNS:localhost only
+#       KC_KAFKA_MTLS_BROKERS   SSL, client certificate required     localhost:port
+#       KC_KAFKA_SASL_SSL_BROKERS SASL_SSL (the SASL users above)    localhost:port
+#       KC_KAFKA_CA             PEM of the test CA that signed the server (and the client) certificate
+#       KC_KAFKA_CLIENT_CERT, KC_KAFKA_CLIENT_KEY  PEM files of a client certificate the mTLS listener accepts
+#       KC_KAFKA_PID, KC_KAFKA_DIR, KC_KAFKA_LIBS (the classpath folder, for the Java client)
+#   scripts/kafka.sh stop                stops what the exported variables name (single broker and/or cluster)
+#   eval "$(scripts/kafka.sh cluster 3)" three brokers (each broker+controller, own ports and data dirs) forming one
+#       cluster with replication factor 3 and min.insync.replicas=2 by default:
+#       KC_KAFKA_CLUSTER (comma-separated host:port), KC_KAFKA_CLUSTER_PIDS (comma-separated), KC_KAFKA_CLUSTER_DIR
+#   scripts/kafka.sh fetch               only fetches the jars (CI warms its cache with it)
+#
+# Every broker's folder holds `start.sh` (restarts it in the foreground on the same ports and data; the fault suite
+# uses it after a SIGKILL), `pid`, `server.properties` and its log, `server.log`.
+# Extra broker properties: KC_KAFKA_PROPS="key=value key=value" (appended to every broker's server.properties).
+# Heap: KC_KAFKA_HEAP (default 384m, at most 512m per broker).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+KAFKA_VERSION=4.4.0
+CACHE="${KC_KAFKA_CACHE:-$HOME/.cache/kafka-component/kafka-$KAFKA_VERSION}"
+LIBS="$CACHE/libs"
+HEAP="${KC_KAFKA_HEAP:-384m}"
+
+log() { printf '[kafka] %s\n' "$*" >&2; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+fetch() {
+  [ -f "$CACHE/.complete" ] && return 0
+  command -v mvn >/dev/null || { log "Maven (mvn) is missing: apt-get install -y maven"; exit 1; }
+  command -v java >/dev/null || { log "Java 17 is missing: apt-get install -y openjdk-17-jre-headless"; exit 1; }
+  log "fetching Apache Kafka $KAFKA_VERSION jars from Maven Central into $CACHE (once)"
+  local tmp="$CACHE.tmp.$$"
+  rm -rf "$tmp"; mkdir -p "$tmp"
+  mvn -q -B -f "$here/kafka/pom.xml" dependency:copy-dependencies -DoutputDirectory="$tmp/libs" >&2
+  mkdir -p "$CACHE"; rm -rf "$LIBS"; mv "$tmp/libs" "$LIBS"; rm -rf "$tmp"
+  touch "$CACHE/.complete"
+}
+
+# Test PKI in $1: a CA, a server certificate for DNS:localhost (PKCS12 keystore) and a client certificate.
+make_pki() {
+  local d="$1"
+  (
+    cd "$d"
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 7 -subj "/CN=kc test ca" 2>/dev/null
+    printf 'subjectAltName=DNS:localhost\n' >server.ext
+    for name in server client; do
+      openssl req -newkey rsa:2048 -nodes -keyout "$name.key" -out "$name.csr" -subj "/CN=$name" 2>/dev/null
+      ext=(); [ "$name" = server ] && ext=(-extfile server.ext)
+      openssl x509 -req -in "$name.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -out "$name.pem" -days 7 \
+        "${ext[@]}" 2>/dev/null
+    done
+    openssl pkcs12 -export -in server.pem -inkey server.key -out server.p12 -passout pass:kc-test-pass
+  )
+}
+
+log4j_config() {
+  cat >"$1/log4j2.properties" <<EOF
+appender.file.type = File
+appender.file.name = file
+appender.file.fileName = $1/server.log
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.file.ref = file
+logger.request.name = kafka.request.logger
+logger.request.level = WARN
+logger.controller.name = kafka.controller
+logger.controller.level = INFO
+logger.state.name = state.change.logger
+logger.state.level = WARN
+EOF
+}
+
+# Writes $dir/start.sh, which runs the broker in the foreground (exec, so its pid is the JVM's).
+write_start() {
+  local dir="$1"
+  cat >"$dir/start.sh" <<EOF
+#!/usr/bin/env bash
+exec java -Xms64m -Xmx$HEAP -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Djava.awt.headless=true \\
+  -Dlog4j2.configurationFile=$dir/log4j2.properties \\
+  -cp '$LIBS/*' kafka.Kafka $dir/server.properties >>$dir/stdout.log 2>&1
+EOF
+  chmod +x "$dir/start.sh"
+}
+
+format() { # dir cluster-id [scram users...]
+  local dir="$1" id="$2"; shift 2
+  java -Xmx256m -XX:TieredStopAtLevel=1 -Dlog4j2.configurationFile="$dir/log4j2.properties" -cp "$LIBS/*" \
+    kafka.tools.StorageTool format --cluster-id "$id" --config "$dir/server.properties" --ignore-formatted "$@" \
+    >"$dir/format.log" 2>&1 || { log "formatting $dir failed:"; cat "$dir/format.log" >&2; exit 1; }
+}
+
+launch() { # dir → pid
+  local dir="$1"
+  setsid "$dir/start.sh" </dev/null >/dev/null 2>&1 &
+  echo $! >"$dir/pid"
+  cat "$dir/pid"
+}
+
+# Ready when the broker logged that it started and its first client port accepts.
+wait_ready() { # dir port pid
+  local dir="$1" port="$2" pid="$3" i
+  for i in $(seq 1 600); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      log "broker in $dir exited during startup:"; tail -30 "$dir/server.log" "$dir/stdout.log" >&2 2>/dev/null; exit 1
+    fi
+    if grep -q "Kafka Server started" "$dir/server.log" 2>/dev/null && (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null
+    then return 0; fi
+    sleep 0.1
+  done
+  log "broker in $dir not ready after 60 s (log: $dir/server.log)"; exit 1
+}
+
+common_props() { # dir node-id
+  cat <<EOF
+process.roles=broker,controller
+node.id=$2
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+log.dirs=$1/data
+group.initial.rebalance.delay.ms=0
+offsets.topic.num.partitions=5
+transaction.state.log.num.partitions=5
+auto.create.topics.enable=true
+num.network.threads=2
+num.io.threads=4
+log.segment.delete.delay.ms=1000
+log.retention.check.interval.ms=1000
+share.coordinator.state.topic.num.partitions=1
+EOF
+}
+
+extra_props() { local kv; for kv in ${KC_KAFKA_PROPS:-}; do echo "$kv"; done; }
+
+start_single() {
+  fetch
+  local dir; dir=$(mktemp -d /tmp/kc-kafka.XXXXXX)
+  make_pki "$dir"
+  log4j_config "$dir"
+  local pc pp ps pssl pm pss
+  pc=$(free_port); pp=$(free_port); ps=$(free_port); pssl=$(free_port); pm=$(free_port); pss=$(free_port)
+  local scram='org.apache.kafka.common.security.scram.ScramLoginModule required;'
+  local plain='org.apache.kafka.common.security.plain.PlainLoginModule required user_plain="plain-pass";'
+  {
+    common_props "$dir" 1
+    cat <<EOF
+controller.quorum.voters=1@127.0.0.1:$pc
+listeners=CONTROLLER://127.0.0.1:$pc,PLAINTEXT://127.0.0.1:$pp,SASL_PLAINTEXT://127.0.0.1:$ps,SSL://127.0.0.1:$pssl,MTLS://127.0.0.1:$pm,SASL_SSL://127.0.0.1:$pss
+advertised.listeners=PLAINTEXT://127.0.0.1:$pp,SASL_PLAINTEXT://127.0.0.1:$ps,SSL://localhost:$pssl,MTLS://localhost:$pm,SASL_SSL://localhost:$pss
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL,MTLS:SSL,SASL_SSL:SASL_SSL
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256,PLAIN
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=$scram
+listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=$scram
+listener.name.sasl_plaintext.plain.sasl.jaas.config=$plain
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=$scram
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=$scram
+listener.name.sasl_ssl.plain.sasl.jaas.config=$plain
+ssl.keystore.type=PKCS12
+ssl.keystore.location=$dir/server.p12
+ssl.keystore.password=kc-test-pass
+ssl.key.password=kc-test-pass
+listener.name.mtls.ssl.client.auth=required
+listener.name.mtls.ssl.truststore.type=PEM
+listener.name.mtls.ssl.truststore.location=$dir/ca.pem
+EOF
+    extra_props
+  } >"$dir/server.properties"
+  write_start "$dir"
+  format "$dir" "$(python3 -c 'import base64,uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')" \
+    --add-scram 'SCRAM-SHA-512=[name=scram512,password=scram512-pass]' \
+    --add-scram 'SCRAM-SHA-256=[name=scram256,password=scram256-pass]'
+  local pid; pid=$(launch "$dir")
+  wait_ready "$dir" "$pp" "$pid"
+  log "Apache Kafka $KAFKA_VERSION ready on 127.0.0.1:$pp (dir $dir)"
+  echo "export KC_KAFKA_BROKERS=127.0.0.1:$pp KC_KAFKA_SCRAM_BROKERS=127.0.0.1:$ps KC_KAFKA_SSL_BROKERS=localhost:$pssl" \
+    "KC_KAFKA_MTLS_BROKERS=localhost:$pm KC_KAFKA_SASL_SSL_BROKERS=localhost:$pss KC_KAFKA_CA=$dir/ca.pem" \
+    "KC_KAFKA_CLIENT_CERT=$dir/client.pem KC_KAFKA_CLIENT_KEY=$dir/client.key" \
+    "KC_KAFKA_PID=$pid KC_KAFKA_DIR=$dir KC_KAFKA_LIBS=$LIBS"
+}
+
+start_cluster() {
+  local n="${1:-3}"
+  fetch
+  local root; root=$(mktemp -d /tmp/kc-kafka-cluster.XXXXXX)
+  local i voters="" brokers="" pids="" id
+  local -a pc pp
+  for i in $(seq 1 "$n"); do
+    pc[i]=$(free_port); pp[i]=$(free_port)
+    voters="${voters:+$voters,}$i@127.0.0.1:${pc[i]}"
+    brokers="${brokers:+$brokers,}127.0.0.1:${pp[i]}"
+  done
+  local rf=$(( n < 3 ? n : 3 )) isr=$(( n < 3 ? 1 : 2 ))
+  id=$(python3 -c 'import base64,uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')
+  for i in $(seq 1 "$n"); do
+    local dir="$root/node$i"; mkdir -p "$dir"
+    log4j_config "$dir"
+    {
+      common_props "$dir" "$i"
+      cat <<EOF
+controller.quorum.voters=$voters
+listeners=CONTROLLER://127.0.0.1:${pc[i]},PLAINTEXT://127.0.0.1:${pp[i]}
+advertised.listeners=PLAINTEXT://127.0.0.1:${pp[i]}
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+default.replication.factor=$rf
+min.insync.replicas=$isr
+offsets.topic.replication.factor=$rf
+transaction.state.log.replication.factor=$rf
+transaction.state.log.min.isr=$isr
+share.coordinator.state.topic.replication.factor=$rf
+EOF
+      extra_props
+    } >"$dir/server.properties"
+    write_start "$dir"
+    format "$dir" "$id" &
+  done
+  wait
+  for i in $(seq 1 "$n"); do
+    pids="${pids:+$pids,}$(launch "$root/node$i")"
+  done
+  IFS=, read -r -a pid_arr <<<"$pids"
+  for i in $(seq 1 "$n"); do wait_ready "$root/node$i" "${pp[i]}" "${pid_arr[i-1]}"; done
+  log "Apache Kafka $KAFKA_VERSION cluster of $n ready on $brokers (dir $root)"
+  echo "export KC_KAFKA_CLUSTER=$brokers KC_KAFKA_CLUSTER_PIDS=$pids KC_KAFKA_CLUSTER_DIR=$root KC_KAFKA_LIBS=$LIBS"
+}
+
+stop_pids() { # pids...
+  local p
+  for p in "$@"; do kill "$p" 2>/dev/null || true; done
+  for p in "$@"; do
+    for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$p" 2>/dev/null || true
+  done
+}
+
+case "${1:-start}" in
+fetch) fetch ;;
+start) start_single ;;
+cluster) start_cluster "${2:-3}" ;;
+stop)
+  if [ -n "${KC_KAFKA_PID:-}" ]; then stop_pids "$KC_KAFKA_PID"; fi
+  if [ -n "${KC_KAFKA_DIR:-}" ] && [ -d "$KC_KAFKA_DIR" ]; then
+    [ -f "$KC_KAFKA_DIR/pid" ] && stop_pids "$(cat "$KC_KAFKA_DIR/pid")"
+    rm -rf "$KC_KAFKA_DIR"
+  fi
+  if [ -n "${KC_KAFKA_CLUSTER_DIR:-}" ] && [ -d "$KC_KAFKA_CLUSTER_DIR" ]; then
+    IFS=, read -r -a ps <<<"${KC_KAFKA_CLUSTER_PIDS:-}"
+    for f in "$KC_KAFKA_CLUSTER_DIR"/node*/pid; do [ -f "$f" ] && ps+=("$(cat "$f")"); done
+    stop_pids "${ps[@]}"
+    rm -rf "$KC_KAFKA_CLUSTER_DIR"
+  fi
+  ;;
+*) echo "usage: $0 start|stop|cluster N|fetch" >&2; exit 2 ;;
+esac
