@@ -3,5 +3,5 @@
 # Options go to the demo (--messages N, --records N, --partitions N, --brokers host:port).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh --no-tansu
+scripts/setup.sh --no-kafka
 cargo run --quiet --release --example demo -- "$@"

@@ -5,5 +5,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-export KC_TANSU_BIN="${TANSU_ROOT:-$HOME/.cache/kafka-component/tansu}/bin/tansu"
 KC_LONG_RUN_SECS="${1:-1200}" cargo test --test faults long_run -- --nocapture

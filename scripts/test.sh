@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# The test command: installs/starts what the tests need, then runs every test (unit + integration).
-# Extra arguments go to `cargo test` (e.g. scripts/test.sh runtime::).
+# The test command: installs/starts what the tests need (RabbitMQ, Apache Kafka 4.4.0), then runs every test
+# (unit, integration, property tests, the fault suite). Extra arguments go to `cargo test` (e.g. scripts/test.sh
+# runtime::). Tests that need a broker of their own (faults, cluster) start it through scripts/kafka.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-eval "$(scripts/tansu.sh start)"
-trap 'scripts/tansu.sh stop' EXIT
-export KC_TANSU_BROKERS
-export KC_TANSU_BIN="${TANSU_ROOT:-$HOME/.cache/kafka-component/tansu}/bin/tansu"
+eval "$(scripts/kafka.sh start)"
+trap 'scripts/kafka.sh stop' EXIT
+export KC_KAFKA_BROKERS KC_KAFKA_SCRAM_BROKERS KC_KAFKA_SSL_BROKERS KC_KAFKA_MTLS_BROKERS KC_KAFKA_SASL_SSL_BROKERS \
+  KC_KAFKA_CA KC_KAFKA_CLIENT_CERT KC_KAFKA_CLIENT_KEY KC_KAFKA_PID KC_KAFKA_DIR KC_KAFKA_LIBS
 cargo test --all-targets -- "$@"

@@ -553,3 +553,464 @@ pub fn error_of(got: &Got) -> Value {
         .unwrap();
     serde_json::from_slice(&plain).unwrap()
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Apache Kafka (scripts/kafka.sh). `scripts/test.sh` starts one broker and exports its listeners; a test that
+// needs a broker of its own (to kill or restart it) starts one with `KafkaBroker::start` or a cluster with
+// `KafkaCluster::start`.
+
+/// A `KC_KAFKA_*` variable that `scripts/kafka.sh start` exports. Panics (never skips) when it is missing.
+pub fn kafka_var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!(
+            "{name} is not set: run the tests with scripts/test.sh, or start Apache Kafka with \
+             `eval \"$(scripts/kafka.sh start)\"`"
+        )
+    })
+}
+
+/// PLAINTEXT `host:port` of the shared Apache Kafka broker.
+pub fn kafka() -> String {
+    kafka_var("KC_KAFKA_BROKERS")
+}
+
+/// An admin client on `brokers` with extra client settings (e.g. SASL) applied.
+fn admin(
+    brokers: &str,
+    extra: &[(&str, &str)],
+) -> rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", brokers);
+    for (k, v) in extra {
+        c.set(*k, *v);
+    }
+    c.create().unwrap()
+}
+
+/// Runs a future to completion on a runtime of its own, on a thread of its own, so that it may be called from
+/// synchronous code, from `spawn_blocking` and from `Drop` inside an async test alike.
+pub fn block_on<F: std::future::Future + Send + 'static>(f: F) -> F::Output
+where
+    F::Output: Send,
+{
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
+    })
+    .join()
+    .unwrap()
+}
+
+/// Creates `topic` with `partitions` partitions, replication factor `replication` and topic `configs`; waits
+/// until every partition has a leader that answers metadata.
+pub fn create_topic_with(
+    brokers: &str,
+    topic: &str,
+    partitions: i32,
+    replication: i32,
+    configs: &[(&str, &str)],
+    client: &[(&str, &str)],
+) {
+    use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
+    let admin = admin(brokers, client);
+    let owned: Vec<(String, String)> = configs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let t = topic.to_owned();
+    let res = block_on(async move {
+        let mut nt = NewTopic::new(&t, partitions, TopicReplication::Fixed(replication));
+        for (k, v) in &owned {
+            nt = nt.set(k, v);
+        }
+        admin
+            .create_topics(
+                &[nt],
+                &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+            )
+            .await
+    })
+    .unwrap();
+    assert!(res.iter().all(Result::is_ok), "create {topic}: {res:?}");
+    wait_topic_ready(brokers, topic, partitions, client);
+}
+
+/// Waits until metadata shows every partition of `topic` with a leader.
+pub fn wait_topic_ready(brokers: &str, topic: &str, partitions: i32, client: &[(&str, &str)]) {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", brokers);
+    for (k, v) in client {
+        c.set(*k, *v);
+    }
+    let consumer: BaseConsumer = c.create().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(md) = consumer.fetch_metadata(Some(topic), Duration::from_secs(5)) {
+            if let Some(t) = md.topics().iter().find(|t| t.name() == topic) {
+                if t.error().is_none()
+                    && t.partitions().len() == partitions as usize
+                    && t.partitions().iter().all(|p| p.leader() >= 0)
+                {
+                    return;
+                }
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "topic {topic} has no leaders after 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Creates a topic on the shared broker (replication 1).
+pub fn create_topic(brokers: &str, topic: &str, partitions: i32) {
+    create_topic_with(brokers, topic, partitions, 1, &[], &[]);
+}
+
+/// Deletes topics (best effort: a test that already failed must not panic again here).
+pub fn delete_topics(brokers: &str, topics: &[&str], client: &[(&str, &str)]) {
+    use rdkafka::admin::AdminOptions;
+    let admin = admin(brokers, client);
+    let names: Vec<String> = topics.iter().map(|t| (*t).to_owned()).collect();
+    let _ = block_on(async move {
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        admin
+            .delete_topics(
+                &refs,
+                &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+            )
+            .await
+    });
+}
+
+/// A topic of one test on the shared Apache Kafka broker, deleted when dropped.
+pub struct Topic {
+    pub name: String,
+    pub brokers: String,
+    pub partitions: i32,
+}
+
+impl Topic {
+    /// A new uniquely named topic on the shared broker (`KC_KAFKA_BROKERS`).
+    pub fn new(prefix: &str, partitions: i32) -> Self {
+        Self::on(&kafka(), prefix, partitions, &[])
+    }
+
+    /// A new uniquely named topic on `brokers`, with topic `configs`.
+    pub fn on(brokers: &str, prefix: &str, partitions: i32, configs: &[(&str, &str)]) -> Self {
+        let name = rand_name(prefix);
+        create_topic_with(brokers, &name, partitions, 1, configs, &[]);
+        Self {
+            name,
+            brokers: brokers.to_owned(),
+            partitions,
+        }
+    }
+}
+
+impl Drop for Topic {
+    fn drop(&mut self) {
+        delete_topics(&self.brokers, &[&self.name], &[]);
+    }
+}
+
+/// Deletes a consumer group (best effort), for tests that name their own groups.
+pub fn delete_group(brokers: &str, group: &str) {
+    use rdkafka::admin::AdminOptions;
+    let admin = admin(brokers, &[]);
+    let g = group.to_owned();
+    let _ = block_on(async move {
+        admin
+            .delete_groups(
+                &[g.as_str()],
+                &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+            )
+            .await
+    });
+}
+
+/// Committed offsets of `group` for partitions `0..partitions` of `topic` (`None`: nothing committed).
+pub fn committed_offsets(
+    brokers: &str,
+    group: &str,
+    topic: &str,
+    partitions: i32,
+) -> Vec<Option<i64>> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition(topic, p);
+    }
+    let got = consumer
+        .committed_offsets(tpl, Duration::from_secs(10))
+        .unwrap();
+    (0..partitions)
+        .map(|p| match got.find_partition(topic, p).map(|e| e.offset()) {
+            Some(Offset::Offset(o)) => Some(o),
+            _ => None,
+        })
+        .collect()
+}
+
+/// (low, high) watermarks of one partition.
+pub fn watermarks(brokers: &str, topic: &str, partition: i32) -> (i64, i64) {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .unwrap();
+    consumer
+        .fetch_watermarks(topic, partition, Duration::from_secs(10))
+        .unwrap()
+}
+
+/// One Apache Kafka broker process of a test's own (its own ports and data directory), for faults that stop
+/// or kill the broker. `restart` brings it back on the same ports with the same data.
+pub struct KafkaBroker {
+    /// The folder `scripts/kafka.sh start` made (start.sh, pid, server.log, data).
+    pub dir: std::path::PathBuf,
+    pub pid: u32,
+    vars: std::collections::HashMap<String, String>,
+}
+
+fn repo_root() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Parses the `export A=B C=D` line that scripts/kafka.sh prints.
+fn parse_exports(out: &str) -> std::collections::HashMap<String, String> {
+    out.split_whitespace()
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+fn kafka_script(args: &[&str], env: &[(&str, &str)]) -> std::collections::HashMap<String, String> {
+    let out = std::process::Command::new(repo_root().join("scripts/kafka.sh"))
+        .args(args)
+        .envs(env.iter().copied())
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("scripts/kafka.sh");
+    assert!(out.status.success(), "scripts/kafka.sh {args:?} failed");
+    parse_exports(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// Sends SIGKILL (or another signal) to a process.
+pub fn kill_pid(pid: u32, sig: &str) {
+    let _ = std::process::Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status();
+}
+
+fn pid_alive(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| s.contains(") Z "))
+            .unwrap_or(true)
+}
+
+/// Starts a broker from its folder's `start.sh` and waits until it serves `port` again.
+fn start_node(dir: &std::path::Path, port: &str) -> u32 {
+    let log = dir.join("server.log");
+    let before = std::fs::read_to_string(&log)
+        .map(|s| s.matches("Kafka Server started").count())
+        .unwrap_or(0);
+    let child = std::process::Command::new("setsid")
+        .arg(dir.join("start.sh"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start.sh");
+    let pid = child.id();
+    // Reap it in the background so it never lingers as a zombie.
+    std::thread::spawn(move || {
+        let mut child = child;
+        let _ = child.wait();
+    });
+    std::fs::write(dir.join("pid"), pid.to_string()).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let started = std::fs::read_to_string(&log)
+            .map(|s| s.matches("Kafka Server started").count())
+            .unwrap_or(0);
+        if started > before && std::net::TcpStream::connect(format!("127.0.0.1:{port}")).is_ok() {
+            return pid;
+        }
+        assert!(pid_alive(pid), "broker in {} exited; see server.log", dir.display());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "broker in {} not ready after 60 s",
+            dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+impl KafkaBroker {
+    /// `scripts/kafka.sh start` with extra broker properties (`key=value`).
+    pub fn start(props: &[&str]) -> Self {
+        let joined = props.join(" ");
+        let vars = kafka_script(&["start"], &[("KC_KAFKA_PROPS", &joined)]);
+        Self {
+            dir: vars["KC_KAFKA_DIR"].clone().into(),
+            pid: vars["KC_KAFKA_PID"].parse().unwrap(),
+            vars,
+        }
+    }
+
+    /// PLAINTEXT `host:port`.
+    pub fn brokers(&self) -> String {
+        self.vars["KC_KAFKA_BROKERS"].clone()
+    }
+
+    /// Any variable `scripts/kafka.sh start` exported for this broker.
+    pub fn var(&self, name: &str) -> String {
+        self.vars[name].clone()
+    }
+
+    fn port(&self) -> String {
+        self.brokers().rsplit(':').next().unwrap().to_owned()
+    }
+
+    /// SIGKILL: no clean shutdown, no flush.
+    pub fn kill(&mut self) {
+        kill_pid(self.pid, "KILL");
+        while pid_alive(self.pid) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts it again on the same ports and data; returns when it serves clients.
+    pub fn restart(&mut self) {
+        self.pid = start_node(&self.dir, &self.port());
+    }
+}
+
+impl Drop for KafkaBroker {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(repo_root().join("scripts/kafka.sh"))
+            .arg("stop")
+            .env("KC_KAFKA_PID", self.pid.to_string())
+            .env("KC_KAFKA_DIR", &self.dir)
+            .env_remove("KC_KAFKA_CLUSTER_DIR")
+            .status();
+    }
+}
+
+/// A three-broker Apache Kafka cluster of a test's own (`scripts/kafka.sh cluster 3`): replication factor 3,
+/// `min.insync.replicas=2`.
+pub struct KafkaCluster {
+    pub dir: std::path::PathBuf,
+    /// PLAINTEXT `host:port` of node 1, 2, 3 (node ids 1..=3).
+    pub nodes: Vec<String>,
+    pub pids: Vec<u32>,
+}
+
+impl KafkaCluster {
+    pub fn start(n: usize, props: &[&str]) -> Self {
+        let joined = props.join(" ");
+        let vars = kafka_script(&["cluster", &n.to_string()], &[("KC_KAFKA_PROPS", &joined)]);
+        Self {
+            dir: vars["KC_KAFKA_CLUSTER_DIR"].clone().into(),
+            nodes: vars["KC_KAFKA_CLUSTER"]
+                .split(',')
+                .map(str::to_owned)
+                .collect(),
+            pids: vars["KC_KAFKA_CLUSTER_PIDS"]
+                .split(',')
+                .map(|p| p.parse().unwrap())
+                .collect(),
+        }
+    }
+
+    /// All nodes, comma-separated (the bootstrap list a user would configure).
+    pub fn brokers(&self) -> String {
+        self.nodes.join(",")
+    }
+
+    /// SIGKILL node `id` (1-based, the broker's `node.id`).
+    pub fn kill(&mut self, id: i32) {
+        let pid = self.pids[(id - 1) as usize];
+        kill_pid(pid, "KILL");
+        while pid_alive(pid) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM node `id` and wait for its clean shutdown (a rolling restart's first half).
+    pub fn stop(&mut self, id: i32) {
+        let pid = self.pids[(id - 1) as usize];
+        kill_pid(pid, "TERM");
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while pid_alive(pid) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if pid_alive(pid) {
+            self.kill(id);
+        }
+    }
+
+    /// Starts node `id` again (same ports, same data).
+    pub fn restart(&mut self, id: i32) {
+        let port = self.nodes[(id - 1) as usize]
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .to_owned();
+        let dir = self.dir.join(format!("node{id}"));
+        self.pids[(id - 1) as usize] = start_node(&dir, &port);
+    }
+
+    /// The node id that leads `topic`/`partition` now, as metadata reports it.
+    pub fn leader(&self, topic: &str, partition: i32) -> i32 {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", self.brokers())
+            .create()
+            .unwrap();
+        let md = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .unwrap();
+        md.topics()[0]
+            .partitions()
+            .iter()
+            .find(|p| p.id() == partition)
+            .unwrap()
+            .leader()
+    }
+
+    /// The node id of `group`'s coordinator: the leader of the group's `__consumer_offsets` partition,
+    /// `(javaHash(group) & 0x7fffffff) % offsets.topic.num.partitions` (5 in scripts/kafka.sh).
+    pub fn coordinator(&self, group: &str) -> i32 {
+        let p = (java_string_hash(group) & 0x7fff_ffff) % 5;
+        self.leader("__consumer_offsets", p)
+    }
+}
+
+/// Java's `String.hashCode` (for the group → __consumer_offsets partition mapping).
+pub fn java_string_hash(s: &str) -> i32 {
+    s.encode_utf16()
+        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
+}
+
+impl Drop for KafkaCluster {
+    fn drop(&mut self) {
+        let pids: Vec<String> = self.pids.iter().map(u32::to_string).collect();
+        let _ = std::process::Command::new(repo_root().join("scripts/kafka.sh"))
+            .arg("stop")
+            .env("KC_KAFKA_CLUSTER_DIR", &self.dir)
+            .env("KC_KAFKA_CLUSTER_PIDS", pids.join(","))
+            .env_remove("KC_KAFKA_PID")
+            .env_remove("KC_KAFKA_DIR")
+            .status();
+    }
+}

@@ -14,6 +14,7 @@ mod helpers;
 mod local;
 mod produce;
 mod props;
+mod real_kafka;
 mod protocol;
 mod runtime;
 mod secrets;
