@@ -136,6 +136,7 @@ num.network.threads=2
 num.io.threads=4
 log.segment.delete.delay.ms=1000
 log.retention.check.interval.ms=1000
+log.initial.task.delay.ms=1000
 share.coordinator.state.topic.num.partitions=1
 EOF
 }

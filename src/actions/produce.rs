@@ -602,9 +602,8 @@ async fn send_all(
     records: &[Record],
 ) -> (Vec<Written>, Vec<Failure>) {
     let mut failures = Vec::new();
-    let mut pending = Vec::with_capacity(records.len());
-    let deadline = Instant::now() + Duration::from_millis(pc.delivery_timeout_ms);
     let limit = usize::try_from(pc.message_max_bytes).unwrap_or(usize::MAX);
+    let mut to_send = Vec::with_capacity(records.len());
     for r in records {
         let size = r.size();
         if size > limit {
@@ -614,8 +613,44 @@ async fn send_all(
                 Disposition::User,
                 json!({ "index": r.index, "size": size, "limit": limit, "error": format!("record is {size} bytes, larger than the limit of {limit} bytes (messageMaxBytes)") }),
             ));
-            continue;
+        } else {
+            to_send.push(r);
         }
+    }
+    let (mut written, more, size_rejected) = send_batch(producer, pc, &to_send).await;
+    failures.extend(more);
+    // The broker refuses a whole batch when it is larger than the topic's `max.message.bytes`, so records
+    // that fit on their own fail together with the one that does not. Like the Java producer, which splits
+    // such a batch, send each of them again alone, one after the other (so their order is kept): only the
+    // records that are too large by themselves fail.
+    if size_rejected.len() > 1 {
+        failures.retain(|f| !size_rejected.contains(&f.index));
+        for index in size_rejected {
+            let Some(r) = records.iter().find(|r| r.index == index) else {
+                continue;
+            };
+            let (w, f, _) = send_batch(producer, pc, &[r]).await;
+            written.extend(w);
+            failures.extend(f);
+        }
+        written.sort_by_key(|w| w.index);
+    }
+    failures.sort_by_key(|f| f.index);
+    (written, failures)
+}
+
+/// Enqueues `records` and waits for every delivery report; also returns the indexes of records the broker
+/// refused as too large.
+async fn send_batch(
+    producer: &SharedProducer,
+    pc: &ProduceConfig,
+    records: &[&Record],
+) -> (Vec<Written>, Vec<Failure>, Vec<usize>) {
+    let mut failures = Vec::new();
+    let mut size_rejected = Vec::new();
+    let mut pending = Vec::with_capacity(records.len());
+    let deadline = Instant::now() + Duration::from_millis(pc.delivery_timeout_ms);
+    for r in records {
         let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&pc.topic);
         if !r.headers.is_empty() {
             let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
@@ -673,12 +708,11 @@ async fn send_all(
         reason = auth_watch => {
             // A credential that never worked: fail every record now instead of waiting for the timeout.
             for r in records {
-                if !failures.iter().any(|f| f.index == r.index) {
+                if !failures.iter().any(|f: &Failure| f.index == r.index) {
                     failures.push(failure(r.index, Some(RDKafkaErrorCode::Authentication), Disposition::User, json!({ "index": r.index, "error": reason })));
                 }
             }
-            failures.sort_by_key(|f| f.index);
-            return (Vec::new(), failures);
+            return (Vec::new(), failures, Vec::new());
         }
     };
     let mut written = Vec::with_capacity(results.len());
@@ -711,6 +745,7 @@ async fn send_all(
                 }
                 if code == Some(RDKafkaErrorCode::MessageSizeTooLarge) {
                     disposition = Disposition::User;
+                    size_rejected.push(index);
                 }
                 failures.push(failure(
                     index,
@@ -727,8 +762,7 @@ async fn send_all(
             )),
         }
     }
-    failures.sort_by_key(|f| f.index);
-    (written, failures)
+    (written, failures, size_rejected)
 }
 
 /// One output object per partition written, in partition order.

@@ -846,7 +846,11 @@ fn start_node(dir: &std::path::Path, port: &str) -> u32 {
         if started > before && std::net::TcpStream::connect(format!("127.0.0.1:{port}")).is_ok() {
             return pid;
         }
-        assert!(pid_alive(pid), "broker in {} exited; see server.log", dir.display());
+        assert!(
+            pid_alive(pid),
+            "broker in {} exited; see server.log",
+            dir.display()
+        );
         assert!(
             std::time::Instant::now() < deadline,
             "broker in {} not ready after 60 s",
@@ -1013,4 +1017,67 @@ impl Drop for KafkaCluster {
             .env_remove("KC_KAFKA_DIR")
             .status();
     }
+}
+
+/// Starts a worker running `function` for the step config `cfg` (served by a fake platform API) on `rb`, with
+/// the data throttle raised and `extra` settings; returns it ready. For a trigger, also publishes the tick.
+pub async fn start_worker(
+    rb: &Rabbit,
+    function: &str,
+    cfg: Value,
+    extra: &[(&str, &str)],
+) -> (Worker, MockServer) {
+    let api = fake_api(cfg).await;
+    let mut env = rb.env(&api.uri(), function);
+    env.push(("ELASTICIO_DATA_RATE_LIMIT".into(), "100000".into()));
+    for (k, v) in extra {
+        env.push(((*k).to_owned(), (*v).to_owned()));
+    }
+    let worker = Worker::spawn(&env);
+    worker.ready().await;
+    if function == "consume" {
+        rb.publish_input(&json!({"body": {}}), &[("messageId", "tick-1")])
+            .await;
+    }
+    (worker, api)
+}
+
+/// Writes records with a plain rdkafka producer (acks=all) and waits for every delivery; returns their offsets.
+pub fn produce_plain(
+    brokers: &str,
+    topic: &str,
+    records: &[(Option<i32>, Option<&str>, &[u8])],
+) -> Vec<(i32, i64)> {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .create()
+        .unwrap();
+    let owned: Vec<(Option<i32>, Option<String>, Vec<u8>)> = records
+        .iter()
+        .map(|(p, k, v)| (*p, k.map(str::to_owned), v.to_vec()))
+        .collect();
+    let t = topic.to_owned();
+    block_on(async move {
+        let sends = owned.iter().map(|(p, k, v)| {
+            let mut r: FutureRecord<'_, String, Vec<u8>> = FutureRecord::to(&t).payload(v);
+            if let Some(k) = k {
+                r = r.key(k);
+            }
+            if let Some(p) = p {
+                r = r.partition(*p);
+            }
+            producer.send(r, Duration::from_secs(30))
+        });
+        futures_util::future::join_all(sends)
+            .await
+            .into_iter()
+            .map(|r| {
+                let d = r.map_err(|(e, _)| e).unwrap();
+                (d.partition, d.offset)
+            })
+            .collect()
+    })
 }
