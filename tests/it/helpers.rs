@@ -648,15 +648,18 @@ pub fn wait_topic_ready(brokers: &str, topic: &str, partitions: i32, client: &[(
     let consumer: BaseConsumer = c.create().unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        if let Ok(md) = consumer.fetch_metadata(Some(topic), Duration::from_secs(5)) {
-            if let Some(t) = md.topics().iter().find(|t| t.name() == topic) {
-                if t.error().is_none()
-                    && t.partitions().len() == partitions as usize
-                    && t.partitions().iter().all(|p| p.leader() >= 0)
-                {
-                    return;
-                }
-            }
+        let ready = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(5))
+            .is_ok_and(|md| {
+                md.topics().iter().any(|t| {
+                    t.name() == topic
+                        && t.error().is_none()
+                        && t.partitions().len() == partitions as usize
+                        && t.partitions().iter().all(|p| p.leader() >= 0)
+                })
+            });
+        if ready {
+            return;
         }
         assert!(
             std::time::Instant::now() < deadline,
