@@ -1,10 +1,11 @@
-//! Consume trigger end to end (issue: consume): worker processes, real RabbitMQ, mock cluster or tansu.
+//! Consume trigger end to end (issue: consume): worker processes, real RabbitMQ, the shared Apache Kafka broker
+//! (`scripts/kafka.sh`: PLAINTEXT, SASL and SASL_SSL listeners). Every test names its own topic and consumer
+//! group and deletes both.
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde_json::{Value, json};
@@ -64,6 +65,28 @@ pub fn committed(brokers: &str, group: &str, topic: &str, partitions: i32) -> BT
         .collect()
 }
 
+/// A consumer group of one test, deleted from the shared broker when dropped (after its members stopped).
+pub struct Group(pub String);
+
+impl Group {
+    pub fn new() -> Self {
+        Self(rand_name("group"))
+    }
+}
+
+impl std::ops::Deref for Group {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        delete_group(&kafka(), &self.0);
+    }
+}
+
 fn cfg(brokers: &str, topic: &str, group: &str) -> Value {
     json!({ "brokers": brokers, "clientId": "it-consume", "topic": topic, "groupId": group, "sessionTimeoutMs": "6000" })
 }
@@ -96,6 +119,24 @@ fn records_of(msgs: &[Got]) -> Vec<(i32, i64, String)> {
         .collect()
 }
 
+/// How many partitions a member owns now, from its log: assigned minus revoked (cooperative rebalancing
+/// logs the increments).
+fn owned(w: &Worker) -> i64 {
+    w.logs()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .map(|f| match f["message"].as_str() {
+            Some("Partitions assigned.") => f["partitions"]
+                .as_str()
+                .map_or(0, |p| p.split(',').filter(|s| !s.is_empty()).count() as i64),
+            Some("Partitions revoked: committing confirmed offsets.") => {
+                -f["count"].as_i64().unwrap_or(0)
+            }
+            _ => 0,
+        })
+        .sum()
+}
+
 fn assert_partition_order(records: &[(i32, i64, String)]) {
     let mut last: BTreeMap<i32, i64> = BTreeMap::new();
     for (p, o, _) in records {
@@ -107,10 +148,9 @@ fn assert_partition_order(records: &[(i32, i64, String)]) {
 
 #[tokio::test]
 async fn thousand_records_arrive_once_in_partition_order_and_offsets_are_committed() {
-    let mock = MockCluster::new(1).unwrap();
-    let brokers = mock.bootstrap_servers();
-    let (topic, group) = (rand_name("c1000"), rand_name("group"));
-    mock.create_topic(&topic, 3, 1).unwrap();
+    let brokers = kafka();
+    let t = Topic::new("c1000", 3);
+    let (topic, group) = (t.name.clone(), Group::new());
     produce_records(&brokers, &topic, 3, 1000, 10);
     let rb = Rabbit::setup("c1000").await;
     let (worker, _api) = start(&rb, cfg(&brokers, &topic, &group), &[]).await;
@@ -151,10 +191,9 @@ async fn thousand_records_arrive_once_in_partition_order_and_offsets_are_committ
 
 #[tokio::test]
 async fn later_ticks_start_nothing_and_are_acked_promptly() {
-    let mock = MockCluster::new(1).unwrap();
-    let brokers = mock.bootstrap_servers();
-    let (topic, group) = (rand_name("ticks"), rand_name("group"));
-    mock.create_topic(&topic, 1, 1).unwrap();
+    let brokers = kafka();
+    let t = Topic::new("ticks", 1);
+    let (topic, group) = (t.name.clone(), Group::new());
     let rb = Rabbit::setup("ticks").await;
     let (worker, _api) = start(&rb, cfg(&brokers, &topic, &group), &[]).await;
     for i in 2..5 {
@@ -184,10 +223,9 @@ async fn later_ticks_start_nothing_and_are_acked_promptly() {
 
 #[tokio::test]
 async fn kill_9_mid_stream_then_restart_loses_nothing() {
-    let mock = MockCluster::new(1).unwrap();
-    let brokers = mock.bootstrap_servers();
-    let (topic, group) = (rand_name("kill"), rand_name("group"));
-    mock.create_topic(&topic, 3, 1).unwrap();
+    let brokers = kafka();
+    let t = Topic::new("kill", 3);
+    let (topic, group) = (t.name.clone(), Group::new());
     produce_records(&brokers, &topic, 3, 1500, 10);
     let rb = Rabbit::setup("kill").await;
     // A slow data rate keeps the stream going long enough to kill it in the middle.
@@ -202,17 +240,24 @@ async fn kill_9_mid_stream_then_restart_loses_nothing() {
     .await;
     let seen = rb.take("data", 200, T).await;
     assert_eq!(seen.len(), 200);
-    tokio::time::sleep(Duration::from_millis(1500)).await; // one auto-commit interval
+    // Confirmed offsets are committed periodically (auto-commit of stored offsets), not only on shutdown.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let periodic: i64 = committed(&brokers, &group, &topic, 3)
+            .values()
+            .map(|o| (*o).max(0))
+            .sum();
+        if periodic > 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "nothing committed while running"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     worker.signal("KILL");
     assert_ne!(worker.exit_code(T).await, 0);
-    let periodic: i64 = committed(&brokers, &group, &topic, 3)
-        .values()
-        .map(|o| (*o).max(0))
-        .sum();
-    assert!(
-        periodic > 0,
-        "confirmed offsets are committed periodically, not only on shutdown"
-    );
     let (worker2, _api2) = start(&rb, cfg(&brokers, &topic, &group), &[]).await;
     let mut values: HashSet<String> = records_of(&seen).into_iter().map(|r| r.2).collect();
     let mut total = seen.len();
@@ -236,10 +281,9 @@ async fn kill_9_mid_stream_then_restart_loses_nothing() {
 
 #[tokio::test]
 async fn sigterm_mid_stream_exits_0_and_commits_nothing_unconfirmed() {
-    let mock = MockCluster::new(1).unwrap();
-    let brokers = mock.bootstrap_servers();
-    let (topic, group) = (rand_name("term"), rand_name("group"));
-    mock.create_topic(&topic, 3, 1).unwrap();
+    let brokers = kafka();
+    let t = Topic::new("term", 3);
+    let (topic, group) = (t.name.clone(), Group::new());
     produce_records(&brokers, &topic, 3, 1500, 10);
     let rb = Rabbit::setup("term").await;
     let (worker, _api) = start(
@@ -288,10 +332,9 @@ async fn sigterm_mid_stream_exits_0_and_commits_nothing_unconfirmed() {
 
 #[tokio::test]
 async fn two_workers_in_one_group_share_the_partitions() {
-    let mock = MockCluster::new(1).unwrap();
-    let brokers = mock.bootstrap_servers();
-    let (topic, group) = (rand_name("share"), rand_name("group"));
-    mock.create_topic(&topic, 4, 1).unwrap();
+    let brokers = kafka();
+    let t = Topic::new("share", 4);
+    let (topic, group) = (t.name.clone(), Group::new());
     let rb = Rabbit::setup("share").await;
     let api = fake_api(cfg(&brokers, &topic, &group)).await;
     let mut env = rb.env(&api.uri(), "consume");
@@ -310,9 +353,18 @@ async fn two_workers_in_one_group_share_the_partitions() {
         rb.publish_input(&json!({"body": {}}), &[]).await;
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    w1.wait_log("Partitions assigned", T).await;
-    w2.wait_log("Partitions assigned", T).await;
-    tokio::time::sleep(Duration::from_secs(4)).await; // let the cooperative rebalance settle
+    // The cooperative rebalance settles in two rounds (the first member gives partitions up, then the second
+    // gets them): wait until the two members own all four between them, each some.
+    let deadline = tokio::time::Instant::now() + T;
+    while !(owned(&w1) > 0 && owned(&w2) > 0 && owned(&w1) + owned(&w2) == 4) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the rebalance did not settle: {} + {} partitions owned",
+            owned(&w1),
+            owned(&w2)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     produce_records(&brokers, &topic, 4, 400, 5);
     let msgs = rb.take("data", 400, Duration::from_secs(60)).await;
     let values: HashSet<String> = records_of(&msgs).into_iter().map(|r| r.2).collect();
@@ -329,10 +381,9 @@ async fn two_workers_in_one_group_share_the_partitions() {
 
 #[tokio::test]
 async fn oversized_record_is_reported_with_its_position_and_skipped() {
-    let mock = MockCluster::new(1).unwrap();
-    let brokers = mock.bootstrap_servers();
-    let (topic, group) = (rand_name("skip"), rand_name("group"));
-    mock.create_topic(&topic, 1, 1).unwrap();
+    let brokers = kafka();
+    let t = Topic::new("skip", 1);
+    let (topic, group) = (t.name.clone(), Group::new());
     produce_records(&brokers, &topic, 1, 2, 10);
     produce_records(&brokers, &topic, 1, 1, 20_000);
     produce_records(&brokers, &topic, 1, 2, 10);
@@ -365,10 +416,9 @@ async fn oversized_record_is_reported_with_its_position_and_skipped() {
 
 #[tokio::test]
 async fn batches_carry_up_to_batch_size_records() {
-    let mock = MockCluster::new(1).unwrap();
-    let brokers = mock.bootstrap_servers();
-    let (topic, group) = (rand_name("batch"), rand_name("group"));
-    mock.create_topic(&topic, 2, 1).unwrap();
+    let brokers = kafka();
+    let t = Topic::new("batch", 2);
+    let (topic, group) = (t.name.clone(), Group::new());
     produce_records(&brokers, &topic, 2, 250, 10);
     let rb = Rabbit::setup("batch").await;
     let mut c = cfg(&brokers, &topic, &group);
@@ -395,74 +445,139 @@ async fn batches_carry_up_to_batch_size_records() {
     rb.teardown().await;
 }
 
-fn tansu_brokers() -> String {
-    std::env::var("KC_TANSU_BROKERS")
-        .expect("KC_TANSU_BROKERS is not set: run the tests with scripts/test.sh")
-}
-
+/// SCRAM-SHA-512, SCRAM-SHA-256 and PLAIN on Kafka's SASL_PLAINTEXT listener: each consumes every record and
+/// commits; the same user with a wrong password publishes an `AuthenticationError` naming the user and the
+/// mechanism and exits 1 (so the platform restarts it), and the password shows nowhere.
 #[tokio::test]
-async fn tansu_scram_consume_and_wrong_password_exits_non_zero() {
-    let brokers = tansu_brokers();
-    let (topic, group) = (rand_name("tc"), rand_name("group"));
-    {
-        let (b, t) = (brokers.clone(), topic.clone());
-        tokio::task::spawn_blocking(move || crate::produce::tansu_create_topic(&b, &t, 1))
-            .await
-            .unwrap();
-    }
-    // Seed with a SCRAM producer.
-    let seed: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
-        .set("security.protocol", "sasl_plaintext")
-        .set("sasl.mechanism", "SCRAM-SHA-256")
-        .set("sasl.username", "scram256")
-        .set("sasl.password", "scram256-pass")
-        .create()
-        .unwrap();
-    for i in 0..20 {
-        seed.send(
-            BaseRecord::to(&topic)
-                .key(&format!("k{i}"))
-                .payload(&format!("v{i}")),
-        )
-        .unwrap();
-    }
-    seed.flush(Duration::from_secs(20)).unwrap();
-    let rb = Rabbit::setup("tc").await;
-    let mut c = cfg(&brokers, &topic, &group);
-    c["username"] = json!("scram512");
-    c["password"] = json!("scram512-pass");
-    let (worker, _api) = start(&rb, c, &[]).await;
-    let msgs = rb.take("data", 20, T).await;
-    assert_eq!(msgs.len(), 20, "logs:\n{}", worker.logs());
-    assert_eq!(worker.stop().await, 0);
+async fn sasl_scram_512_256_and_plain_consume_and_a_wrong_password_on_each_exits_non_zero() {
+    let brokers = kafka_var("KC_KAFKA_SCRAM_BROKERS");
+    let t = Topic::new("sasl-c", 2);
+    produce_records(&kafka(), &t.name, 2, 20, 1);
+    let runs = crate::produce::SASL_USERS.map(|(user, pass, mech, _)| {
+        let (brokers, topic) = (brokers.clone(), t.name.clone());
+        async move {
+            let group = Group::new();
+            let rb = Rabbit::setup("sasl-c").await;
+            let mut c = cfg(&brokers, &topic, &group);
+            c["username"] = json!(user);
+            c["password"] = json!(pass);
+            c["mechanism"] = json!(mech);
+            let (worker, _api) = start(&rb, c, &[]).await;
+            let msgs = rb.take("data", 20, T).await;
+            assert_eq!(msgs.len(), 20, "{mech}: logs:\n{}", worker.logs());
+            let values: HashSet<String> = records_of(&msgs).into_iter().map(|r| r.2).collect();
+            assert_eq!(values.len(), 20, "{mech}: every record once");
+            assert_eq!(worker.stop().await, 0);
+            assert_eq!(
+                committed(&kafka(), &group, &topic, 2).values().sum::<i64>(),
+                20,
+                "{mech}: committed on shutdown"
+            );
+            rb.teardown().await;
+        }
+    });
+    futures_util::future::join_all(runs).await;
 
     let secret = "wrong-password-for-consume";
-    let mut c = cfg(&brokers, &topic, &rand_name("group"));
-    c["username"] = json!("scram512");
-    c["password"] = json!(secret);
-    let (mut worker, _api) = start(&rb, c, &[]).await;
-    assert_eq!(
-        worker.exit_code(T).await,
-        1,
-        "exits non-zero so the platform restarts it"
-    );
-    let err = rb
-        .next("error", T)
-        .await
-        .expect("authentication error published");
-    let text = error_of(&err)["message"].as_str().unwrap().to_owned();
-    assert!(text.contains("authentication failed"), "{text}");
-    assert!(!text.contains(secret) && !worker.logs().contains(secret));
-    rb.teardown().await;
+    let refused = crate::produce::SASL_USERS.map(|(user, _, mech, librdkafka_name)| {
+        let (brokers, topic) = (brokers.clone(), t.name.clone());
+        async move {
+            let group = Group::new();
+            let rb = Rabbit::setup("sasl-bad").await;
+            let mut c = cfg(&brokers, &topic, &group);
+            c["username"] = json!(user);
+            c["password"] = json!(secret);
+            c["mechanism"] = json!(mech);
+            let (mut worker, _api) = start(&rb, c, &[]).await;
+            assert_eq!(
+                worker.exit_code(T).await,
+                1,
+                "{mech}: exits non-zero so the platform restarts it; logs:\n{}",
+                worker.logs()
+            );
+            let err = rb
+                .next("error", T)
+                .await
+                .expect("authentication error published");
+            let e = error_of(&err);
+            assert_eq!(e["name"], "AuthenticationError", "{mech}: {e}");
+            let text = e["message"].as_str().unwrap().to_owned();
+            assert!(
+                text.starts_with(&format!(
+                    "Kafka authentication failed for user `{user}` with {librdkafka_name}: "
+                )) && text.contains("SASL authentication error: Authentication failed"),
+                "{mech}: {text}"
+            );
+            assert!(!text.contains(secret) && !worker.logs().contains(secret));
+            assert_eq!(rb.count("data").await, 0, "{mech}");
+            assert!(
+                committed(&kafka(), &group, &topic, 2)
+                    .values()
+                    .all(|o| *o < 0),
+                "{mech}: nothing committed"
+            );
+            rb.teardown().await;
+        }
+    });
+    futures_util::future::join_all(refused).await;
 }
 
+/// SASL_SSL end to end: the Produce action writes and the Consume trigger reads over Kafka's SASL_SSL listener,
+/// trusting the test CA given as `caCert` (hostname verified: the listener is advertised as `localhost`).
+#[tokio::test]
+async fn sasl_ssl_produce_then_consume_with_the_ca_certificate() {
+    let brokers = kafka_var("KC_KAFKA_SASL_SSL_BROKERS");
+    let ca = std::fs::read_to_string(kafka_var("KC_KAFKA_CA")).unwrap();
+    let t = Topic::new("sasl-ssl", 2);
+    let group = Group::new();
+    let mut c = cfg(&brokers, &t.name, &group);
+    c["username"] = json!("scram512");
+    c["password"] = json!("scram512-pass");
+    c["caCert"] = json!(ca);
+
+    let rb = Rabbit::setup("sasl-ssl-p").await;
+    let api = fake_api(c.clone()).await;
+    let producer = Worker::spawn(&rb.env(&api.uri(), "produce"));
+    producer.ready().await;
+    let messages: Vec<Value> = (0..10)
+        .map(|i| json!({"key": format!("k{i}"), "value": format!("tls-{i}"), "partition": i % 2}))
+        .collect();
+    rb.publish_input(&json!({"body": {"messages": messages}}), &[])
+        .await;
+    let written: usize = rb
+        .take("data", 2, T)
+        .await
+        .iter()
+        .map(|m| m.decrypted()["body"]["records"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(written, 10, "logs:\n{}", producer.logs());
+    assert_eq!(producer.stop().await, 0);
+    rb.teardown().await;
+
+    let rb = Rabbit::setup("sasl-ssl-c").await;
+    let (consumer, _api) = start(&rb, c, &[]).await;
+    let msgs = rb.take("data", 10, T).await;
+    let records = records_of(&msgs);
+    assert_partition_order(&records);
+    let mut values: Vec<String> = records.into_iter().map(|r| r.2).collect();
+    values.sort();
+    let mut want: Vec<String> = (0..10).map(|i| format!("tls-{i}")).collect();
+    want.sort();
+    assert_eq!(values, want, "logs:\n{}", consumer.logs());
+    assert_eq!(consumer.stop().await, 0);
+    assert_eq!(
+        committed(&kafka(), &group, &t.name, 2)
+            .values()
+            .collect::<Vec<_>>(),
+        vec![&5, &5]
+    );
+    rb.teardown().await;
+}
 #[tokio::test]
 async fn back_pressure_pauses_and_resumes_without_losing_records() {
-    let mock = MockCluster::new(1).unwrap();
-    let brokers = mock.bootstrap_servers();
-    let (topic, group) = (rand_name("bp"), rand_name("group"));
-    mock.create_topic(&topic, 3, 1).unwrap();
+    let brokers = kafka();
+    let t = Topic::new("bp", 3);
+    let (topic, group) = (t.name.clone(), Group::new());
     produce_records(&brokers, &topic, 3, 1200, 100);
     let rb = Rabbit::setup("bp").await;
     let mut c = cfg(&brokers, &topic, &group);
@@ -500,10 +615,9 @@ fn rabbitmqctl(args: &[&str]) {
 /// resumes once the queue accepts messages again; every record arrives.
 #[tokio::test]
 async fn stalled_downstream_pauses_fetching_then_resumes_without_losing_records() {
-    let mock = MockCluster::new(1).unwrap();
-    let brokers = mock.bootstrap_servers();
-    let (topic, group) = (rand_name("stall"), rand_name("group"));
-    mock.create_topic(&topic, 3, 1).unwrap();
+    let brokers = kafka();
+    let t = Topic::new("stall", 3);
+    let (topic, group) = (t.name.clone(), Group::new());
     produce_records(&brokers, &topic, 3, 300, 100);
     let rb = Rabbit::setup("stall").await;
     let policy = rb.prefix.clone();
