@@ -272,6 +272,8 @@ fn tls_reason(broker: &str, verify: X509VerifyResult, detail: &str) -> Verdict {
                 || lower.contains("alert handshake failure")
                 || lower.contains("alert bad certificate")
                 || lower.contains("alert unknown ca")
+                // Java brokers (Apache Kafka) answer a client certificate of a CA they do not trust so.
+                || lower.contains("alert certificate unknown")
             {
                 Verdict::fail(
                     "TLS",
@@ -372,8 +374,12 @@ async fn kafka_stage(conn: &KafkaConnection) -> Verdict {
             {
                 return tls_reason(&conn.brokers[0], X509VerifyResult::OK, &text);
             }
+            // A TLS port closes a plaintext connection: librdkafka reports a disconnect or, from Apache Kafka, a
+            // transport failure.
             if conn.tls.is_none()
-                && (lower.contains("disconnected") || lower.contains("connection reset"))
+                && (lower.contains("disconnected")
+                    || lower.contains("connection reset")
+                    || lower.contains("transport failure"))
             {
                 return Verdict::fail(
                     "connection",
@@ -425,6 +431,14 @@ fn sasl_reason(reason: &str, mechanism: Option<&str>) -> Verdict {
             "Choose one of the mechanisms the broker accepts.",
         );
     }
+    // Apache Kafka answers a SASL handshake on a listener without SASL with ILLEGAL_SASL_STATE.
+    if lower.contains("not valid in current sasl state") || lower.contains("illegal sasl state") {
+        return Verdict::fail(
+            "SASL",
+            format!("the broker's listener does not use SASL ({reason})"),
+            "Clear username and password, or use the broker's SASL port.",
+        );
+    }
     if mechanism.is_none() {
         return Verdict::fail(
             "SASL",
@@ -465,5 +479,24 @@ mod tests {
                 .starts_with("SASL: authentication with SCRAM-SHA-512 failed")
         );
         assert_eq!(Verdict::ok().to_json(), json!({"verified": true}));
+        let v = sasl_reason(
+            "sasl_plaintext://127.0.0.1:9092/bootstrap: SASL SCRAM-SHA-512 mechanism handshake failed: Broker: Request not valid in current SASL state: broker's supported mechanisms:  (after 0ms in state AUTH_HANDSHAKE)",
+            Some("SCRAM-SHA-512"),
+        );
+        assert!(
+            v.reason
+                .unwrap()
+                .starts_with("SASL: the broker's listener does not use SASL")
+        );
+        let v = tls_reason(
+            "localhost:9093",
+            X509VerifyResult::OK,
+            "error:0A000416:SSL routines:ssl3_read_bytes:sslv3 alert certificate unknown",
+        );
+        assert!(
+            v.reason
+                .unwrap()
+                .starts_with("TLS: localhost:9093 refused the client certificate")
+        );
     }
 }

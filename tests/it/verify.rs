@@ -1,8 +1,9 @@
-//! verifyCredentials and service mode (issue: credentials): the binary in service mode against tansu (SCRAM),
-//! a TLS-terminating stunnel in front of tansu (test CA made here), and a fake result endpoint.
+//! verifyCredentials and service mode (issue: credentials): the binary in service mode against the listeners of the
+//! shared Apache Kafka broker (`scripts/kafka.sh start`: SASL_PLAINTEXT with SCRAM-SHA-512, SCRAM-SHA-256 and PLAIN,
+//! SSL, mTLS and SASL_SSL, signed by the test CA in `KC_KAFKA_CA`), and a fake result endpoint.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -64,11 +65,6 @@ async fn verify(cfg: Value) -> (Value, Duration) {
 fn reason(data: &Value) -> String {
     assert_eq!(data["verified"], false, "{data}");
     data["reason"].as_str().unwrap().to_owned()
-}
-
-fn tansu() -> String {
-    std::env::var("KC_TANSU_BROKERS")
-        .expect("KC_TANSU_BROKERS is not set: run the tests with scripts/test.sh")
 }
 
 #[tokio::test]
@@ -158,43 +154,6 @@ async fn service_mode_exit_code_follows_the_result_post() {
 }
 
 #[tokio::test]
-async fn right_passwords_verify_and_wrong_ones_name_authentication() {
-    let brokers = tansu();
-    for (user, pass, mech) in [
-        ("scram512", "scram512-pass", ""),
-        ("scram256", "scram256-pass", "scram-sha-256"),
-    ] {
-        let (data, took) = verify(
-            json!({"brokers": brokers, "username": user, "password": pass, "mechanism": mech}),
-        )
-        .await;
-        assert_eq!(data, json!({"verified": true}), "{user}");
-        assert!(took < Duration::from_secs(15));
-    }
-    let (data, took) =
-        verify(json!({"brokers": brokers, "username": "scram512", "password": "nope-wrong-pw"}))
-            .await;
-    let r = reason(&data);
-    assert!(
-        r.starts_with("SASL: authentication with SCRAM-SHA-512 failed"),
-        "{r}"
-    );
-    assert!(took < Duration::from_secs(15));
-    let (data, _) =
-        verify(json!({"brokers": brokers, "username": "nobody", "password": "whatever-pw"})).await;
-    assert!(reason(&data).starts_with("SASL: authentication with SCRAM-SHA-512 failed"));
-    // A SCRAM-SHA-256 user tried with SCRAM-SHA-512: the mechanism is named.
-    let (data, _) =
-        verify(json!({"brokers": brokers, "username": "scram256", "password": "scram256-pass"}))
-            .await;
-    assert!(reason(&data).contains("SCRAM-SHA-512"));
-    // A mechanism the broker does not offer.
-    let (data, _) = verify(json!({"brokers": brokers, "username": "scram512", "password": "scram512-pass", "mechanism": "plain"})).await;
-    let r = reason(&data);
-    assert!(r.starts_with("SASL:") && r.contains("PLAIN"), "{r}");
-}
-
-#[tokio::test]
 async fn nothing_listening_names_the_connection_and_bad_host_names_dns() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -218,27 +177,161 @@ async fn nothing_listening_names_the_connection_and_bad_host_names_dns() {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// TLS: a test CA, a broker certificate for `localhost`, stunnel in front of a tansu of its own.
+// SASL on the shared broker: SASL_PLAINTEXT (`KC_KAFKA_SCRAM_BROKERS`) and SASL_SSL (`KC_KAFKA_SASL_SSL_BROKERS`).
 
-struct Pki {
-    dir: tempfile::TempDir,
+/// (user, password, `mechanism` field, the mechanism as the verdict names it): the users `scripts/kafka.sh` made.
+const USERS: [(&str, &str, &str, &str); 3] = [
+    (
+        "scram512",
+        "scram512-pass",
+        "scram-sha-512",
+        "SCRAM-SHA-512",
+    ),
+    (
+        "scram256",
+        "scram256-pass",
+        "scram-sha-256",
+        "SCRAM-SHA-256",
+    ),
+    ("plain", "plain-pass", "plain", "PLAIN"),
+];
+
+/// The PEM text of the test CA that signed every listener's certificate.
+fn kafka_ca() -> String {
+    std::fs::read_to_string(kafka_var("KC_KAFKA_CA")).expect("KC_KAFKA_CA is readable")
 }
 
-impl Pki {
-    fn path(&self, f: &str) -> PathBuf {
-        self.dir.path().join(f)
-    }
-    fn read(&self, f: &str) -> String {
-        std::fs::read_to_string(self.path(f)).unwrap()
+/// Every mechanism verifies with its password and names authentication with a wrong one, on `base` (brokers and
+/// TLS fields).
+async fn each_mechanism_verifies_and_refuses_a_wrong_password(base: &Value) {
+    for (user, pass, mech, named) in USERS {
+        let mut cfg = base.clone();
+        cfg["username"] = json!(user);
+        cfg["password"] = json!(pass);
+        cfg["mechanism"] = json!(mech);
+        let (data, took) = verify(cfg.clone()).await;
+        assert_eq!(data, json!({"verified": true}), "{user} on {base}");
+        assert!(took < Duration::from_secs(15), "{user}: {took:?}");
+
+        cfg["password"] = json!(format!("{pass}-wrong"));
+        let (data, took) = verify(cfg).await;
+        let r = reason(&data);
+        assert!(
+            r.starts_with(&format!("SASL: authentication with {named} failed")),
+            "{user} on {base}: {r}"
+        );
+        assert!(
+            r.ends_with(
+                "Check the username and password, and that the user exists for this mechanism."
+            ),
+            "{r}"
+        );
+        assert!(
+            took < Duration::from_secs(15),
+            "{user} wrong password: {took:?}"
+        );
     }
 }
+
+#[tokio::test]
+async fn sasl_plaintext_each_mechanism_verifies_and_a_wrong_password_names_authentication() {
+    let brokers = kafka_var("KC_KAFKA_SCRAM_BROKERS");
+    each_mechanism_verifies_and_refuses_a_wrong_password(&json!({"brokers": brokers})).await;
+    // The mechanism defaults to SCRAM-SHA-512.
+    let (data, _) =
+        verify(json!({"brokers": brokers, "username": "scram512", "password": "scram512-pass"}))
+            .await;
+    assert_eq!(data, json!({"verified": true}));
+    let (data, took) =
+        verify(json!({"brokers": brokers, "username": "nobody", "password": "whatever-pw"})).await;
+    assert!(
+        reason(&data).starts_with("SASL: authentication with SCRAM-SHA-512 failed"),
+        "{data}"
+    );
+    assert!(took < Duration::from_secs(15));
+    // A SCRAM-SHA-256 user tried with SCRAM-SHA-512: the mechanism is named.
+    let (data, _) =
+        verify(json!({"brokers": brokers, "username": "scram256", "password": "scram256-pass"}))
+            .await;
+    let r = reason(&data);
+    assert!(r.starts_with("SASL:") && r.contains("SCRAM-SHA-512"), "{r}");
+    // The PLAIN user does not exist for SCRAM.
+    let (data, _) = verify(json!({"brokers": brokers, "username": "plain", "password": "plain-pass", "mechanism": "scram-sha-256"})).await;
+    assert!(
+        reason(&data).starts_with("SASL: authentication with SCRAM-SHA-256 failed"),
+        "{data}"
+    );
+    // SASL credentials against the PLAINTEXT listener: named as such, not as a wrong password.
+    let (data, took) =
+        verify(json!({"brokers": kafka(), "username": "scram512", "password": "scram512-pass"}))
+            .await;
+    let r = reason(&data);
+    assert!(
+        r.starts_with("SASL: the broker's listener does not use SASL"),
+        "{r}"
+    );
+    assert!(took < Duration::from_secs(15));
+}
+
+#[tokio::test]
+async fn sasl_ssl_each_mechanism_verifies_and_a_wrong_password_names_authentication() {
+    let brokers = kafka_var("KC_KAFKA_SASL_SSL_BROKERS");
+    let base = json!({"brokers": brokers, "tls": true, "caCert": kafka_ca()});
+    each_mechanism_verifies_and_refuses_a_wrong_password(&base).await;
+    // TLS is checked before SASL: the wrong CA is named even with the right password.
+    let (data, _) = verify(json!({"brokers": brokers, "tls": true, "caCert": other_ca().pem, "username": "scram512", "password": "scram512-pass"})).await;
+    let r = reason(&data);
+    assert!(r.starts_with("TLS:") && r.contains("unknown CA"), "{r}");
+    // Without TLS the SASL_SSL port closes the connection: TLS is suggested.
+    let (data, took) =
+        verify(json!({"brokers": brokers, "username": "scram512", "password": "scram512-pass"}))
+            .await;
+    let r = reason(&data);
+    assert!(
+        r.starts_with("connection: the broker closed the connection during the handshake")
+            && r.contains("require TLS"),
+        "{r}"
+    );
+    assert!(took < Duration::from_secs(15), "{took:?}");
+}
+
+#[tokio::test]
+async fn a_mechanism_the_listener_does_not_offer_is_named_with_the_ones_it_does() {
+    // A broker of this test's own whose SASL_PLAINTEXT listener offers only SCRAM.
+    let broker = tokio::task::spawn_blocking(|| {
+        KafkaBroker::start(&[
+            "listener.name.sasl_plaintext.sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256",
+        ])
+    })
+    .await
+    .unwrap();
+    let brokers = broker.var("KC_KAFKA_SCRAM_BROKERS");
+    let (data, took) = verify(json!({"brokers": brokers, "username": "plain", "password": "plain-pass", "mechanism": "plain"})).await;
+    let r = reason(&data);
+    assert!(
+        r.starts_with("SASL: the broker does not accept PLAIN; it accepts ")
+            && r.contains("SCRAM-SHA-512")
+            && r.contains("SCRAM-SHA-256"),
+        "{r}"
+    );
+    assert!(took < Duration::from_secs(15));
+    let (data, _) = verify(json!({"brokers": brokers, "username": "scram256", "password": "scram256-pass", "mechanism": "scram-sha-256"})).await;
+    assert_eq!(data, json!({"verified": true}));
+    tokio::task::spawn_blocking(move || drop(broker))
+        .await
+        .unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// TLS on the shared broker's SSL listener (`KC_KAFKA_SSL_BROKERS`, certificate for DNS:localhost only) and its mTLS
+// listener (`KC_KAFKA_MTLS_BROKERS`, client certificate required).
 
 fn openssl(dir: &Path, args: &[&str]) {
     let out = Command::new("openssl")
         .args(args)
         .current_dir(dir)
         .output()
-        .unwrap();
+        .expect("openssl (scripts/setup.sh installs it)");
     assert!(
         out.status.success(),
         "openssl {args:?}: {}",
@@ -246,207 +339,151 @@ fn openssl(dir: &Path, args: &[&str]) {
     );
 }
 
-fn make_pki() -> Pki {
+/// A CA the broker does not know, with a client certificate it signed.
+struct OtherCa {
+    pem: String,
+    client_cert: String,
+    client_key: String,
+}
+
+fn other_ca() -> OtherCa {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    for ca in ["ca", "other-ca"] {
-        openssl(
-            d,
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-keyout",
-                &format!("{ca}.key"),
-                "-out",
-                &format!("{ca}.pem"),
-                "-days",
-                "2",
-                "-subj",
-                &format!("/CN=kc test {ca}"),
-            ],
-        );
-    }
-    std::fs::write(d.join("server.ext"), "subjectAltName=DNS:localhost\n").unwrap();
-    for (name, ext) in [("server", Some("server.ext")), ("client", None)] {
-        openssl(
-            d,
-            &[
-                "req",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-keyout",
-                &format!("{name}.key"),
-                "-out",
-                &format!("{name}.csr"),
-                "-subj",
-                &format!("/CN={name}"),
-            ],
-        );
-        let mut args = vec!["x509", "-req", "-in", &*format!("{name}.csr")]
-            .into_iter()
-            .map(str::to_owned)
-            .collect::<Vec<_>>();
-        args.extend(
-            [
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-out",
-                &format!("{name}.pem"),
-                "-days",
-                "2",
-            ]
-            .map(str::to_owned),
-        );
-        if let Some(ext) = ext {
-            args.extend(["-extfile".to_owned(), ext.to_owned()]);
-        }
-        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        openssl(d, &refs);
-    }
-    Pki { dir }
-}
-
-struct Proc(Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_port(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "port {port} never opened");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn tansu_bin() -> String {
-    std::env::var("KC_TANSU_BIN").unwrap_or_else(|_| {
-        format!(
-            "{}/.cache/kafka-component/tansu/bin/tansu",
-            std::env::var("HOME").unwrap_or_default()
-        )
-    })
-}
-
-/// tansu (no auth) advertising `localhost:<proxy>`, and stunnel terminating TLS on `<proxy>`.
-fn tls_cluster(pki: &Pki, mutual: bool) -> (u16, Proc, Proc) {
-    let (kafka, proxy) = (free_port(), free_port());
-    let broker = Command::new(tansu_bin())
-        .args([
-            "broker",
-            "--listener-url",
-            &format!("tcp://127.0.0.1:{kafka}"),
-            "--advertised-listener-url",
-            &format!("tcp://localhost:{proxy}"),
-            "--storage-engine",
-            "memory://tansu/",
-            "--silent",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("tansu binary (scripts/setup.sh builds it)");
-    let broker = Proc(broker);
-    wait_port(kafka);
-    let mut conf = format!(
-        "foreground = yes\npid =\n[kafka]\naccept = 127.0.0.1:{proxy}\nconnect = 127.0.0.1:{kafka}\ncert = {}\nkey = {}\n",
-        pki.path("server.pem").display(),
-        pki.path("server.key").display()
+    openssl(
+        d,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=kc test other ca",
+        ],
     );
-    if mutual {
-        conf.push_str(&format!(
-            "CAfile = {}\nverifyChain = yes\nrequireCert = yes\n",
-            pki.path("ca.pem").display()
-        ));
-    }
-    let conf_path = pki.path(&format!("stunnel-{proxy}.conf"));
-    std::fs::write(&conf_path, conf).unwrap();
-    let tunnel = Proc(
-        Command::new("stunnel")
-            .arg(&conf_path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("stunnel (scripts/setup.sh installs it)"),
+    openssl(
+        d,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "client.key",
+            "-out",
+            "client.csr",
+            "-subj",
+            "/CN=client",
+        ],
     );
-    wait_port(proxy);
-    (proxy, broker, tunnel)
+    openssl(
+        d,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "client.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "client.pem",
+            "-days",
+            "2",
+        ],
+    );
+    let read = |f: &str| std::fs::read_to_string(d.join(f)).unwrap();
+    OtherCa {
+        pem: read("ca.pem"),
+        client_cert: read("client.pem"),
+        client_key: read("client.key"),
+    }
 }
 
 #[tokio::test]
 async fn tls_right_ca_verifies_unknown_ca_and_hostname_mismatch_are_named() {
-    let pki = make_pki();
-    let (proxy, _broker, _tunnel) = tls_cluster(&pki, false);
-    let ca = pki.read("ca.pem");
-    let (data, _) =
-        verify(json!({"brokers": format!("localhost:{proxy}"), "tls": true, "caCert": ca})).await;
+    let ssl = kafka_var("KC_KAFKA_SSL_BROKERS");
+    assert!(ssl.starts_with("localhost:"), "{ssl}");
+    let port = ssl.rsplit_once(':').unwrap().1.to_owned();
+    let ca = kafka_ca();
+    let (data, _) = verify(json!({"brokers": ssl, "tls": true, "caCert": ca})).await;
     assert_eq!(data, json!({"verified": true}));
-    let (data, _) = verify(json!({"brokers": format!("localhost:{proxy}"), "tls": true, "caCert": pki.read("other-ca.pem")})).await;
+    let (data, _) = verify(json!({"brokers": ssl, "tls": true, "caCert": other_ca().pem})).await;
     let r = reason(&data);
     assert!(
         r.starts_with("TLS: the certificate of localhost") && r.contains("unknown CA"),
         "{r}"
     );
+    // Without a CA the system trust store does not know the test CA either.
+    let (data, _) = verify(json!({"brokers": ssl, "tls": true})).await;
+    let r = reason(&data);
+    assert!(r.starts_with("TLS:") && r.contains("unknown CA"), "{r}");
     let (data, _) =
-        verify(json!({"brokers": format!("127.0.0.1:{proxy}"), "tls": true, "caCert": ca})).await;
+        verify(json!({"brokers": format!("127.0.0.1:{port}"), "tls": true, "caCert": ca})).await;
     let r = reason(&data);
     assert!(
         r.contains("hostname mismatch") && r.contains("127.0.0.1"),
         "{r}"
     );
     // The loudly named escape hatch.
-    let (data, _) = verify(json!({"brokers": format!("127.0.0.1:{proxy}"), "tls": true, "tlsInsecureSkipVerify": true})).await;
+    let (data, _) = verify(
+        json!({"brokers": format!("127.0.0.1:{port}"), "tls": true, "tlsInsecureSkipVerify": true}),
+    )
+    .await;
     assert_eq!(data, json!({"verified": true}));
+    // TLS on the PLAINTEXT listener: the port does not speak TLS.
+    let (data, took) = verify(json!({"brokers": kafka(), "tls": true, "caCert": ca})).await;
+    let r = reason(&data);
+    assert!(
+        r.starts_with("TLS:") && r.contains("did not answer the TLS handshake"),
+        "{r}"
+    );
+    assert!(took < Duration::from_secs(15));
 }
 
 #[tokio::test]
 async fn mutual_tls_needs_the_client_certificate() {
-    let pki = make_pki();
-    let (proxy, _broker, _tunnel) = tls_cluster(&pki, true);
-    let ca = pki.read("ca.pem");
-    let base = json!({"brokers": format!("localhost:{proxy}"), "tls": true, "caCert": ca});
+    let mtls = kafka_var("KC_KAFKA_MTLS_BROKERS");
+    let base = json!({"brokers": mtls, "tls": true, "caCert": kafka_ca()});
     let (data, _) = verify(base.clone()).await;
     let r = reason(&data);
     assert!(
         r.starts_with("TLS:") && r.contains("client certificate"),
         "{r}"
     );
+    // A client certificate of a CA the broker does not trust is refused too.
+    let other = other_ca();
+    let mut foreign = base.clone();
+    foreign["clientCert"] = json!(other.client_cert);
+    foreign["clientKey"] = json!(other.client_key);
+    let (data, _) = verify(foreign).await;
+    let r = reason(&data);
+    assert!(
+        r.starts_with("TLS:") && r.contains("client certificate"),
+        "{r}"
+    );
+    let read = |var: &str| std::fs::read_to_string(kafka_var(var)).unwrap();
     let mut with_cert = base;
-    with_cert["clientCert"] = json!(pki.read("client.pem"));
-    with_cert["clientKey"] = json!(pki.read("client.key"));
+    with_cert["clientCert"] = json!(read("KC_KAFKA_CLIENT_CERT"));
+    with_cert["clientKey"] = json!(read("KC_KAFKA_CLIENT_KEY"));
     let (data, _) = verify(with_cert).await;
     assert_eq!(data, json!({"verified": true}));
 }
 
 #[tokio::test]
 async fn select_model_lists_the_topics() {
-    let brokers = tansu();
-    let topic = rand_name("listed");
-    {
-        let (b, t) = (brokers.clone(), topic.clone());
-        tokio::task::spawn_blocking(move || crate::produce::tansu_create_topic(&b, &t, 1))
-            .await
-            .unwrap();
-    }
-    let cfg = json!({"brokers": brokers, "username": "scram512", "password": "scram512-pass"});
+    let topic = tokio::task::spawn_blocking(|| Topic::new("listed", 1))
+        .await
+        .unwrap();
+    let cfg = json!({"brokers": kafka_var("KC_KAFKA_SCRAM_BROKERS"), "username": "scram512", "password": "scram512-pass"});
     let (code, body, _, _) = service(
         "selectModel",
         Some(cfg),
@@ -459,5 +496,16 @@ async fn select_model_lists_the_topics() {
     assert_eq!(code, 0);
     let body = body.unwrap();
     assert_eq!(body["status"], "success", "{body}");
-    assert_eq!(body["data"][&topic], topic);
+    assert_eq!(body["data"][&topic.name], topic.name.as_str());
+    assert!(
+        body["data"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .all(|t| !t.starts_with("__")),
+        "internal topics listed: {body}"
+    );
+    tokio::task::spawn_blocking(move || drop(topic))
+        .await
+        .unwrap();
 }
