@@ -156,6 +156,13 @@ struct ConsumeContext {
     state: Arc<ClientState>,
     start_timestamp: Option<i64>,
     revoked: Mutex<Vec<(String, i32)>>,
+    /// Per assigned partition, the offset last stored (every earlier record confirmed on AMQP).
+    stored: Mutex<HashMap<(String, i32), i64>>,
+    /// Per partition whose commit on revoke failed, the offset it had stored: when the partition comes back,
+    /// the member resumes there instead of at the older committed offset. Without it a member whose
+    /// assignment was lost while the broker was down (librdkafka revokes it after `session.timeout.ms`
+    /// without a heartbeat answer) emitted again every record it had emitted during the outage.
+    resume_at: Mutex<HashMap<(String, i32), i64>>,
 }
 
 impl ClientContext for ConsumeContext {
@@ -181,6 +188,7 @@ impl ConsumerContext for ConsumeContext {
                 if let Some(ts) = self.start_timestamp {
                     self.position_by_timestamp(consumer, tpl, ts);
                 }
+                let resumed = self.position_after_lost_commit(consumer, tpl);
                 let parts: Vec<String> = tpl
                     .elements()
                     .iter()
@@ -189,6 +197,11 @@ impl ConsumerContext for ConsumeContext {
                 tracing::info!(partitions = %parts.join(","), "Partitions assigned.");
                 if let Err(e) = consumer.incremental_assign(tpl) {
                     tracing::error!(error = %e, "Partition assignment failed.");
+                } else if resumed.count() > 0 {
+                    // Stored, so the next commit makes them durable even before a new record is confirmed.
+                    if let Err(e) = consumer.store_offsets(&resumed) {
+                        tracing::warn!(error = %e, "Storing the resumed offsets failed.");
+                    }
                 }
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
@@ -203,10 +216,23 @@ impl ConsumerContext for ConsumeContext {
                 );
                 // Only offsets of confirmed records are stored, so committing them here is safe; records
                 // still in flight will be read again by the next owner (at least once).
-                if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync)
-                    && e.rdkafka_error_code() != Some(RDKafkaErrorCode::NoOffset)
+                let failed = match consumer.commit_consumer_state(CommitMode::Sync) {
+                    Err(e) if e.rdkafka_error_code() != Some(RDKafkaErrorCode::NoOffset) => {
+                        tracing::warn!(error = %e, "Commit on revoke failed; the confirmed offsets are kept for when the partitions come back.");
+                        true
+                    }
+                    _ => false,
+                };
+                if let (Ok(mut stored), Ok(mut resume)) =
+                    (self.stored.lock(), self.resume_at.lock())
                 {
-                    tracing::warn!(error = %e, "Commit on revoke failed.");
+                    for part in &parts {
+                        if let Some(next) = stored.remove(part)
+                            && failed
+                        {
+                            resume.insert(part.clone(), next);
+                        }
+                    }
                 }
                 if let Ok(mut r) = self.revoked.lock() {
                     r.extend(parts);
@@ -221,6 +247,62 @@ impl ConsumerContext for ConsumeContext {
 }
 
 impl ConsumeContext {
+    /// Partitions of `tpl` whose commit on revoke failed start at the offset the member had stored then, when
+    /// that is past the committed one (every record before it was confirmed on AMQP, so nothing is skipped).
+    /// Returns those partitions with their offsets.
+    fn position_after_lost_commit(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        tpl: &mut TopicPartitionList,
+    ) -> TopicPartitionList {
+        let mut resumed = TopicPartitionList::new();
+        let kept: Vec<((String, i32), i64)> = match self.resume_at.lock() {
+            Ok(mut r) => tpl
+                .elements()
+                .iter()
+                .filter_map(|e| {
+                    let key = (e.topic().to_owned(), e.partition());
+                    r.remove(&key).map(|o| (key, o))
+                })
+                .collect(),
+            Err(_) => return resumed,
+        };
+        if kept.is_empty() {
+            return resumed;
+        }
+        let mut query = TopicPartitionList::new();
+        for ((t, p), _) in &kept {
+            query.add_partition(t, *p);
+        }
+        // If the committed offsets cannot be read, the kept ones are still safe (at worst records another
+        // member committed meanwhile are emitted again).
+        let committed = consumer.committed_offsets(query, CLOSE_TIMEOUT).ok();
+        for ((t, p), next) in kept {
+            let done = committed
+                .as_ref()
+                .and_then(|c| c.find_partition(&t, p))
+                .and_then(|e| match e.offset() {
+                    Offset::Offset(o) => Some(o),
+                    _ => None,
+                });
+            if done.is_some_and(|c| c >= next) {
+                continue;
+            }
+            tracing::info!(
+                partition = %format!("{t}/{p}"),
+                offset = next,
+                committed = done,
+                "Resuming at the last confirmed offset (its commit on revoke had failed)."
+            );
+            let _ignored = tpl.set_partition_offset(&t, p, Offset::Offset(next));
+            let _ignored = resumed.add_partition_offset(&t, p, Offset::Offset(next));
+            if let Ok(mut stored) = self.stored.lock() {
+                stored.insert((t, p), next);
+            }
+        }
+        resumed
+    }
+
     /// For partitions without a committed offset, start at the first record at or after `ts`.
     fn position_by_timestamp(
         &self,
@@ -302,6 +384,8 @@ impl ConsumeTrigger {
                 _ => None,
             },
             revoked: Mutex::new(Vec::new()),
+            stored: Mutex::new(HashMap::new()),
+            resume_at: Mutex::new(HashMap::new()),
         };
         let mut client = conn.to_client_config();
         client
@@ -648,9 +732,16 @@ impl MemberRun {
         for (topic, partition, next) in &store {
             let _ignored = tpl.add_partition_offset(topic, *partition, Offset::Offset(*next));
         }
-        if let Err(e) = self.consumer.store_offsets(&tpl) {
+        match self.consumer.store_offsets(&tpl) {
+            Ok(()) => {
+                if let Ok(mut stored) = self.consumer.context().stored.lock() {
+                    for (topic, partition, next) in store {
+                        stored.insert((topic, partition), next);
+                    }
+                }
+            }
             // Happens for partitions revoked meanwhile: the next owner reads them again.
-            tracing::debug!(error = %e, "Offset store skipped.");
+            Err(e) => tracing::debug!(error = %e, "Offset store skipped."),
         }
     }
 

@@ -84,16 +84,16 @@ fn count_value(m: &Got, seen: &mut HashMap<String, usize>) {
     *seen.entry(v).or_default() += 1;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn long_run_mixed_stream_with_periodic_faults_stays_flat() {
     let secs: u64 = std::env::var("KC_LONG_RUN_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(180);
-    let (rabbit, mut tansu) = start_brokers().await;
+    let (rabbit, mut kafka) = start_brokers().await;
     let (topic, group) = (rand_name("lr"), rand_name("lrg"));
     {
-        let (b, t) = (tansu.brokers(), topic.clone());
+        let (b, t) = (kafka.brokers(), topic.clone());
         tokio::task::spawn_blocking(move || create_topic(&b, &t, 3))
             .await
             .unwrap();
@@ -101,9 +101,9 @@ async fn long_run_mixed_stream_with_periodic_faults_stays_flat() {
     let rp = Rabbit::setup_on(&rabbit.addr(), "lrp", true).await;
     let rc = Rabbit::setup_on(&rabbit.addr(), "lrc", true).await;
     let api_p =
-        fake_api(json!({"brokers": tansu.brokers(), "topic": topic, "deliveryTimeoutMs": 4000}))
+        fake_api(json!({"brokers": kafka.brokers(), "topic": topic, "deliveryTimeoutMs": DELIVERY_TIMEOUT.as_millis()}))
             .await;
-    let api_c = fake_api(json!({"brokers": tansu.brokers(), "topic": topic, "groupId": group, "sessionTimeoutMs": "6000"})).await;
+    let api_c = fake_api(json!({"brokers": kafka.brokers(), "topic": topic, "groupId": group, "sessionTimeoutMs": "6000"})).await;
     let env_p = worker_env(
         &rp,
         &api_p.uri(),
@@ -160,7 +160,7 @@ async fn long_run_mixed_stream_with_periodic_faults_stays_flat() {
             break_brokers(
                 fault,
                 &rabbit,
-                &mut tansu,
+                &mut kafka,
                 &[&rp.prefix, &rc.prefix],
                 Duration::from_secs(3),
             )
