@@ -286,10 +286,17 @@ fn parse_input(body: &Value) -> Result<Vec<Record>, Vec<String>> {
                 }
             },
         };
-        let timestamp = m
-            .get("timestamp")
-            .and_then(Value::as_u64)
-            .and_then(|t| i64::try_from(t).ok());
+        // Kafka timestamps are signed 64-bit milliseconds; a larger one must not silently become "now".
+        let timestamp = match m.get("timestamp").and_then(Value::as_u64) {
+            None => None,
+            Some(t) => match i64::try_from(t) {
+                Ok(t) => Some(t),
+                Err(_) => {
+                    problems.push(format!("/messages/{index}/timestamp: {t} is too large"));
+                    None
+                }
+            },
+        };
         records.push(Record {
             index,
             key,
@@ -938,5 +945,13 @@ mod tests {
         assert!(recs[2].value.is_none(), "null value is a tombstone");
         let errs = parse_input(&json!({"messages": [{"value": {"base64": "@@"}}]})).unwrap_err();
         assert!(errs[0].starts_with("/messages/0/value/base64"), "{errs:?}");
+        let errs = parse_input(
+            &json!({"messages": [{"value": "v", "timestamp": 9_223_372_036_854_775_808_u64}]}),
+        )
+        .unwrap_err();
+        assert_eq!(
+            errs,
+            ["/messages/0/timestamp: 9223372036854775808 is too large"]
+        );
     }
 }

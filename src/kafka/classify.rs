@@ -62,6 +62,8 @@ pub fn describe(code: RDKafkaErrorCode, topic: &str) -> String {
         C::MessageTimedOut => "record was not acknowledged within the delivery timeout (brokers unreachable or overloaded)".to_owned(),
         C::AllBrokersDown => "all brokers are down or unreachable".to_owned(),
         C::Authentication | C::SaslAuthenticationFailed => "authentication failed; check username, password and mechanism".to_owned(),
+        C::InvalidRecord => "the broker refused the record batch as invalid (for example a record timestamp it cannot accept, or a record without a key for a compacted topic); records sent with it fail too".to_owned(),
+        C::InvalidTimestamp => "the broker refused the record timestamp: Apache Kafka accepts at most `message.timestamp.after.max.ms` (default one hour) ahead of its clock and `message.timestamp.before.max.ms` behind it, and refuses the whole batch, so records sent with such a record fail too; omit the timestamp or correct it".to_owned(),
         other => format!("{other}"),
     }
 }
@@ -95,5 +97,7 @@ mod tests {
             assert_eq!(classify_code(c), Disposition::Transient, "{c:?}");
         }
         assert!(describe(C::UnknownTopicOrPartition, "orders").contains("`orders` does not exist"));
+        assert!(describe(C::InvalidTimestamp, "orders").contains("message.timestamp.after.max.ms"));
+        assert!(describe(C::InvalidRecord, "orders").contains("compacted topic"));
     }
 }

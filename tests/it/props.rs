@@ -3,8 +3,12 @@
 //! bounded proptest runs stand in for it in CI: arbitrary and garbled inputs never panic, are rejected with
 //! an error, and valid generated inputs round-trip.
 //!
-//! The Produce properties run the real action (`ProduceAction::process`) in process, against one librdkafka
-//! mock cluster, with the local sink of the `exec` runner collecting what it emits.
+//! The Produce properties run the real action (`ProduceAction::process`) in process, against the shared
+//! Apache Kafka broker, with the local sink of the `exec` runner collecting what it emits.
+//!
+//! Every property runs from a fixed RNG seed, so a run is the same on every machine and in CI (a coverage
+//! check cannot pass on one run and fail on the next); `PROPTEST_RNG_SEED=<n>` explores another seed, and a
+//! failure is reproduced by running again with the seed its output prints.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -23,19 +27,30 @@ use kafka_component::schema::validate_produce_input;
 use kafka_component::settings::{ALWAYS_REQUIRED, AMQP_REQUIRED, Env, Settings, SettingsError};
 use lapin::types::FieldTable;
 use proptest::prelude::*;
-use proptest::test_runner::{Config as ProptestConfig, FileFailurePersistence};
-use rdkafka::mocking::MockCluster;
+use proptest::test_runner::{Config as ProptestConfig, FileFailurePersistence, RngSeed};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{IV, PASSWORD, rand_name, read_records};
+use crate::helpers::{IV, PASSWORD, Topic, kafka, read_records};
+
+/// The seed every property runs from unless `PROPTEST_RNG_SEED` names another.
+const SEED: u64 = 0x6b61_666b_6131_3301;
 
 fn config(cases: u32) -> ProptestConfig {
+    // `ProptestConfig::default()` reads the PROPTEST_* variables; without PROPTEST_RNG_SEED it would be random.
+    let base = ProptestConfig::default();
+    let seed = match base.rng_seed {
+        RngSeed::Fixed(s) => s,
+        RngSeed::Random => SEED,
+    };
+    // Shown with a failure (the test harness prints a failed test's output): the run to reproduce it.
+    eprintln!("proptest: {cases} cases from seed {seed} (reproduce with PROPTEST_RNG_SEED={seed})");
     ProptestConfig {
         cases,
+        rng_seed: RngSeed::Fixed(seed),
         // Regressions are reported in the failure message; no files are written into the source tree.
         failure_persistence: Some(Box::new(FileFailurePersistence::Off)),
-        ..ProptestConfig::default()
+        ..base
     }
 }
 
@@ -564,7 +579,8 @@ fn valid_record() -> impl Strategy<Value = Expected> {
         payload(),
         headers,
         prop::option::of(0..PARTITIONS),
-        prop::option::of(1u64..4_000_000_000_000),
+        // Up to half an hour ahead: Apache Kafka refuses more than an hour (see TIMESTAMP_AFTER_MAX_MS).
+        prop::option::of(1u64..now_ms() + TIMESTAMP_AFTER_MAX_MS / 2),
     )
         .prop_map(
             |(key, (value_json, value), headers, partition, timestamp)| {
@@ -703,22 +719,54 @@ fn schema_validation_of_arbitrary_json_never_panics() {
     });
 }
 
+/// Apache Kafka refuses a record whose timestamp is more than `message.timestamp.after.max.ms` (default one
+/// hour) ahead of the broker's clock with INVALID_TIMESTAMP; the schema cannot know the topic's setting.
+const TIMESTAMP_AFTER_MAX_MS: u64 = 3_600_000;
+
+fn now_ms() -> u64 {
+    u64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap()
+}
+
+/// A topic for the Produce properties. `retention.ms=-1`: generated records carry timestamps back to 1970, and
+/// time-based retention (checked every second on the test broker) would delete such a partition's records
+/// before they are read back.
+fn props_topic(prefix: &str) -> Topic {
+    Topic::on(&kafka(), prefix, PARTITIONS, &[("retention.ms", "-1")])
+}
+
+/// A body of 1..6 valid records: the arbitrary-input property always reaches the write path with it.
+fn valid_body() -> impl Strategy<Value = Value> {
+    prop::collection::vec(valid_record(), 1..6)
+        .prop_map(|rs| json!({ "messages": rs.into_iter().map(|r| r.input).collect::<Vec<_>>() }))
+}
+
 #[test]
 fn produce_action_on_arbitrary_input_never_panics_and_invalid_input_emits_nothing() {
-    let mock = MockCluster::new(1).unwrap();
-    let topic = rand_name("props-any");
-    mock.create_topic(&topic, PARTITIONS, 1).unwrap();
+    let topic = props_topic("props-any");
     let h = Harness::new(json!({
-        "brokers": mock.bootstrap_servers(), "topic": topic, "deliveryTimeoutMs": 2000
+        "brokers": kafka(), "topic": topic.name, "deliveryTimeoutMs": 2000
     }));
-    let (rejected, written) = (Cell::new(0), Cell::new(0));
-    proptest!(config(256), |(body in prop_oneof![produce_shaped(), arb_json()])| {
+    let (rejected, written, refused) = (Cell::new(0), Cell::new(0), Cell::new(0));
+    // One case in four is a valid body, so the write side is always reached (about 64 of 256 cases from that
+    // branch alone, besides the valid bodies the other generators hit); the rest is mostly invalid.
+    proptest!(config(256), |(body in prop_oneof![2 => produce_shaped(), 1 => arb_json(), 1 => valid_body()])| {
         let schema_ok = validate_produce_input(&body).is_empty();
         let records = body["messages"].as_array().cloned().unwrap_or_default();
-        // An explicit partition the topic does not have is the one way valid input can fail on Kafka.
+        // Valid input can still fail on Kafka in two ways: an explicit partition the topic does not have, and
+        // a timestamp further ahead than the broker accepts.
         let bad_partition = records
             .iter()
             .any(|r| r.get("partition").and_then(Value::as_u64).is_some_and(|p| p >= PARTITIONS as u64));
+        let now = now_ms();
+        let future_timestamp = records.iter().any(|r| {
+            r.get("timestamp").and_then(Value::as_u64).is_some_and(|t| t > now + TIMESTAMP_AFTER_MAX_MS)
+        });
         let (result, emitted) = h.run(&body);
         match result {
             Err(report) if report.name == "ValidationError" => {
@@ -726,14 +774,25 @@ fn produce_action_on_arbitrary_input_never_panics_and_invalid_input_emits_nothin
                 prop_assert!(emitted.is_empty(), "nothing emitted for invalid input");
                 rejected.set(rejected.get() + 1);
                 if schema_ok {
-                    // Past the schema only {"base64": …} payloads and huge partitions can still be wrong,
-                    // named by their path.
-                    prop_assert!(report.message.contains("/base64") || report.message.contains("/partition"), "{}", report.message);
+                    // Past the schema only {"base64": …} payloads and huge partitions or timestamps can still
+                    // be wrong, named by their path.
+                    prop_assert!(
+                        ["/base64", "/partition", "/timestamp"].iter().any(|p| report.message.contains(p)),
+                        "{}", report.message
+                    );
                 }
             }
             Err(report) => {
                 prop_assert_eq!(&report.name, "ProduceError", "{}", report.message);
-                prop_assert!(schema_ok && bad_partition, "{}", report.message);
+                prop_assert!(schema_ok && (bad_partition || future_timestamp), "{}", report.message);
+                if !bad_partition {
+                    // INVALID_TIMESTAMP, or INVALID_RECORD for some batches of far-off timestamps: both named.
+                    prop_assert!(report.message.contains("record timestamp"), "the timestamp is named: {}", report.message);
+                    if refused.get() == 0 {
+                        eprintln!("refused by Kafka: {}", report.message);
+                    }
+                    refused.set(refused.get() + 1);
+                }
             }
             Ok(()) => {
                 prop_assert!(schema_ok);
@@ -741,33 +800,53 @@ fn produce_action_on_arbitrary_input_never_panics_and_invalid_input_emits_nothin
                 if events == ["rebound"] {
                     prop_assert!(bad_partition);
                 } else {
+                    prop_assert!(!future_timestamp, "a timestamp Kafka refuses was reported written: {}", body);
                     prop_assert!(events.iter().all(|e| *e == "data"), "{:?}", events);
                     let reported: usize = emitted
                         .iter()
                         .map(|m| m.message["body"]["records"].as_array().map_or(0, Vec::len))
                         .sum();
                     prop_assert_eq!(reported, records.len(), "every record reported once");
-                    written.set(written.get() + 1);
+                    if reported > 0 {
+                        written.set(written.get() + 1);
+                    }
                 }
             }
         }
     });
-    // The generators reach both sides of the schema.
+    // The generators reach both sides of the schema (and writes of at least one record).
+    eprintln!(
+        "rejected {} written {} refused by Kafka {}",
+        rejected.get(),
+        written.get(),
+        refused.get()
+    );
     assert!(
         rejected.get() > 40 && written.get() > 40,
         "rejected {} written {}",
         rejected.get(),
         written.get()
     );
+    // And Kafka's own refusal, whatever the seed: a timestamp two hours ahead is refused by the broker and
+    // reported for that record, with what to do.
+    let late = now_ms() + 2 * TIMESTAMP_AFTER_MAX_MS;
+    let (result, emitted) = h.run(&json!({"messages": [{"value": "late", "timestamp": late}]}));
+    let report = result.expect_err("a timestamp two hours ahead is refused");
+    assert_eq!(report.name, "ProduceError", "{}", report.message);
+    assert!(
+        report.message.contains("\"index\":0")
+            && report.message.contains("message.timestamp.after.max.ms"),
+        "{}",
+        report.message
+    );
+    assert!(emitted.is_empty(), "nothing reported written");
 }
 
 #[test]
 fn valid_generated_inputs_are_written_in_order_and_reported_once_per_record() {
-    let mock = MockCluster::new(1).unwrap();
-    let brokers = mock.bootstrap_servers();
-    let topic = rand_name("props");
-    mock.create_topic(&topic, PARTITIONS, 1).unwrap();
-    let h = Harness::new(json!({ "brokers": brokers, "topic": topic, "clientId": "props" }));
+    let topic = props_topic("props");
+    let brokers = kafka();
+    let h = Harness::new(json!({ "brokers": brokers, "topic": topic.name, "clientId": "props" }));
     // (partition, offset) → (key, value, headers, header order matters) of every reported record.
     type Written = BTreeMap<
         (i32, i64),
@@ -790,7 +869,7 @@ fn valid_generated_inputs_are_written_in_order_and_reported_once_per_record() {
         for m in &emitted {
             prop_assert_eq!(m.event, "data");
             let out = &m.message["body"];
-            prop_assert_eq!(out["topicName"].as_str(), Some(topic.as_str()));
+            prop_assert_eq!(out["topicName"].as_str(), Some(topic.name.as_str()));
             let partition: i32 = out["partition"].as_str().unwrap().parse().unwrap();
             prop_assert!(partitions_seen.insert(partition), "one message per partition");
             let mut last: Option<(u64, i64)> = None;
@@ -798,6 +877,10 @@ fn valid_generated_inputs_are_written_in_order_and_reported_once_per_record() {
                 let index = usize::try_from(r["index"].as_u64().unwrap()).unwrap();
                 let offset = r["offset"].as_i64().unwrap();
                 prop_assert_eq!(&r["key"], records[index].input.get("key").unwrap_or(&Value::Null));
+                if let Some(t) = records[index].input.get("timestamp") {
+                    // CreateTime topic: the broker keeps the timestamp the input gave.
+                    prop_assert_eq!(&r["timestamp"], t, "timestamp of record {}", index);
+                }
                 if let Some((pi, po)) = last {
                     // Input order is kept within a partition.
                     prop_assert!(pi < index as u64 && po < offset, "order: {} after {}", index, pi);
@@ -824,7 +907,7 @@ fn valid_generated_inputs_are_written_in_order_and_reported_once_per_record() {
     let written = written.into_inner();
     let read = read_records(
         &brokers,
-        &topic,
+        &topic.name,
         PARTITIONS,
         written.len() + 1,
         Duration::from_secs(5),
