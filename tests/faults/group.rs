@@ -331,9 +331,17 @@ async fn consumer_idle_past_connections_max_idle_then_consumes() {
     .await;
     // A produce step too: its producer has no request to send while idle, so its connection is the one the
     // broker closes.
+    // Its own topic, so its records do not mix with the consumed ones.
+    let produce_topic = format!("{}-p", c.topic);
+    {
+        let (b, t) = (c.kafka.brokers(), produce_topic.clone());
+        tokio::task::spawn_blocking(move || create_topic(&b, &t, 1))
+            .await
+            .unwrap();
+    }
     let rp = Rabbit::setup_on(&c.rabbit.addr(), "fi", true).await;
     let api_p = fake_api(
-        json!({"brokers": c.kafka.brokers(), "topic": c.topic, "deliveryTimeoutMs": DELIVERY_TIMEOUT.as_millis()}),
+        json!({"brokers": c.kafka.brokers(), "topic": produce_topic, "deliveryTimeoutMs": DELIVERY_TIMEOUT.as_millis()}),
     )
     .await;
     let wp = Worker::spawn(&worker_env(&rp, &api_p.uri(), "produce", &rp.prefix, &[]));
