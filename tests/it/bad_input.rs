@@ -1,5 +1,5 @@
 //! The bad-input catalogue (issue: reliability): every kind of broken input a Produce worker can be handed,
-//! one after the other, against one worker process (real RabbitMQ, librdkafka mock cluster). For each: what
+//! one after the other, against one worker process (real RabbitMQ, the shared Apache Kafka broker). For each: what
 //! the user sees (an error message with a clear text, or the documented silent reject of PROTOCOL.md 2.4),
 //! the worker stays up, and a good message sent right after is written to Kafka and its result emitted.
 //! Then the startup faults (garbled `ELASTICIO_*` values) and broken step configurations from the platform.
@@ -12,7 +12,6 @@ use base64::engine::general_purpose::STANDARD as B64;
 use kafka_component::platform::crypto::Crypto;
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::mocking::MockCluster;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -351,10 +350,9 @@ fn topic_records(brokers: &str, topic: &str, partitions: i32) -> i64 {
 
 #[tokio::test]
 async fn each_bad_input_gets_its_outcome_and_the_next_good_message_is_still_produced() {
-    let mock = MockCluster::new(1).unwrap();
-    let brokers = mock.bootstrap_servers();
-    let topic = rand_name("bad-input");
-    mock.create_topic(&topic, 2, 1).unwrap();
+    let brokers = kafka();
+    let t = Topic::new("bad-input", 2);
+    let topic = t.name.clone();
     let rb = Rabbit::setup("badinput").await;
     let api =
         fake_api(json!({"brokers": brokers, "topic": topic, "deliveryTimeoutMs": 3000})).await;
@@ -455,10 +453,9 @@ async fn each_bad_input_gets_its_outcome_and_the_next_good_message_is_still_prod
 /// `messageMaxBytes`, and an output that would be over the outgoing limit.
 #[tokio::test]
 async fn huge_messages_are_written_or_fail_with_the_size_named_and_nothing_else_is_lost() {
-    let mock = MockCluster::new(1).unwrap();
-    let brokers = mock.bootstrap_servers();
-    let topic = rand_name("huge");
-    mock.create_topic(&topic, 4, 1).unwrap();
+    let brokers = kafka();
+    let t = Topic::new("huge", 4);
+    let topic = t.name.clone();
     let rb = Rabbit::setup("huge").await;
     let api = fake_api(json!({"brokers": brokers, "topic": topic})).await;
     let mut env = rb.env(&api.uri(), "produce");

@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use rdkafka::mocking::MockCluster;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -28,16 +27,14 @@ async fn run(args: &[&str]) -> (i32, String) {
 
 #[tokio::test]
 async fn exec_produce_prints_each_emitted_message_and_consume_streams_until_interrupted() {
-    let mock = MockCluster::new(1).unwrap();
-    let topic = rand_name("exec");
-    mock.create_topic(&topic, 2, 1).unwrap();
+    let topic = Topic::new("exec", 2);
+    let group = rand_name("g");
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("cfg.json");
     let input = dir.path().join("msg.json");
     std::fs::write(
         &cfg,
-        json!({"brokers": mock.bootstrap_servers(), "topic": topic, "groupId": rand_name("g")})
-            .to_string(),
+        json!({"brokers": kafka(), "topic": topic.name, "groupId": group}).to_string(),
     )
     .unwrap();
     std::fs::write(
@@ -115,6 +112,15 @@ async fn exec_produce_prints_each_emitted_message_and_consume_streams_until_inte
         .unwrap()
         .unwrap();
     assert_eq!(status.code(), Some(0));
+    assert_eq!(
+        committed_offsets(&kafka(), &group, &topic.name, 2)
+            .into_iter()
+            .flatten()
+            .sum::<i64>(),
+        2,
+        "the streamed records were committed on Ctrl-C"
+    );
+    delete_group(&kafka(), &group);
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 //! The platform runtime on the wire (issue: runtime): a worker process against the real RabbitMQ, a fake
-//! platform API and the librdkafka mock cluster.
+//! platform API and the shared Apache Kafka broker (the librdkafka mock cluster only where a test injects
+//! broker latency).
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -19,11 +20,9 @@ fn produce_cfg(brokers: &str, topic: &str) -> serde_json::Value {
 
 #[tokio::test]
 async fn data_message_carries_the_reference_headers_and_the_delivery_is_acked() {
-    let mock = MockCluster::new(1).unwrap();
-    let topic = rand_name("topic");
-    mock.create_topic(&topic, 1, 1).unwrap();
+    let topic = Topic::new("headers", 1);
     let rb = Rabbit::setup("headers").await;
-    let api = fake_api(produce_cfg(&mock.bootstrap_servers(), &topic)).await;
+    let api = fake_api(produce_cfg(&kafka(), &topic.name)).await;
     let mut env = rb.env(&api.uri(), "produce");
     env.push((
         "ELASTICIO_ADDITIONAL_VARS_FOR_HEADERS".into(),
@@ -110,7 +109,7 @@ async fn data_message_carries_the_reference_headers_and_the_delivery_is_acked() 
     );
     assert_eq!(*data.props.delivery_mode(), Some(1));
     let body = data.decrypted();
-    assert_eq!(body["body"]["topicName"], topic);
+    assert_eq!(body["body"]["topicName"], topic.name);
     assert_eq!(body["body"]["partition"], "0");
     assert_eq!(body["body"]["errorCode"], "0");
     assert_eq!(body["body"]["baseOffset"], "0");
@@ -139,9 +138,9 @@ async fn data_message_carries_the_reference_headers_and_the_delivery_is_acked() 
 
 #[tokio::test]
 async fn item_26_failed_execution_publishes_the_error_wrapper_and_rejects() {
-    let mock = MockCluster::new(1).unwrap();
+    let topic = Topic::new("error", 1);
     let rb = Rabbit::setup("error").await;
-    let api = fake_api(produce_cfg(&mock.bootstrap_servers(), "whatever")).await;
+    let api = fake_api(produce_cfg(&kafka(), &topic.name)).await;
     let worker = Worker::spawn(&rb.env(&api.uri(), "produce"));
     worker.ready().await;
     let content = rb
@@ -188,9 +187,9 @@ async fn item_26_failed_execution_publishes_the_error_wrapper_and_rejects() {
 
 #[tokio::test]
 async fn item_14_undecryptable_and_non_json_input_is_rejected_with_nothing_published() {
-    let mock = MockCluster::new(1).unwrap();
+    let topic = Topic::new("garbage", 1);
     let rb = Rabbit::setup("garbage").await;
-    let api = fake_api(produce_cfg(&mock.bootstrap_servers(), "t")).await;
+    let api = fake_api(produce_cfg(&kafka(), &topic.name)).await;
     let worker = Worker::spawn(&rb.env(&api.uri(), "produce"));
     worker.ready().await;
     rb.publish_raw(b"this is not base64 ciphertext", &[("messageId", "bad-1")])
@@ -339,6 +338,7 @@ async fn item_11_missing_listen_queue_fails_startup() {
 
 #[tokio::test]
 async fn item_50_51_sigterm_finishes_the_in_flight_message_and_leaves_the_next_queued() {
+    // Mock cluster: its injected 1.5 s round trip keeps the first message in flight when SIGTERM arrives.
     let mock = MockCluster::new(1).unwrap();
     let topic = rand_name("topic");
     mock.create_topic(&topic, 1, 1).unwrap();
