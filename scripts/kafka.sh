@@ -32,7 +32,24 @@ LIBS="$CACHE/libs"
 HEAP="${KC_KAFKA_HEAP:-384m}"
 
 log() { printf '[kafka] %s\n' "$*" >&2; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# N distinct free ports below the kernel's ephemeral range, so that no outgoing connection can take one between
+# this check and the broker's bind (a port the kernel hands out as a client port could). All N are held while
+# choosing so they differ from each other.
+free_ports() {
+  python3 - "$1" <<'PY'
+import random, socket, sys
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+held = []
+while len(held) < int(sys.argv[1]):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", random.randrange(10000, max(10001, low))))
+    except OSError:
+        s.close(); continue
+    held.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in held))
+PY
+}
 
 fetch() {
   [ -f "$CACHE/.complete" ] && return 0
@@ -112,6 +129,9 @@ wait_ready() { # dir port pid
   local dir="$1" port="$2" pid="$3" i
   for i in $(seq 1 600); do
     if ! kill -0 "$pid" 2>/dev/null; then
+      if grep -qs "Address already in use" "$dir/server.log" "$dir/stdout.log"; then
+        log "broker in $dir: a port was taken meanwhile; retrying with other ports"; return 2
+      fi
       log "broker in $dir exited during startup:"; tail -30 "$dir/server.log" "$dir/stdout.log" >&2 2>/dev/null; exit 1
     fi
     if grep -q "Kafka Server started" "$dir/server.log" 2>/dev/null && (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null
@@ -149,7 +169,7 @@ start_single() {
   make_pki "$dir"
   log4j_config "$dir"
   local pc pp ps pssl pm pss
-  pc=$(free_port); pp=$(free_port); ps=$(free_port); pssl=$(free_port); pm=$(free_port); pss=$(free_port)
+  read -r pc pp ps pssl pm pss <<<"$(free_ports 6)"
   local scram='org.apache.kafka.common.security.scram.ScramLoginModule required;'
   local plain='org.apache.kafka.common.security.plain.PlainLoginModule required user_plain="plain-pass";'
   {
@@ -184,8 +204,9 @@ EOF
   format "$dir" "$(python3 -c 'import base64,uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')" \
     --add-scram 'SCRAM-SHA-512=[name=scram512,password=scram512-pass]' \
     --add-scram 'SCRAM-SHA-256=[name=scram256,password=scram256-pass]'
-  local pid; pid=$(launch "$dir")
-  wait_ready "$dir" "$pp" "$pid"
+  local pid rc=0; pid=$(launch "$dir")
+  wait_ready "$dir" "$pp" "$pid" || rc=$?
+  if [ "$rc" -ne 0 ]; then rm -rf "$dir"; return "$rc"; fi
   log "Apache Kafka $KAFKA_VERSION ready on 127.0.0.1:$pp (dir $dir)"
   echo "export KC_KAFKA_BROKERS=127.0.0.1:$pp KC_KAFKA_SCRAM_BROKERS=127.0.0.1:$ps KC_KAFKA_SSL_BROKERS=localhost:$pssl" \
     "KC_KAFKA_MTLS_BROKERS=localhost:$pm KC_KAFKA_SASL_SSL_BROKERS=localhost:$pss KC_KAFKA_CA=$dir/ca.pem" \
@@ -199,8 +220,9 @@ start_cluster() {
   local root; root=$(mktemp -d /tmp/kc-kafka-cluster.XXXXXX)
   local i voters="" brokers="" pids="" id
   local -a pc pp
+  local -a ports; read -r -a ports <<<"$(free_ports $((2 * n)))"
   for i in $(seq 1 "$n"); do
-    pc[i]=$(free_port); pp[i]=$(free_port)
+    pc[i]=${ports[2*i-2]}; pp[i]=${ports[2*i-1]}
     voters="${voters:+$voters,}$i@127.0.0.1:${pc[i]}"
     brokers="${brokers:+$brokers,}127.0.0.1:${pp[i]}"
   done
@@ -233,7 +255,9 @@ EOF
     pids="${pids:+$pids,}$(launch "$root/node$i")"
   done
   IFS=, read -r -a pid_arr <<<"$pids"
-  for i in $(seq 1 "$n"); do wait_ready "$root/node$i" "${pp[i]}" "${pid_arr[i-1]}"; done
+  local rc=0
+  for i in $(seq 1 "$n"); do wait_ready "$root/node$i" "${pp[i]}" "${pid_arr[i-1]}" || { rc=$?; break; }; done
+  if [ "$rc" -ne 0 ]; then stop_pids "${pid_arr[@]}"; rm -rf "$root"; return "$rc"; fi
   log "Apache Kafka $KAFKA_VERSION cluster of $n ready on $brokers (dir $root)"
   echo "export KC_KAFKA_CLUSTER=$brokers KC_KAFKA_CLUSTER_PIDS=$pids KC_KAFKA_CLUSTER_DIR=$root KC_KAFKA_LIBS=$LIBS"
 }
@@ -247,10 +271,24 @@ stop_pids() { # pids...
   done
 }
 
+# A start that lost a port race (exit 2) is retried with new ports and a new folder. Each attempt runs as its own
+# process so that `set -e` stays in force inside it.
+with_retries() {
+  local attempt rc
+  fetch
+  for attempt in 1 2 3; do
+    rc=0; "$0" "$@" || rc=$?
+    [ "$rc" -ne 2 ] && return "$rc"
+  done
+  log "no free ports after 3 attempts"; exit 1
+}
+
 case "${1:-start}" in
 fetch) fetch ;;
-start) start_single ;;
-cluster) start_cluster "${2:-3}" ;;
+start) with_retries __start ;;
+cluster) with_retries __cluster "${2:-3}" ;;
+__start) start_single ;;
+__cluster) start_cluster "${2:-3}" ;;
 stop)
   if [ -n "${KC_KAFKA_PID:-}" ]; then stop_pids "$KC_KAFKA_PID"; fi
   if [ -n "${KC_KAFKA_DIR:-}" ] && [ -d "$KC_KAFKA_DIR" ]; then
