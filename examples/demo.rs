@@ -1,6 +1,8 @@
 //! End-to-end demo on embedded defaults: a Produce step and a Consume step of one flow, each a real worker
 //! (in this process), talking to the local RabbitMQ, a platform emulator (the fake API the tests use), and an
-//! embedded Kafka (librdkafka's mock cluster) unless `--brokers` points at a real cluster.
+//! embedded Kafka (librdkafka's mock cluster) unless `--brokers` points at a real cluster (e.g. Apache Kafka from
+//! `eval "$(scripts/kafka.sh start)"`, then `--brokers $KC_KAFKA_BROKERS`), where the demo creates its own topic and
+//! deletes it and its consumer group at the end.
 //!
 //! Run it with `scripts/demo.sh` (installs/starts RabbitMQ first) or `cargo run --release --example demo`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
@@ -323,6 +325,12 @@ async fn main() -> anyhow::Result<()> {
             .await;
     }
     let _ignored = conn.close(200, "bye".into()).await;
+    // On a real cluster the demo leaves nothing behind: its topic and consumer group go.
+    if args.brokers.is_some()
+        && let Err(e) = remove_topic_and_group(&brokers, &topic, &format!("{prefix}-group")).await
+    {
+        println!("cleanup: {e:#}");
+    }
 
     let duplicates: u32 = read_back.values().map(|c| c - 1).sum();
     let missing = (0..args.messages)
@@ -391,6 +399,26 @@ async fn create_topic(brokers: &str, topic: &str, partitions: i32) -> anyhow::Re
     for r in res {
         if let Err((t, e)) = r {
             anyhow::bail!("cannot create topic {t}: {e}");
+        }
+    }
+    Ok(())
+}
+
+async fn remove_topic_and_group(brokers: &str, topic: &str, group: &str) -> anyhow::Result<()> {
+    use rdkafka::admin::{AdminClient, AdminOptions};
+    use rdkafka::client::DefaultClientContext;
+    let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()?;
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    for r in admin.delete_groups(&[group], &opts).await? {
+        if let Err((g, e)) = r {
+            anyhow::bail!("cannot delete consumer group {g}: {e}");
+        }
+    }
+    for r in admin.delete_topics(&[topic], &opts).await? {
+        if let Err((t, e)) = r {
+            anyhow::bail!("cannot delete topic {t}: {e}");
         }
     }
     Ok(())
