@@ -1321,13 +1321,8 @@ use crate::verify::service;
 
 #[tokio::test]
 async fn item_53_verify_credentials_posts_success_with_verified() {
-    let mock = rdkafka::mocking::MockCluster::new(1).unwrap();
-    let (code, body, _, _) = service(
-        "verifyCredentials",
-        Some(json!({"brokers": mock.bootstrap_servers()})),
-        &[],
-    )
-    .await;
+    let (code, body, _, _) =
+        service("verifyCredentials", Some(json!({"brokers": kafka()})), &[]).await;
     assert_eq!(code, 0);
     assert_eq!(
         body.unwrap(),
@@ -1380,12 +1375,10 @@ async fn item_56_get_meta_model_and_select_model() {
     assert!(
         body["data"]["out"]["properties"]["offset"].is_object() && body["data"].get("in").is_some()
     );
-    let mock = rdkafka::mocking::MockCluster::new(1).unwrap();
-    let topic = rand_name("select");
-    mock.create_topic(&topic, 1, 1).unwrap();
+    let topic = Topic::new("select", 1);
     let (code, body, _, _) = service(
         "selectModel",
-        Some(json!({"brokers": mock.bootstrap_servers()})),
+        Some(json!({"brokers": kafka()})),
         &[
             ("ELASTICIO_ACTION_OR_TRIGGER", "produce".into()),
             ("ELASTICIO_GET_MODEL_METHOD", "getTopics".into()),
@@ -1393,7 +1386,7 @@ async fn item_56_get_meta_model_and_select_model() {
     )
     .await;
     assert_eq!(code, 0);
-    assert_eq!(body.unwrap()["data"][&topic], topic);
+    assert_eq!(body.unwrap()["data"][&topic.name], topic.name);
 }
 
 #[tokio::test]

@@ -3,8 +3,9 @@
 //! values: stdout/stderr, every AMQP message (raw content, decrypted bodies, the error wrapper's encrypted
 //! fields, headers) and every HTTP request the fake platform received (URL and body).
 //!
-//! The mock cluster has no SASL; a SASL configuration against it, or against a closed port, still runs the
-//! paths where a password could leak (client creation, connection and authentication errors, timeouts).
+//! Kafka is the shared Apache Kafka broker: its SASL listener with the test's (wrong) password runs the real
+//! authentication-failure paths, a real SCRAM user the successful ones; SASL against its PLAINTEXT listener,
+//! SASL_SSL with the test CA, and a closed port run the connection-error and timeout paths.
 
 use std::time::Duration;
 
@@ -13,7 +14,6 @@ use base64::engine::general_purpose::STANDARD as B64;
 use futures_util::FutureExt as _;
 use futures_util::future::join_all;
 use kafka_component::platform::crypto::Crypto;
-use rdkafka::mocking::MockCluster;
 use serde_json::{Value, json};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -31,10 +31,13 @@ const AMQP_PASSWORD: &str = "AMQPPW-s3cr3t-1b3c";
 const STORAGE_TOKEN: &str = "OSTOKEN-s3cr3t-5e6f";
 const RESULT_PASSWORD: &str = "RESULTPW-s3cr3t-2a4c";
 const KEY_MARKER: &str = "CLIENTKEYs3cr3tMIIEvQIBADANBgkq";
+/// The password of the SCRAM-SHA-512 user `scripts/kafka.sh` creates: a login that works, scanned for too.
+const KAFKA_SASL_PASSWORD: &str = "scram512-pass";
 /// Shown on purpose (user names are not secret): proves the scan sees the error texts.
 const SASL_USER: &str = "visible-user-name";
 
-const SECRETS: [&str; 8] = [
+const SECRETS: [&str; 9] = [
+    KAFKA_SASL_PASSWORD,
     SASL_PASSWORD,
     API_KEY,
     CRYPTO_PASSWORD,
@@ -225,17 +228,23 @@ async fn message_mode(label: &str, function: &str, cfg: Value, inputs: Vec<Value
 
 #[tokio::test]
 async fn no_secret_appears_in_any_output_message_or_request() {
-    let mock = MockCluster::new(1).unwrap();
-    let brokers = mock.bootstrap_servers();
-    let topic = rand_name("secrets");
-    mock.create_topic(&topic, 1, 1).unwrap();
+    let brokers = kafka();
+    let sasl_brokers = kafka_var("KC_KAFKA_SCRAM_BROKERS");
+    let sasl_ssl_brokers = kafka_var("KC_KAFKA_SASL_SSL_BROKERS");
+    let ca = std::fs::read_to_string(kafka_var("KC_KAFKA_CA")).unwrap();
+    let t = Topic::new("secrets", 1);
+    let topic = t.name.clone();
+    // A login that works (debug logs of a real SASL session).
+    let scram_ok = json!({"brokers": sasl_brokers, "username": "scram512", "password": KAFKA_SASL_PASSWORD,
+                          "mechanism": "scram-sha-512", "deliveryTimeoutMs": 5000});
     let mut cap = Capture::default();
     let good = json!({"body": {"messages": [{"key": "k", "value": "v"}]}});
     let invalid = json!({"body": {"messages": [{"key": "no value"}]}});
     let closed = "127.0.0.1:1";
 
-    // Produce: good, invalid input (error wrapper with errorInput, error reply), SASL against the mock and a
-    // closed port (authentication errors, timeouts, rebound), a broken client key, a bad mechanism.
+    // Produce: good, invalid input (error wrapper with errorInput, error reply), a SASL login that works, wrong
+    // passwords on Kafka's SASL and SASL_SSL listeners (authentication errors), SASL against the PLAINTEXT
+    // listener and a closed port (connection errors, timeouts, rebound), a broken client key, a bad mechanism.
     let plain = json!({"brokers": brokers, "topic": topic});
     // Records for the consumers to read.
     crate::consume::produce_records(&brokers, &topic, 1, 3, 10);
@@ -250,12 +259,30 @@ async fn no_secret_appears_in_any_output_message_or_request() {
     ];
     for (label, cfg) in [
         (
-            "produce SASL/SCRAM on mock",
-            merge(sasl(&brokers, "scram-sha-512"), json!({"topic": topic})),
+            "produce SCRAM ok",
+            merge(scram_ok.clone(), json!({"topic": topic})),
         ),
         (
-            "produce SASL/PLAIN on mock",
-            merge(sasl(&brokers, "plain"), json!({"topic": topic})),
+            "produce SCRAM wrong password",
+            merge(
+                sasl(&sasl_brokers, "scram-sha-512"),
+                json!({"topic": topic}),
+            ),
+        ),
+        (
+            "produce PLAIN wrong password",
+            merge(sasl(&sasl_brokers, "plain"), json!({"topic": topic})),
+        ),
+        (
+            "produce SASL_SSL wrong password",
+            merge(
+                sasl(&sasl_ssl_brokers, "scram-sha-256"),
+                json!({"topic": topic, "caCert": ca}),
+            ),
+        ),
+        (
+            "produce SASL on the PLAINTEXT listener",
+            merge(sasl(&brokers, "scram-sha-512"), json!({"topic": topic})),
         ),
         (
             "produce SASL closed port",
@@ -276,25 +303,33 @@ async fn no_secret_appears_in_any_output_message_or_request() {
         runs.push(message_mode(label, "produce", cfg, vec![good.clone()]).boxed());
     }
 
-    // Consume: records from the mock; SASL against the mock and a closed port.
+    // Consume: records from Kafka with and without SASL; a wrong password; SASL against a closed port.
     let tick = json!({"body": {}});
+    let groups: Vec<String> = (0..4).map(|_| rand_name("g")).collect();
     for (label, cfg) in [
         (
             "consume ok",
-            json!({"brokers": brokers, "topic": topic, "groupId": rand_name("g")}),
+            json!({"brokers": brokers, "topic": topic, "groupId": groups[0]}),
         ),
         (
-            "consume SASL on mock",
+            "consume SCRAM ok",
             merge(
-                sasl(&brokers, "scram-sha-512"),
-                json!({"topic": topic, "groupId": rand_name("g")}),
+                scram_ok.clone(),
+                json!({"topic": topic, "groupId": groups[1]}),
+            ),
+        ),
+        (
+            "consume SCRAM wrong password",
+            merge(
+                sasl(&sasl_brokers, "scram-sha-512"),
+                json!({"topic": topic, "groupId": groups[2]}),
             ),
         ),
         (
             "consume SASL closed port",
             merge(
                 sasl(closed, "plain"),
-                json!({"topic": topic, "groupId": rand_name("g")}),
+                json!({"topic": topic, "groupId": groups[3]}),
             ),
         ),
     ] {
@@ -338,10 +373,16 @@ async fn no_secret_appears_in_any_output_message_or_request() {
             "verifyCredentials",
             json!({"brokers": brokers}),
         ),
+        ("verify SCRAM ok", "verifyCredentials", scram_ok.clone()),
         (
-            "verify SASL on mock",
+            "verify SCRAM wrong password",
             "verifyCredentials",
-            sasl(&brokers, "scram-sha-512"),
+            sasl(&sasl_brokers, "scram-sha-512"),
+        ),
+        (
+            "verify PLAIN wrong password",
+            "verifyCredentials",
+            sasl(&sasl_brokers, "plain"),
         ),
         (
             "verify SASL closed port",
@@ -359,10 +400,11 @@ async fn no_secret_appears_in_any_output_message_or_request() {
             json!({"brokers": brokers, "clientCert": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", "clientKey": client_key()}),
         ),
         ("topics plain", "selectModel", json!({"brokers": brokers})),
+        ("topics SCRAM ok", "selectModel", scram_ok.clone()),
         (
-            "topics SASL on mock",
+            "topics SCRAM wrong password",
             "selectModel",
-            sasl(&brokers, "scram-sha-256"),
+            sasl(&sasl_brokers, "scram-sha-256"),
         ),
         (
             "topics SASL closed port",
@@ -387,8 +429,16 @@ async fn no_secret_appears_in_any_output_message_or_request() {
             invalid["body"].clone(),
         ),
         (
-            "exec produce SASL",
-            merge(sasl(&brokers, "scram-sha-512"), json!({"topic": topic})),
+            "exec produce SCRAM wrong password",
+            merge(
+                sasl(&sasl_brokers, "scram-sha-512"),
+                json!({"topic": topic}),
+            ),
+            good["body"].clone(),
+        ),
+        (
+            "exec produce SCRAM ok",
+            merge(scram_ok.clone(), json!({"topic": topic})),
             good["body"].clone(),
         ),
     ] {
@@ -424,6 +474,9 @@ async fn no_secret_appears_in_any_output_message_or_request() {
     assert!(cap.contains(SASL_USER), "SASL error texts captured");
     assert!(cap.contains("\"verified\""), "service results captured");
     assert!(cap.contains(&topic), "selectModel result captured");
+    for g in &groups {
+        delete_group(&brokers, g);
+    }
     cap.assert_clean();
 }
 
