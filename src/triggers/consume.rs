@@ -793,6 +793,23 @@ impl MemberRun {
                 }
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
+            Some(RDKafkaErrorCode::InvalidSessionTimeout) => {
+                // The broker refuses the member's JoinGroup on every retry: without this the member would stay
+                // outside its group forever with only a warning in the log.
+                let text = format!(
+                    "invalid configuration field `sessionTimeoutMs`: the broker refuses a session timeout of {} ms; Apache Kafka accepts `group.min.session.timeout.ms` (default 6000) to `group.max.session.timeout.ms` (default 1800000)",
+                    self.config.session_timeout_ms
+                );
+                tracing::error!(error = %text, "Consumer group join refused.");
+                if let Err(pe) = self
+                    .emitter
+                    .error(&ErrorReport::new("ConfigurationError", &text))
+                    .await
+                {
+                    tracing::error!(error = %pe, "Could not publish the error.");
+                }
+                self.fatal.raise(text);
+            }
             _ => {
                 tracing::warn!(error = %e, "Kafka consumer error; librdkafka retries.");
                 tokio::time::sleep(Duration::from_millis(100)).await;

@@ -662,3 +662,35 @@ fn regex_escape(s: &str) -> String {
         })
         .collect()
 }
+
+/// Apache Kafka refuses a session timeout below `group.min.session.timeout.ms` (6 s by default) on every
+/// JoinGroup; the mock cluster accepted it. The member must not wait outside its group forever: a
+/// `ConfigurationError` naming the field, and exit 1.
+#[tokio::test]
+async fn a_session_timeout_the_broker_refuses_is_a_configuration_error_and_exits_non_zero() {
+    let brokers = kafka();
+    let t = Topic::new("short-session", 1);
+    let (topic, group) = (t.name.clone(), Group::new());
+    produce_records(&brokers, &topic, 1, 5, 1);
+    let rb = Rabbit::setup("short-session").await;
+    let mut c = cfg(&brokers, &topic, &group);
+    c["sessionTimeoutMs"] = json!("3000");
+    let (mut worker, _api) = start(&rb, c, &[]).await;
+    assert_eq!(
+        worker.exit_code(T).await,
+        1,
+        "exits non-zero; logs:\n{}",
+        worker.logs()
+    );
+    let e = error_of(&rb.next("error", T).await.expect("error published"));
+    assert_eq!(e["name"], "ConfigurationError", "{e}");
+    let text = e["message"].as_str().unwrap();
+    assert!(
+        text.contains("invalid configuration field `sessionTimeoutMs`")
+            && text.contains("3000 ms")
+            && text.contains("group.min.session.timeout.ms"),
+        "{text}"
+    );
+    assert_eq!(rb.count("data").await, 0);
+    rb.teardown().await;
+}
