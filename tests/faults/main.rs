@@ -14,6 +14,7 @@
     dead_code
 )]
 
+mod cluster;
 mod group;
 #[path = "../it/helpers.rs"]
 mod helpers;
