@@ -9,11 +9,15 @@
 //!   publish-with-confirm, and a plain rdkafka producer/consumer on the same broker.
 //! - Peak RSS and CPU seconds of the worker process per case, and its idle RSS.
 //!
-//! Brokers: the librdkafka mock cluster and tansu (memory storage), started here. The data throttle is raised
-//! (`ELASTICIO_DATA_RATE_LIMIT=1000000`): the platform default of 10 per 100 ms would measure only the throttle.
+//! Brokers: Apache Kafka 4.4 (`kafka`): the broker at `KC_KAFKA_BROKERS` when that is set, else a broker of the
+//! bench's own started with `scripts/kafka.sh start` and stopped at the end; and, for comparison, librdkafka's mock
+//! cluster in the bench process (`mock`: no disk, no network stack between processes, so an upper bound for what
+//! the worker's own code allows). Topics the bench creates on Kafka are deleted at the end. The data throttle is
+//! raised (`ELASTICIO_DATA_RATE_LIMIT=1000000`): the platform default of 10 per 100 ms would measure only the
+//! throttle.
 //!
-//! Run: `cargo bench --bench worker -- [--messages N] [--json target/bench.json] [--quick] [--only mock|tansu]
-//! [--no-tansu] [--cases a,b,c,c1,c100,limits]`. Profiling: `BENCH_PERF=1` (perf, see `Profiler`) or
+//! Run: `cargo bench --bench worker -- [--messages N] [--json target/bench.json] [--quick] [--only kafka|mock]
+//! [--cases a,b,c,c1,c100,limits]`. Profiling: `BENCH_PERF=1` (perf, see `Profiler`) or
 //! `BENCH_WORKER_WRAP="valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=target/cg.%p"`.
 #![allow(
     clippy::unwrap_used,
@@ -715,11 +719,13 @@ async fn lapin_loop_limit(conn: &Connection, n: usize) -> Row {
     let (exchange, rk) = (format!("{}:x", topo.prefix), topo.q("data"));
     let looper = tokio::spawn(async move {
         let mut handled = 0;
+        // Every ack is awaited before the connection closes (the last results arrive before their acks are sent).
+        let mut acks = Vec::with_capacity(n);
         while handled < n {
             let d = consumer.next().await.unwrap().unwrap();
             let (out_ch, exchange, rk) = (out_ch.clone(), exchange.clone(), rk.clone());
             let c = crypto.clone();
-            tokio::spawn(async move {
+            acks.push(tokio::spawn(async move {
                 let plain = c.decode(&d.data, 1).unwrap();
                 let out = c.encode(&plain, 1);
                 out_ch
@@ -738,8 +744,11 @@ async fn lapin_loop_limit(conn: &Connection, n: usize) -> Row {
                     .await
                     .unwrap();
                 d.acker.ack(BasicAckOptions::default()).await.unwrap();
-            });
+            }));
             handled += 1;
+        }
+        for a in acks {
+            a.await.unwrap();
         }
     });
     let cons_ch = conn.create_channel().await.unwrap();
@@ -837,10 +846,13 @@ async fn lapin_publish_limit(conn: &Connection, n: usize, window: usize) -> Row 
     }
 }
 
-/// Limit 3: plain rdkafka producer (100-byte records) and consumer (1 KB records).
-fn rdkafka_limits(brokers: &str, broker: &str, n: usize, consume_topic: &str) -> Vec<Row> {
-    let topic = uniq("plain");
-    create_topic(brokers, &topic, 3);
+/// Limit 3: plain rdkafka producer (100-byte records to `topic`) and consumer (1 KB records of `consume_topic`).
+fn rdkafka_limits(
+    brokers: &str,
+    broker: &str,
+    n: usize,
+    (topic, consume_topic): (&str, &str),
+) -> Vec<Row> {
     let started = Instant::now();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -858,7 +870,7 @@ fn rdkafka_limits(brokers: &str, broker: &str, n: usize, consume_topic: &str) ->
         for i in 0..n {
             let key = format!("k{}", i % 1000);
             pending.push(
-                p.send_result(FutureRecord::to(&topic).key(&key).payload(&value))
+                p.send_result(FutureRecord::to(topic).key(&key).payload(&value))
                     .map_err(|(e, _)| e)
                     .unwrap(),
             );
@@ -896,7 +908,7 @@ fn rdkafka_limits(brokers: &str, broker: &str, n: usize, consume_topic: &str) ->
         }
     }
     let csecs = started.elapsed().as_secs_f64();
-    vec![
+    let rows = vec![
         Row {
             case: "limit: rdkafka producer (100 B records)".into(),
             broker: broker.into(),
@@ -925,9 +937,12 @@ fn rdkafka_limits(brokers: &str, broker: &str, n: usize, consume_topic: &str) ->
             idle_rss_mb: None,
             cpu_s: None,
         },
-    ]
+    ];
+    rows
 }
 
+/// Creates a topic on Apache Kafka (replication 1) and waits until metadata shows a leader for every partition. (The
+/// mock cluster's topics are made with `MockCluster::create_topic`.)
 fn create_topic(brokers: &str, topic: &str, partitions: i32) {
     use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
     let admin: AdminClient<rdkafka::client::DefaultClientContext> = ClientConfig::new()
@@ -938,48 +953,122 @@ fn create_topic(brokers: &str, topic: &str, partitions: i32) {
         .enable_all()
         .build()
         .unwrap();
-    let _ = rt.block_on(admin.create_topics(
-        &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
-        &AdminOptions::new(),
+    let created = rt
+        .block_on(admin.create_topics(
+            &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+        ))
+        .unwrap();
+    assert!(
+        created.iter().all(Result::is_ok),
+        "create {topic}: {created:?}"
+    );
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ready = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(5))
+            .ok()
+            .and_then(|md| {
+                md.topics().iter().find(|t| t.name() == topic).map(|t| {
+                    t.error().is_none()
+                        && t.partitions().len() == partitions as usize
+                        && t.partitions().iter().all(|p| p.leader() >= 0)
+                })
+            })
+            .unwrap_or(false);
+        if ready {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "topic {topic} on {brokers} has no leaders after 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Deletes the bench's topics (best effort).
+fn delete_topics(brokers: &str, topics: &[String]) {
+    use rdkafka::admin::{AdminClient, AdminOptions};
+    if topics.is_empty() {
+        return;
+    }
+    let admin: AdminClient<rdkafka::client::DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+    let _ = rt.block_on(admin.delete_topics(
+        &refs,
+        &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
     ));
 }
 
-fn start_tansu() -> Option<(std::process::Child, String)> {
-    let bin = std::env::var("KC_TANSU_BIN").unwrap_or_else(|_| {
-        format!(
-            "{}/.cache/kafka-component/tansu/bin/tansu",
-            std::env::var("HOME").unwrap_or_default()
-        )
-    });
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .ok()?
-        .local_addr()
-        .ok()?
-        .port();
-    let url = format!("tcp://127.0.0.1:{port}");
-    let child = std::process::Command::new(bin)
-        .args([
-            "broker",
-            "--listener-url",
-            &url,
-            "--advertised-listener-url",
-            &url,
-            "--storage-engine",
-            "memory://tansu/",
-            "--silent",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if Instant::now() > deadline {
-            return None;
+/// Apache Kafka for the bench: the broker at `KC_KAFKA_BROKERS` when set, else one of its own
+/// (`scripts/kafka.sh start`), stopped when this is dropped.
+struct Kafka {
+    brokers: String,
+    /// `KC_KAFKA_PID` and `KC_KAFKA_DIR` of the bench's own broker.
+    own: Option<(String, String)>,
+}
+
+impl Kafka {
+    fn start() -> Self {
+        if let Ok(brokers) = std::env::var("KC_KAFKA_BROKERS") {
+            println!("Apache Kafka: {brokers} (KC_KAFKA_BROKERS)");
+            return Self { brokers, own: None };
         }
-        std::thread::sleep(Duration::from_millis(50));
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kafka.sh");
+        let out = std::process::Command::new(script)
+            .arg("start")
+            .env_remove("KC_KAFKA_PROPS")
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("scripts/kafka.sh");
+        assert!(
+            out.status.success(),
+            "`scripts/kafka.sh start` failed (its messages are above); scripts/setup.sh installs Java and Maven"
+        );
+        let vars: HashMap<String, String> = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        let brokers = vars["KC_KAFKA_BROKERS"].clone();
+        println!(
+            "Apache Kafka: {brokers} (a broker of the bench's own, {})",
+            vars["KC_KAFKA_DIR"]
+        );
+        Self {
+            brokers,
+            own: Some((vars["KC_KAFKA_PID"].clone(), vars["KC_KAFKA_DIR"].clone())),
+        }
     }
-    Some((child, format!("127.0.0.1:{port}")))
+}
+
+impl Drop for Kafka {
+    fn drop(&mut self) {
+        if let Some((pid, dir)) = &self.own {
+            let _ = std::process::Command::new(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/scripts/kafka.sh"
+            ))
+            .arg("stop")
+            .env("KC_KAFKA_PID", pid)
+            .env("KC_KAFKA_DIR", dir)
+            .env_remove("KC_KAFKA_CLUSTER_DIR")
+            .env_remove("KC_KAFKA_CLUSTER_PIDS")
+            .status();
+        }
+    }
 }
 
 fn arg(args: &[String], name: &str) -> Option<String> {
@@ -1019,31 +1108,34 @@ async fn main() {
         rows.push(lapin_publish_limit(&conn, n, 512).await);
     }
 
-    let mock = MockCluster::new(1).unwrap();
-    let tansu = if args.iter().any(|a| a == "--no-tansu") {
-        None
-    } else {
-        start_tansu()
-    };
-    let mut brokers: Vec<(String, String)> = vec![("mock".into(), mock.bootstrap_servers())];
-    if let Some((_, b)) = &tansu {
-        brokers.push(("tansu".into(), b.clone()));
-    } else {
-        println!("(tansu not found: run scripts/setup.sh; measuring the mock cluster only)");
-    }
     let only = arg(&args, "--only");
+    let measure = |b: &str| only.as_deref().is_none_or(|o| o == b);
+    let kafka = if measure("kafka") {
+        Some(tokio::task::spawn_blocking(Kafka::start).await.unwrap())
+    } else {
+        None
+    };
+    let mock = measure("mock").then(|| MockCluster::new(1).unwrap());
+    let mut brokers: Vec<(String, String)> = Vec::new();
+    if let Some(k) = &kafka {
+        brokers.push(("kafka".into(), k.brokers.clone()));
+    }
+    if let Some(m) = &mock {
+        brokers.push(("mock".into(), m.bootstrap_servers()));
+    }
+    assert!(!brokers.is_empty(), "--only takes kafka or mock");
+    // Topics made on Apache Kafka, deleted at the end.
+    let mut kafka_topics: Vec<String> = Vec::new();
     for (bname, b) in &brokers {
-        if only.as_deref().is_some_and(|o| o != bname) {
-            continue;
-        }
         let topic = uniq("produce");
-        if bname == "mock" {
-            mock.create_topic(&topic, 3, 1).unwrap();
+        if let (Some(m), true) = (&mock, bname == "mock") {
+            m.create_topic(&topic, 3, 1).unwrap();
         } else {
             let (bb, t) = (b.clone(), topic.clone());
             tokio::task::spawn_blocking(move || create_topic(&bb, &t, 3))
                 .await
                 .unwrap();
+            kafka_topics.push(topic.clone());
         }
         if want("a") {
             rows.push(
@@ -1097,13 +1189,14 @@ async fn main() {
             continue;
         }
         let ctopic = uniq("consume");
-        if bname == "mock" {
-            mock.create_topic(&ctopic, 3, 1).unwrap();
+        if let (Some(m), true) = (&mock, bname == "mock") {
+            m.create_topic(&ctopic, 3, 1).unwrap();
         } else {
             let (bb, t) = (b.clone(), ctopic.clone());
             tokio::task::spawn_blocking(move || create_topic(&bb, &t, 3))
                 .await
                 .unwrap();
+            kafka_topics.push(ctopic.clone());
         }
         let (bb, ct) = (b.clone(), ctopic.clone());
         tokio::task::spawn_blocking(move || fill_topic(&bb, &ct, n))
@@ -1116,18 +1209,32 @@ async fn main() {
             rows.push(consume_case(&conn, b, &ctopic, "consume, batch 100", bname, n, 100).await);
         }
         if want("limits") {
-            let (bb, ct) = (b.clone(), ctopic.clone());
-            let bn = bname.clone();
+            let ptopic = uniq("plain");
+            if let (Some(m), true) = (&mock, bname == "mock") {
+                m.create_topic(&ptopic, 3, 1).unwrap();
+            } else {
+                let (bb, t) = (b.clone(), ptopic.clone());
+                tokio::task::spawn_blocking(move || create_topic(&bb, &t, 3))
+                    .await
+                    .unwrap();
+                kafka_topics.push(ptopic.clone());
+            }
+            let (bb, ct, bn) = (b.clone(), ctopic.clone(), bname.clone());
             rows.extend(
-                tokio::task::spawn_blocking(move || rdkafka_limits(&bb, &bn, n, &ct))
+                tokio::task::spawn_blocking(move || rdkafka_limits(&bb, &bn, n, (&ptopic, &ct)))
                     .await
                     .unwrap(),
             );
         }
     }
-    if let Some((mut child, _)) = tansu {
-        let _ = child.kill();
-        let _ = child.wait();
+    drop(mock);
+    if let Some(k) = kafka {
+        tokio::task::spawn_blocking(move || {
+            delete_topics(&k.brokers, &kafka_topics);
+            drop(k);
+        })
+        .await
+        .unwrap();
     }
 
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
