@@ -624,15 +624,15 @@ async fn send_all(
             to_send.push(r);
         }
     }
-    let (mut written, more, size_rejected) = send_batch(producer, pc, &to_send).await;
+    let (mut written, more, batch_rejected) = send_batch(producer, pc, &to_send).await;
     failures.extend(more);
-    // The broker refuses a whole batch when it is larger than the topic's `max.message.bytes`, so records
-    // that fit on their own fail together with the one that does not. Like the Java producer, which splits
-    // such a batch, send each of them again alone, one after the other (so their order is kept): only the
-    // records that are too large by themselves fail.
-    if size_rejected.len() > 1 {
-        failures.retain(|f| !size_rejected.contains(&f.index));
-        for index in size_rejected {
+    // The broker refuses a whole batch when it is larger than the topic's `max.message.bytes`, or when one of
+    // its records has a timestamp the broker does not accept, so good records fail together with the bad one.
+    // Like the Java producer, which splits a batch that is too large, send each of them again alone, one after
+    // the other (so their order is kept): only the records that are refused by themselves fail.
+    if batch_rejected.len() > 1 {
+        failures.retain(|f| !batch_rejected.contains(&f.index));
+        for index in batch_rejected {
             let Some(r) = records.iter().find(|r| r.index == index) else {
                 continue;
             };
@@ -647,14 +647,14 @@ async fn send_all(
 }
 
 /// Enqueues `records` and waits for every delivery report; also returns the indexes of records the broker
-/// refused as too large.
+/// refused for something that may belong to another record of their batch (its size, a timestamp).
 async fn send_batch(
     producer: &SharedProducer,
     pc: &ProduceConfig,
     records: &[&Record],
 ) -> (Vec<Written>, Vec<Failure>, Vec<usize>) {
     let mut failures = Vec::new();
-    let mut size_rejected = Vec::new();
+    let mut batch_rejected = Vec::new();
     let mut pending = Vec::with_capacity(records.len());
     let deadline = Instant::now() + Duration::from_millis(pc.delivery_timeout_ms);
     for r in records {
@@ -752,7 +752,16 @@ async fn send_batch(
                 }
                 if code == Some(RDKafkaErrorCode::MessageSizeTooLarge) {
                     disposition = Disposition::User;
-                    size_rejected.push(index);
+                }
+                if matches!(
+                    code,
+                    Some(
+                        RDKafkaErrorCode::MessageSizeTooLarge
+                            | RDKafkaErrorCode::InvalidTimestamp
+                            | RDKafkaErrorCode::InvalidRecord
+                    )
+                ) {
+                    batch_rejected.push(index);
                 }
                 failures.push(failure(
                     index,
@@ -769,7 +778,7 @@ async fn send_batch(
             )),
         }
     }
-    (written, failures, size_rejected)
+    (written, failures, batch_rejected)
 }
 
 /// One output object per partition written, in partition order.

@@ -284,3 +284,60 @@ async fn log_start_offset_is_the_low_watermark_after_retention_deleted_the_head(
     assert_eq!(worker.stop().await, 0);
     rb.teardown().await;
 }
+
+#[tokio::test]
+async fn a_timestamp_the_broker_refuses_fails_only_its_own_record() {
+    // Apache Kafka refuses timestamps more than an hour ahead (log.message.timestamp.after.max.ms) and
+    // refuses the whole batch that holds one; the good records of the batch must still be written.
+    let topic = Topic::new("future-ts", 1);
+    let rb = Rabbit::setup("future-ts").await;
+    let (worker, _api) = start_worker(
+        &rb,
+        "produce",
+        json!({"brokers": kafka(), "topic": topic.name}),
+        &[],
+    )
+    .await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    rb.publish_input(
+        &json!({"body": {"messages": [
+            {"value": "good-0"},
+            {"value": "future", "timestamp": now + 3 * 3_600_000},
+            {"value": "good-2", "timestamp": now}
+        ]}}),
+        &[],
+    )
+    .await;
+    let err = rb
+        .next("error", T)
+        .await
+        .unwrap_or_else(|| panic!("no error; logs:\n{}", worker.logs()));
+    let text = error_of(&err)["message"].as_str().unwrap().to_owned();
+    assert!(
+        text.contains("1 of 3 records") && text.contains("indexes 1"),
+        "{text}"
+    );
+    let data = rb.take("data", 1, T).await;
+    let indexes: Vec<i64> = data[0].decrypted()["body"]["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["index"].as_i64().unwrap())
+        .collect();
+    assert_eq!(indexes, vec![0, 2]);
+    let (b, t) = (kafka(), topic.name.clone());
+    let read =
+        tokio::task::spawn_blocking(move || read_records(&b, &t, 1, 3, Duration::from_secs(5)))
+            .await
+            .unwrap();
+    let values: Vec<String> = read
+        .iter()
+        .map(|r| String::from_utf8(r.value.clone().unwrap()).unwrap())
+        .collect();
+    assert_eq!(values, vec!["good-0", "good-2"]);
+    assert_eq!(worker.stop().await, 0);
+    rb.teardown().await;
+}
