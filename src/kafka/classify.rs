@@ -62,7 +62,7 @@ pub fn describe(code: RDKafkaErrorCode, topic: &str) -> String {
         C::MessageTimedOut => "record was not acknowledged within the delivery timeout (brokers unreachable or overloaded)".to_owned(),
         C::AllBrokersDown => "all brokers are down or unreachable".to_owned(),
         C::Authentication | C::SaslAuthenticationFailed => "authentication failed; check username, password and mechanism".to_owned(),
-        C::InvalidRecord => "the broker refused the record batch as invalid (for example a record timestamp it cannot accept, or a record without a key for a compacted topic); records sent with it fail too".to_owned(),
+        C::InvalidRecord => "the broker refused the record batch as invalid (for example a record timestamp it cannot accept, or a record without a key for a compacted topic)".to_owned(),
         C::InvalidTimestamp => "the broker refused the record timestamp: Apache Kafka accepts at most `message.timestamp.after.max.ms` (default one hour) ahead of its clock and `message.timestamp.before.max.ms` behind it; omit the timestamp or correct it".to_owned(),
         other => format!("{other}"),
     }
