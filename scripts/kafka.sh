@@ -19,6 +19,7 @@
 #       cluster with replication factor 3 and min.insync.replicas=2 by default:
 #       KC_KAFKA_CLUSTER (comma-separated host:port), KC_KAFKA_CLUSTER_PIDS (comma-separated), KC_KAFKA_CLUSTER_DIR
 #   scripts/kafka.sh fetch               only fetches the jars (CI warms its cache with it)
+#   scripts/kafka.sh stop-all            stops every broker made under $KC_KAFKA_ROOT (default /tmp)
 #
 # Every broker's folder holds `start.sh` (restarts it in the foreground on the same ports and data; the fault suite
 # uses it after a SIGKILL), `pid`, `server.properties` and its log, `server.log`.
@@ -30,6 +31,10 @@ KAFKA_VERSION=4.4.0
 CACHE="${KC_KAFKA_CACHE:-$HOME/.cache/kafka-component/kafka-$KAFKA_VERSION}"
 LIBS="$CACHE/libs"
 HEAP="${KC_KAFKA_HEAP:-384m}"
+# Where broker folders are made. scripts/test.sh points it at a folder of its run, so that `stop-all` there also
+# stops brokers that a killed test process left behind.
+ROOT="${KC_KAFKA_ROOT:-/tmp}"
+mkdir -p "$ROOT"
 
 log() { printf '[kafka] %s\n' "$*" >&2; }
 # N distinct free ports below the kernel's ephemeral range, so that no outgoing connection can take one between
@@ -165,7 +170,7 @@ extra_props() { local kv; for kv in ${KC_KAFKA_PROPS:-}; do echo "$kv"; done; }
 
 start_single() {
   fetch
-  local dir; dir=$(mktemp -d /tmp/kc-kafka.XXXXXX)
+  local dir; dir=$(mktemp -d "$ROOT/kc-kafka.XXXXXX")
   make_pki "$dir"
   log4j_config "$dir"
   local pc pp ps pssl pm pss
@@ -217,7 +222,7 @@ EOF
 start_cluster() {
   local n="${1:-3}"
   fetch
-  local root; root=$(mktemp -d /tmp/kc-kafka-cluster.XXXXXX)
+  local root; root=$(mktemp -d "$ROOT/kc-kafka-cluster.XXXXXX")
   local i voters="" brokers="" pids="" id
   local -a pc pp
   local -a ports; read -r -a ports <<<"$(free_ports $((2 * n)))"
@@ -302,5 +307,12 @@ stop)
     rm -rf "$KC_KAFKA_CLUSTER_DIR"
   fi
   ;;
-*) echo "usage: $0 start|stop|cluster N|fetch" >&2; exit 2 ;;
+stop-all)
+  # Every broker under $KC_KAFKA_ROOT, single or cluster node (for a test run's cleanup).
+  ps=()
+  for f in "$ROOT"/kc-kafka*/pid "$ROOT"/kc-kafka-cluster*/node*/pid; do [ -f "$f" ] && ps+=("$(cat "$f")"); done
+  [ ${#ps[@]} -gt 0 ] && stop_pids "${ps[@]}"
+  rm -rf "$ROOT"/kc-kafka*
+  ;;
+*) echo "usage: $0 start|stop|stop-all|cluster N|fetch" >&2; exit 2 ;;
 esac

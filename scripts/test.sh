@@ -5,8 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# Every broker of this run (the shared one and those the fault suite starts) lives under one folder, so that the
+# cleanup stops them all, even one whose test process was killed.
+export KC_KAFKA_ROOT; KC_KAFKA_ROOT=$(mktemp -d /tmp/kc-test-run.XXXXXX)
+trap 'scripts/kafka.sh stop-all; rm -rf "$KC_KAFKA_ROOT"' EXIT
 eval "$(scripts/kafka.sh start)"
-trap 'scripts/kafka.sh stop' EXIT
 export KC_KAFKA_BROKERS KC_KAFKA_SCRAM_BROKERS KC_KAFKA_SSL_BROKERS KC_KAFKA_MTLS_BROKERS KC_KAFKA_SASL_SSL_BROKERS \
   KC_KAFKA_CA KC_KAFKA_CLIENT_CERT KC_KAFKA_CLIENT_KEY KC_KAFKA_PID KC_KAFKA_DIR KC_KAFKA_LIBS
 cargo test --all-targets -- "$@"
