@@ -152,11 +152,11 @@ async fn records_the_java_producer_compressed_with_each_codec_are_consumed() {
     delete_group(&kafka(), &group);
 }
 
-#[tokio::test]
-async fn a_record_the_topic_refuses_as_too_large_fails_alone_and_the_others_are_written() {
-    // Our own pre-check allows 1 MiB; the topic accepts batches of at most 4 000 bytes.
-    let topic = Topic::on(&kafka(), "maxbytes", 1, &[("max.message.bytes", "4000")]);
-    let rb = Rabbit::setup("maxbytes").await;
+/// Sends three records to a one-partition `topic`, of which the broker refuses the middle one (`bad`), and checks
+/// that only that record fails (with `error_text` in the error), the others are written and reported, and the
+/// producer still writes the next message.
+async fn only_the_refused_record_fails(topic: &Topic, bad: Value, error_text: &str) {
+    let rb = Rabbit::setup("refused").await;
     let (worker, _api) = start_worker(
         &rb,
         "produce",
@@ -164,12 +164,15 @@ async fn a_record_the_topic_refuses_as_too_large_fails_alone_and_the_others_are_
         &[],
     )
     .await;
-    let big = "x".repeat(10_000);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
     rb.publish_input(
         &json!({"body": {"messages": [
-            {"key": "a", "value": "small-0"},
-            {"key": "b", "value": big},
-            {"key": "c", "value": "small-2"}
+            {"key": "a", "value": "good-0"},
+            bad,
+            {"key": "c", "value": "good-2", "timestamp": now}
         ]}}),
         &[],
     )
@@ -178,12 +181,9 @@ async fn a_record_the_topic_refuses_as_too_large_fails_alone_and_the_others_are_
         .next("error", T)
         .await
         .unwrap_or_else(|| panic!("no error; logs:\n{}", worker.logs()));
-    let e = error_of(&err);
-    let text = e["message"].as_str().unwrap();
+    let text = error_of(&err)["message"].as_str().unwrap().to_owned();
     assert!(
-        text.contains("1 of 3 records")
-            && text.contains("indexes 1")
-            && text.contains("max.message.bytes"),
+        text.contains("1 of 3 records") && text.contains("indexes 1") && text.contains(error_text),
         "{text}"
     );
     let data = rb.take("data", 1, T).await;
@@ -204,7 +204,7 @@ async fn a_record_the_topic_refuses_as_too_large_fails_alone_and_the_others_are_
         .iter()
         .map(|r| String::from_utf8(r.value.clone().unwrap()).unwrap())
         .collect();
-    assert_eq!(values, vec!["small-0", "small-2"]);
+    assert_eq!(values, vec!["good-0", "good-2"]);
     // The producer is still usable after the broker's refusal: the next message is written.
     rb.publish_input(&json!({"body": {"messages": [{"value": "next"}]}}), &[])
         .await;
@@ -215,6 +215,20 @@ async fn a_record_the_topic_refuses_as_too_large_fails_alone_and_the_others_are_
     assert_eq!(next.decrypted()["body"]["errorCode"], "0");
     assert_eq!(worker.stop().await, 0);
     rb.teardown().await;
+}
+
+#[tokio::test]
+async fn a_record_the_topic_refuses_as_too_large_fails_alone_and_the_others_are_written() {
+    // Our own pre-check allows 1 MiB; the topic accepts batches of at most 4 000 bytes, and the broker refuses
+    // the whole batch that holds a larger record.
+    let topic = Topic::on(&kafka(), "maxbytes", 1, &[("max.message.bytes", "4000")]);
+    let big = "x".repeat(10_000);
+    only_the_refused_record_fails(
+        &topic,
+        json!({"key": "b", "value": big}),
+        "max.message.bytes",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -290,54 +304,10 @@ async fn a_timestamp_the_broker_refuses_fails_only_its_own_record() {
     // Apache Kafka refuses timestamps more than an hour ahead (log.message.timestamp.after.max.ms) and
     // refuses the whole batch that holds one; the good records of the batch must still be written.
     let topic = Topic::new("future-ts", 1);
-    let rb = Rabbit::setup("future-ts").await;
-    let (worker, _api) = start_worker(
-        &rb,
-        "produce",
-        json!({"brokers": kafka(), "topic": topic.name}),
-        &[],
-    )
-    .await;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64;
-    rb.publish_input(
-        &json!({"body": {"messages": [
-            {"value": "good-0"},
-            {"value": "future", "timestamp": now + 3 * 3_600_000},
-            {"value": "good-2", "timestamp": now}
-        ]}}),
-        &[],
-    )
-    .await;
-    let err = rb
-        .next("error", T)
-        .await
-        .unwrap_or_else(|| panic!("no error; logs:\n{}", worker.logs()));
-    let text = error_of(&err)["message"].as_str().unwrap().to_owned();
-    assert!(
-        text.contains("1 of 3 records") && text.contains("indexes 1"),
-        "{text}"
-    );
-    let data = rb.take("data", 1, T).await;
-    let indexes: Vec<i64> = data[0].decrypted()["body"]["records"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["index"].as_i64().unwrap())
-        .collect();
-    assert_eq!(indexes, vec![0, 2]);
-    let (b, t) = (kafka(), topic.name.clone());
-    let read =
-        tokio::task::spawn_blocking(move || read_records(&b, &t, 1, 3, Duration::from_secs(5)))
-            .await
-            .unwrap();
-    let values: Vec<String> = read
-        .iter()
-        .map(|r| String::from_utf8(r.value.clone().unwrap()).unwrap())
-        .collect();
-    assert_eq!(values, vec!["good-0", "good-2"]);
-    assert_eq!(worker.stop().await, 0);
-    rb.teardown().await;
+    let future = json!({"key": "b", "value": "future", "timestamp": now + 3 * 3_600_000});
+    only_the_refused_record_fails(&topic, future, "timestamp").await;
 }
