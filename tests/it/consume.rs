@@ -91,20 +91,6 @@ fn cfg(brokers: &str, topic: &str, group: &str) -> Value {
     json!({ "brokers": brokers, "clientId": "it-consume", "topic": topic, "groupId": group, "sessionTimeoutMs": "6000" })
 }
 
-async fn start(rb: &Rabbit, cfg: Value, extra: &[(&str, &str)]) -> (Worker, wiremock::MockServer) {
-    let api = fake_api(cfg).await;
-    let mut env = rb.env(&api.uri(), "consume");
-    env.push(("ELASTICIO_DATA_RATE_LIMIT".into(), "100000".into()));
-    for (k, v) in extra {
-        env.push(((*k).to_owned(), (*v).to_owned()));
-    }
-    let worker = Worker::spawn(&env);
-    worker.ready().await;
-    rb.publish_input(&json!({"body": {}}), &[("messageId", "tick-1")])
-        .await;
-    (worker, api)
-}
-
 /// (partition, offset, value) of every data message body (single-record bodies).
 fn records_of(msgs: &[Got]) -> Vec<(i32, i64, String)> {
     msgs.iter()
@@ -153,7 +139,7 @@ async fn thousand_records_arrive_once_in_partition_order_and_offsets_are_committ
     let (topic, group) = (t.name.clone(), Group::new());
     produce_records(&brokers, &topic, 3, 1000, 10);
     let rb = Rabbit::setup("c1000").await;
-    let (worker, _api) = start(&rb, cfg(&brokers, &topic, &group), &[]).await;
+    let (worker, _api) = start_worker(&rb, "consume", cfg(&brokers, &topic, &group), &[]).await;
     let msgs = rb.take("data", 1000, Duration::from_secs(60)).await;
     assert_eq!(msgs.len(), 1000);
     let records = records_of(&msgs);
@@ -195,7 +181,7 @@ async fn later_ticks_start_nothing_and_are_acked_promptly() {
     let t = Topic::new("ticks", 1);
     let (topic, group) = (t.name.clone(), Group::new());
     let rb = Rabbit::setup("ticks").await;
-    let (worker, _api) = start(&rb, cfg(&brokers, &topic, &group), &[]).await;
+    let (worker, _api) = start_worker(&rb, "consume", cfg(&brokers, &topic, &group), &[]).await;
     for i in 2..5 {
         rb.publish_input(&json!({"body": {}}), &[("messageId", &format!("tick-{i}"))])
             .await;
@@ -229,8 +215,9 @@ async fn kill_9_mid_stream_then_restart_loses_nothing() {
     produce_records(&brokers, &topic, 3, 1500, 10);
     let rb = Rabbit::setup("kill").await;
     // A slow data rate keeps the stream going long enough to kill it in the middle.
-    let (mut worker, _api) = start(
+    let (mut worker, _api) = start_worker(
         &rb,
+        "consume",
         cfg(&brokers, &topic, &group),
         &[
             ("ELASTICIO_DATA_RATE_LIMIT", "50"),
@@ -258,7 +245,7 @@ async fn kill_9_mid_stream_then_restart_loses_nothing() {
     }
     worker.signal("KILL");
     assert_ne!(worker.exit_code(T).await, 0);
-    let (worker2, _api2) = start(&rb, cfg(&brokers, &topic, &group), &[]).await;
+    let (worker2, _api2) = start_worker(&rb, "consume", cfg(&brokers, &topic, &group), &[]).await;
     let mut values: HashSet<String> = records_of(&seen).into_iter().map(|r| r.2).collect();
     let mut total = seen.len();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
@@ -286,8 +273,9 @@ async fn sigterm_mid_stream_exits_0_and_commits_nothing_unconfirmed() {
     let (topic, group) = (t.name.clone(), Group::new());
     produce_records(&brokers, &topic, 3, 1500, 10);
     let rb = Rabbit::setup("term").await;
-    let (worker, _api) = start(
+    let (worker, _api) = start_worker(
         &rb,
+        "consume",
         cfg(&brokers, &topic, &group),
         &[
             ("ELASTICIO_DATA_RATE_LIMIT", "50"),
@@ -388,8 +376,9 @@ async fn oversized_record_is_reported_with_its_position_and_skipped() {
     produce_records(&brokers, &topic, 1, 1, 20_000);
     produce_records(&brokers, &topic, 1, 2, 10);
     let rb = Rabbit::setup("skip").await;
-    let (worker, _api) = start(
+    let (worker, _api) = start_worker(
         &rb,
+        "consume",
         cfg(&brokers, &topic, &group),
         &[("ELASTICIO_OUTGOING_MESSAGE_SIZE_LIMIT", "5000")],
     )
@@ -423,7 +412,7 @@ async fn batches_carry_up_to_batch_size_records() {
     let rb = Rabbit::setup("batch").await;
     let mut c = cfg(&brokers, &topic, &group);
     c["batchSize"] = json!("100");
-    let (worker, _api) = start(&rb, c, &[]).await;
+    let (worker, _api) = start_worker(&rb, "consume", c, &[]).await;
     let mut values = HashSet::new();
     let mut messages = 0;
     while values.len() < 250 {
@@ -453,16 +442,13 @@ async fn sasl_scram_512_256_and_plain_consume_and_a_wrong_password_on_each_exits
     let brokers = kafka_var("KC_KAFKA_SCRAM_BROKERS");
     let t = Topic::new("sasl-c", 2);
     produce_records(&kafka(), &t.name, 2, 20, 1);
-    let runs = crate::produce::SASL_USERS.map(|(user, pass, mech, _)| {
+    let runs = SASL_USERS.map(|(user, pass, mech, _)| {
         let (brokers, topic) = (brokers.clone(), t.name.clone());
         async move {
             let group = Group::new();
             let rb = Rabbit::setup("sasl-c").await;
-            let mut c = cfg(&brokers, &topic, &group);
-            c["username"] = json!(user);
-            c["password"] = json!(pass);
-            c["mechanism"] = json!(mech);
-            let (worker, _api) = start(&rb, c, &[]).await;
+            let c = with_login(cfg(&brokers, &topic, &group), user, pass, mech);
+            let (worker, _api) = start_worker(&rb, "consume", c, &[]).await;
             let msgs = rb.take("data", 20, T).await;
             assert_eq!(msgs.len(), 20, "{mech}: logs:\n{}", worker.logs());
             let values: HashSet<String> = records_of(&msgs).into_iter().map(|r| r.2).collect();
@@ -479,16 +465,13 @@ async fn sasl_scram_512_256_and_plain_consume_and_a_wrong_password_on_each_exits
     futures_util::future::join_all(runs).await;
 
     let secret = "wrong-password-for-consume";
-    let refused = crate::produce::SASL_USERS.map(|(user, _, mech, librdkafka_name)| {
+    let refused = SASL_USERS.map(|(user, _, mech, librdkafka_name)| {
         let (brokers, topic) = (brokers.clone(), t.name.clone());
         async move {
             let group = Group::new();
             let rb = Rabbit::setup("sasl-bad").await;
-            let mut c = cfg(&brokers, &topic, &group);
-            c["username"] = json!(user);
-            c["password"] = json!(secret);
-            c["mechanism"] = json!(mech);
-            let (mut worker, _api) = start(&rb, c, &[]).await;
+            let c = with_login(cfg(&brokers, &topic, &group), user, secret, mech);
+            let (mut worker, _api) = start_worker(&rb, "consume", c, &[]).await;
             assert_eq!(
                 worker.exit_code(T).await,
                 1,
@@ -499,15 +482,7 @@ async fn sasl_scram_512_256_and_plain_consume_and_a_wrong_password_on_each_exits
                 .next("error", T)
                 .await
                 .expect("authentication error published");
-            let e = error_of(&err);
-            assert_eq!(e["name"], "AuthenticationError", "{mech}: {e}");
-            let text = e["message"].as_str().unwrap().to_owned();
-            assert!(
-                text.starts_with(&format!(
-                    "Kafka authentication failed for user `{user}` with {librdkafka_name}: "
-                )) && text.contains("SASL authentication error: Authentication failed"),
-                "{mech}: {text}"
-            );
+            let text = authentication_error(&err, user, librdkafka_name);
             assert!(!text.contains(secret) && !worker.logs().contains(secret));
             assert_eq!(rb.count("data").await, 0, "{mech}");
             assert!(
@@ -555,7 +530,7 @@ async fn sasl_ssl_produce_then_consume_with_the_ca_certificate() {
     rb.teardown().await;
 
     let rb = Rabbit::setup("sasl-ssl-c").await;
-    let (consumer, _api) = start(&rb, c, &[]).await;
+    let (consumer, _api) = start_worker(&rb, "consume", c, &[]).await;
     let msgs = rb.take("data", 10, T).await;
     let records = records_of(&msgs);
     assert_partition_order(&records);
@@ -582,7 +557,7 @@ async fn back_pressure_pauses_and_resumes_without_losing_records() {
     let rb = Rabbit::setup("bp").await;
     let mut c = cfg(&brokers, &topic, &group);
     c["maxInFlight"] = json!("4");
-    let (worker, _api) = start(&rb, c, &[]).await;
+    let (worker, _api) = start_worker(&rb, "consume", c, &[]).await;
     let msgs = rb.take("data", 1200, Duration::from_secs(60)).await;
     let records = records_of(&msgs);
     assert_partition_order(&records);
@@ -632,7 +607,7 @@ async fn stalled_downstream_pauses_fetching_then_resumes_without_losing_records(
     ]);
     let mut c = cfg(&brokers, &topic, &group);
     c["maxInFlight"] = json!("8");
-    let (worker, _api) = start(&rb, c, &[]).await;
+    let (worker, _api) = start_worker(&rb, "consume", c, &[]).await;
     worker
         .wait_log("Back-pressure: fetching paused.", Duration::from_secs(30))
         .await;
@@ -675,7 +650,7 @@ async fn a_session_timeout_the_broker_refuses_is_a_configuration_error_and_exits
     let rb = Rabbit::setup("short-session").await;
     let mut c = cfg(&brokers, &topic, &group);
     c["sessionTimeoutMs"] = json!("3000");
-    let (mut worker, _api) = start(&rb, c, &[]).await;
+    let (mut worker, _api) = start_worker(&rb, "consume", c, &[]).await;
     assert_eq!(
         worker.exit_code(T).await,
         1,

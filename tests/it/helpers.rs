@@ -488,6 +488,16 @@ impl Worker {
     }
 }
 
+/// A consumer of a fresh group that commits nothing, to read a topic back.
+pub fn reader(brokers: &str) -> BaseConsumer {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", rand_name("verify"))
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap()
+}
+
 /// Reads `n` records from `topic` (all partitions, from the beginning).
 pub fn read_records(
     brokers: &str,
@@ -496,12 +506,7 @@ pub fn read_records(
     n: usize,
     timeout: Duration,
 ) -> Vec<KafkaRecord> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", rand_name("verify"))
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
+    let consumer = reader(brokers);
     let mut tpl = TopicPartitionList::new();
     for p in 0..partitions {
         tpl.add_partition_offset(topic, p, Offset::Beginning)
@@ -512,25 +517,7 @@ pub fn read_records(
     let mut out = Vec::new();
     while out.len() < n && std::time::Instant::now() < deadline {
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
-            out.push(KafkaRecord {
-                partition: m.partition(),
-                offset: m.offset(),
-                key: m.key().map(<[u8]>::to_vec),
-                value: m.payload().map(<[u8]>::to_vec),
-                headers: m
-                    .headers()
-                    .map(|h| {
-                        h.iter()
-                            .map(|h| {
-                                (
-                                    h.key.to_owned(),
-                                    h.value.map(<[u8]>::to_vec).unwrap_or_default(),
-                                )
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-            });
+            out.push(KafkaRecord::of(&m));
         }
     }
     out
@@ -543,6 +530,41 @@ pub struct KafkaRecord {
     pub key: Option<Vec<u8>>,
     pub value: Option<Vec<u8>>,
     pub headers: Vec<(String, Vec<u8>)>,
+}
+
+impl KafkaRecord {
+    pub fn of(m: &impl Message) -> Self {
+        Self {
+            partition: m.partition(),
+            offset: m.offset(),
+            key: m.key().map(<[u8]>::to_vec),
+            value: m.payload().map(<[u8]>::to_vec),
+            headers: m
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|h| {
+                            (
+                                h.key.to_owned(),
+                                h.value.map(<[u8]>::to_vec).unwrap_or_default(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch (the clock of the worker's `start`/`end` headers and Kafka timestamps).
+pub fn now_ms() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap()
 }
 
 /// Decrypts the `error` field of an error message.
@@ -572,6 +594,52 @@ pub fn kafka_var(name: &str) -> String {
 /// PLAINTEXT `host:port` of the shared Apache Kafka broker.
 pub fn kafka() -> String {
     kafka_var("KC_KAFKA_BROKERS")
+}
+
+/// The SASL users `scripts/kafka.sh` creates on `KC_KAFKA_SCRAM_BROKERS` and `KC_KAFKA_SASL_SSL_BROKERS`:
+/// (username, password, `mechanism` as the credentials name it, the mechanism as librdkafka and the errors
+/// name it).
+pub const SASL_USERS: [(&str, &str, &str, &str); 3] = [
+    (
+        "scram512",
+        "scram512-pass",
+        "scram-sha-512",
+        "SCRAM-SHA-512",
+    ),
+    (
+        "scram256",
+        "scram256-pass",
+        "scram-sha-256",
+        "SCRAM-SHA-256",
+    ),
+    ("plain", "plain-pass", "plain", "PLAIN"),
+];
+
+/// `cfg` with the SASL credentials fields `username`, `password` and `mechanism` set.
+pub fn with_login(mut cfg: Value, user: &str, password: &str, mechanism: &str) -> Value {
+    cfg["username"] = json!(user);
+    cfg["password"] = json!(password);
+    cfg["mechanism"] = json!(mechanism);
+    cfg
+}
+
+/// The text of the `AuthenticationError` in the error message `err`, checked to name `user` and `mechanism`
+/// (as librdkafka names it, e.g. `SCRAM-SHA-512`) and to pass on the broker's reason.
+pub fn authentication_error(err: &Got, user: &str, mechanism: &str) -> String {
+    let e = error_of(err);
+    assert_eq!(e["name"], "AuthenticationError", "{mechanism}: {e}");
+    let text = e["message"].as_str().unwrap().to_owned();
+    assert!(
+        text.starts_with(&format!(
+            "Kafka authentication failed for user `{user}` with {mechanism}: "
+        )),
+        "{mechanism}: {text}"
+    );
+    assert!(
+        text.contains("SASL authentication error: Authentication failed"),
+        "{mechanism}: the broker's reason is passed on: {text}"
+    );
+    text
 }
 
 /// An admin client on `brokers` with extra client settings (e.g. SASL) applied.
@@ -604,13 +672,19 @@ where
     .unwrap()
 }
 
-/// Creates `topic` with `partitions` partitions, replication factor `replication` and topic `configs`; waits
-/// until every partition has a leader that answers metadata.
-pub fn create_topic_with(
+/// How the replicas of a new topic are placed.
+enum Replicas<'a> {
+    /// `partitions` partitions of this many replicas each, placed by the broker.
+    Fixed(i32, i32),
+    /// One replica list (node ids) per partition; the first replica leads.
+    Assigned(&'a [Vec<i32>]),
+}
+
+/// Sends CreateTopics for `topic` with topic `configs` and asserts that the broker created it.
+fn send_create_topic(
     brokers: &str,
     topic: &str,
-    partitions: i32,
-    replication: i32,
+    replicas: Replicas<'_>,
     configs: &[(&str, &str)],
     client: &[(&str, &str)],
 ) {
@@ -620,9 +694,23 @@ pub fn create_topic_with(
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
+    let (fixed, assigned) = match replicas {
+        Replicas::Fixed(partitions, replication) => (Some((partitions, replication)), Vec::new()),
+        Replicas::Assigned(a) => (None, a.to_vec()),
+    };
     let t = topic.to_owned();
     let res = block_on(async move {
-        let mut nt = NewTopic::new(&t, partitions, TopicReplication::Fixed(replication));
+        let refs: Vec<&[i32]> = assigned.iter().map(Vec::as_slice).collect();
+        let mut nt = match fixed {
+            Some((partitions, replication)) => {
+                NewTopic::new(&t, partitions, TopicReplication::Fixed(replication))
+            }
+            None => NewTopic::new(
+                &t,
+                i32::try_from(refs.len()).unwrap(),
+                TopicReplication::Variable(&refs),
+            ),
+        };
         for (k, v) in &owned {
             nt = nt.set(k, v);
         }
@@ -635,7 +723,37 @@ pub fn create_topic_with(
     })
     .unwrap();
     assert!(res.iter().all(Result::is_ok), "create {topic}: {res:?}");
+}
+
+/// Creates `topic` with `partitions` partitions, replication factor `replication` and topic `configs`; waits
+/// until every partition has a leader that answers metadata.
+pub fn create_topic_with(
+    brokers: &str,
+    topic: &str,
+    partitions: i32,
+    replication: i32,
+    configs: &[(&str, &str)],
+    client: &[(&str, &str)],
+) {
+    send_create_topic(
+        brokers,
+        topic,
+        Replicas::Fixed(partitions, replication),
+        configs,
+        client,
+    );
     wait_topic_ready(brokers, topic, partitions, client);
+}
+
+/// Creates `topic` with one replica list (node ids) per partition, the first replica leading, and topic
+/// `configs`. Does not wait: the caller knows what state of the cluster it needs.
+pub fn create_topic_assigned(
+    brokers: &str,
+    topic: &str,
+    assignment: &[Vec<i32>],
+    configs: &[(&str, &str)],
+) {
+    send_create_topic(brokers, topic, Replicas::Assigned(assignment), configs, &[]);
 }
 
 /// Waits until metadata shows every partition of `topic` with a leader.

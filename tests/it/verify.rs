@@ -179,23 +179,6 @@ async fn nothing_listening_names_the_connection_and_bad_host_names_dns() {
 // ---------------------------------------------------------------------------------------------------------
 // SASL on the shared broker: SASL_PLAINTEXT (`KC_KAFKA_SCRAM_BROKERS`) and SASL_SSL (`KC_KAFKA_SASL_SSL_BROKERS`).
 
-/// (user, password, `mechanism` field, the mechanism as the verdict names it): the users `scripts/kafka.sh` made.
-const USERS: [(&str, &str, &str, &str); 3] = [
-    (
-        "scram512",
-        "scram512-pass",
-        "scram-sha-512",
-        "SCRAM-SHA-512",
-    ),
-    (
-        "scram256",
-        "scram256-pass",
-        "scram-sha-256",
-        "SCRAM-SHA-256",
-    ),
-    ("plain", "plain-pass", "plain", "PLAIN"),
-];
-
 /// The PEM text of the test CA that signed every listener's certificate.
 fn kafka_ca() -> String {
     std::fs::read_to_string(kafka_var("KC_KAFKA_CA")).expect("KC_KAFKA_CA is readable")
@@ -204,17 +187,13 @@ fn kafka_ca() -> String {
 /// Every mechanism verifies with its password and names authentication with a wrong one, on `base` (brokers and
 /// TLS fields).
 async fn each_mechanism_verifies_and_refuses_a_wrong_password(base: &Value) {
-    for (user, pass, mech, named) in USERS {
-        let mut cfg = base.clone();
-        cfg["username"] = json!(user);
-        cfg["password"] = json!(pass);
-        cfg["mechanism"] = json!(mech);
-        let (data, took) = verify(cfg.clone()).await;
+    for (user, pass, mech, named) in SASL_USERS {
+        let (data, took) = verify(with_login(base.clone(), user, pass, mech)).await;
         assert_eq!(data, json!({"verified": true}), "{user} on {base}");
         assert!(took < Duration::from_secs(15), "{user}: {took:?}");
 
-        cfg["password"] = json!(format!("{pass}-wrong"));
-        let (data, took) = verify(cfg).await;
+        let wrong = format!("{pass}-wrong");
+        let (data, took) = verify(with_login(base.clone(), user, &wrong, mech)).await;
         let r = reason(&data);
         assert!(
             r.starts_with(&format!("SASL: authentication with {named} failed")),
