@@ -16,11 +16,9 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
@@ -28,7 +26,7 @@ use serde_json::json;
 use tokio::task::JoinHandle;
 use wiremock::MockServer;
 
-use super::{return_rebounds, tail, worker_env};
+use super::{Reported, record_reported, return_rebounds, tail, worker_env};
 use crate::helpers::*;
 
 const PARTITIONS: i32 = 6;
@@ -54,16 +52,6 @@ const MARGIN_MS: i64 = 5000;
 
 /// One cluster at a time in this binary (cargo runs tests in parallel).
 static ONE_CLUSTER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-fn now_ms() -> i64 {
-    i64::try_from(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_millis(),
-    )
-    .unwrap()
-}
 
 /// One partition as metadata reports it.
 #[derive(Debug, Clone)]
@@ -148,28 +136,7 @@ fn coordinator_of(brokers: &str, meta: &Meta, group: &str) -> i32 {
 /// Creates `topic` with one replica list per partition (the first replica leads) and `min.insync.replicas=2`;
 /// waits until every partition has its leader and a full ISR.
 fn create_assigned(brokers: &str, meta: &Meta, topic: &str, assignment: &[Vec<i32>]) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()
-        .unwrap();
-    let (t, a) = (topic.to_owned(), assignment.to_vec());
-    let res = block_on(async move {
-        let refs: Vec<&[i32]> = a.iter().map(Vec::as_slice).collect();
-        let nt = NewTopic::new(
-            &t,
-            i32::try_from(a.len()).unwrap(),
-            TopicReplication::Variable(&refs),
-        )
-        .set("min.insync.replicas", "2");
-        admin
-            .create_topics(
-                &[nt],
-                &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
-            )
-            .await
-    })
-    .unwrap();
-    assert!(res.iter().all(Result::is_ok), "create {topic}: {res:?}");
+    create_topic_assigned(brokers, topic, assignment, &[("min.insync.replicas", "2")]);
     wait_until(
         &format!("{topic} led as assigned with full ISRs"),
         Duration::from_secs(30),
@@ -252,12 +219,7 @@ fn longest_gap(ends: &[i64], from: i64, to: i64) -> i64 {
 
 /// Every record of `topic`, read from the beginning until each partition's position reaches its high watermark.
 fn read_to_end(brokers: &str, topic: &str) -> Vec<KafkaRecord> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", rand_name("verify"))
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
+    let consumer = reader(brokers);
     let mut ends = Vec::new();
     let mut tpl = TopicPartitionList::new();
     for p in 0..PARTITIONS {
@@ -280,15 +242,9 @@ fn read_to_end(brokers: &str, topic: &str) -> Vec<KafkaRecord> {
             "{topic}: read up to {next:?}, high watermarks {ends:?}"
         );
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
-            use rdkafka::Message as _;
-            next[m.partition() as usize] = m.offset() + 1;
-            out.push(KafkaRecord {
-                partition: m.partition(),
-                offset: m.offset(),
-                key: m.key().map(<[u8]>::to_vec),
-                value: m.payload().map(<[u8]>::to_vec),
-                headers: Vec::new(),
-            });
+            let r = KafkaRecord::of(&m);
+            next[r.partition as usize] = r.offset + 1;
+            out.push(r);
         }
     }
     out
@@ -303,6 +259,11 @@ fn keep_logs(label: &str, logs: &str) {
     }
 }
 
+/// How many emits in `ends` came after `t`.
+fn count_after(ends: &[i64], t: i64) -> usize {
+    ends.iter().filter(|e| **e > t).count()
+}
+
 /// The latest emit time in `ends`.
 fn last(ends: &[i64]) -> i64 {
     ends.iter().copied().max().unwrap_or_default()
@@ -312,7 +273,7 @@ fn last(ends: &[i64]) -> i64 {
 #[derive(Default)]
 struct ProduceObs {
     /// Input key → every (partition, offset) a data message reported for it.
-    reported: HashMap<String, Vec<(i64, i64)>>,
+    reported: Reported,
     /// `end` header (the worker's emit time) of every data message.
     ends: Vec<i64>,
     /// When each rebound was taken from the rebound queue (and put back into the input queue).
@@ -397,24 +358,13 @@ impl ProduceStream {
                         .extend(std::iter::repeat_n(at, n));
                     while let Some(m) = rb.next("data", Duration::ZERO).await {
                         got = true;
-                        let body = m.decrypted()["body"].clone();
-                        let partition = body["partition"]
-                            .as_str()
-                            .and_then(|p| p.parse().ok())
-                            .or_else(|| body["partition"].as_i64())
-                            .unwrap_or(-1);
                         let mut o = obs.lock().unwrap();
                         let end = m.header_int("end").expect("data carries `end`");
                         o.ends.push(end);
                         if let Some(start) = m.header_int("start") {
                             o.latency.push(end - start);
                         }
-                        for r in body["records"].as_array().into_iter().flatten() {
-                            o.reported
-                                .entry(r["key"].as_str().unwrap_or_default().to_owned())
-                                .or_default()
-                                .push((partition, r["offset"].as_i64().unwrap_or(-1)));
-                        }
+                        record_reported(&m.decrypted()["body"], &mut o.reported);
                     }
                     if !got {
                         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -442,13 +392,7 @@ impl ProduceStream {
     }
 
     fn results_after(&self, t: i64) -> usize {
-        self.obs
-            .lock()
-            .unwrap()
-            .ends
-            .iter()
-            .filter(|e| **e > t)
-            .count()
+        count_after(&self.obs.lock().unwrap().ends, t)
     }
 
     fn ends(&self) -> Vec<i64> {
@@ -678,13 +622,33 @@ fn committed_now(c: &BaseConsumer, topic: &str) -> Option<Vec<i64>> {
     )
 }
 
-fn group_client(brokers: &str, group: &str) -> BaseConsumer {
-    ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", group)
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap()
+/// A client of one group for the whole case, to read its committed offsets and its state (its blocking calls
+/// run off the runtime).
+struct GroupClient(Arc<Mutex<BaseConsumer>>);
+
+impl GroupClient {
+    async fn open(brokers: &str, group: &str) -> Self {
+        let (b, g) = (brokers.to_owned(), group.to_owned());
+        let c = tokio::task::spawn_blocking(move || {
+            ClientConfig::new()
+                .set("bootstrap.servers", &b)
+                .set("group.id", &g)
+                .set("enable.auto.commit", "false")
+                .create()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        Self(Arc::new(Mutex::new(c)))
+    }
+
+    /// `committed_now` of the group on `topic`.
+    async fn committed(&self, topic: &str) -> Option<Vec<i64>> {
+        let (c, t) = (Arc::clone(&self.0), topic.to_owned());
+        tokio::task::spawn_blocking(move || committed_now(&c.lock().unwrap(), &t))
+            .await
+            .unwrap()
+    }
 }
 
 /// A Consume worker (group `group`, default session timeout, every record its own data message) on `topic`;
@@ -762,13 +726,7 @@ impl ConsumeStream {
     }
 
     fn emitted_after(&self, t: i64) -> usize {
-        self.obs
-            .lock()
-            .unwrap()
-            .ends
-            .iter()
-            .filter(|e| **e > t)
-            .count()
+        count_after(&self.obs.lock().unwrap().ends, t)
     }
 
     fn ends(&self) -> Vec<i64> {
@@ -788,26 +746,14 @@ impl ConsumeStream {
         for (p, o) in acked.values() {
             end[*p as usize] = end[*p as usize].max(o + 1);
         }
-        let client = {
-            let (b, g) = (brokers.to_owned(), self.group.clone());
-            Arc::new(Mutex::new(
-                tokio::task::spawn_blocking(move || group_client(&b, &g))
-                    .await
-                    .unwrap(),
-            ))
-        };
+        let client = GroupClient::open(brokers, &self.group).await;
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             let unseen = {
                 let o = self.obs.lock().unwrap();
                 acked.keys().filter(|k| !o.seen.contains_key(*k)).count()
             };
-            let committed = {
-                let (c, t) = (Arc::clone(&client), self.topic.clone());
-                tokio::task::spawn_blocking(move || committed_now(&c.lock().unwrap(), &t))
-                    .await
-                    .unwrap()
-            };
+            let committed = client.committed(&self.topic).await;
             if unseen == 0 && committed.as_ref() == Some(&end) {
                 break;
             }
@@ -830,13 +776,10 @@ impl ConsumeStream {
         self.collector.take().unwrap().await.unwrap();
         assert_eq!(self.rb.count("error").await, 0, "no error emitted");
         let obs = std::mem::take(&mut *self.obs.lock().unwrap());
-        let committed = {
-            let (c, t) = (Arc::clone(&client), self.topic.clone());
-            tokio::task::spawn_blocking(move || committed_now(&c.lock().unwrap(), &t))
-                .await
-                .unwrap()
-                .expect("committed offsets readable")
-        };
+        let committed = client
+            .committed(&self.topic)
+            .await
+            .expect("committed offsets readable");
         let duplicates: usize = obs.seen.values().map(|c| c - 1).sum();
         let missing = acked.keys().filter(|k| !obs.seen.contains_key(*k)).count();
         let rebalances = logs.matches("Partitions revoked").count();
@@ -868,25 +811,81 @@ async fn start_cluster() -> KafkaCluster {
         .unwrap()
 }
 
-/// Waits until both streams emitted `n` more messages after `t` (the fault landed mid-stream and they recovered).
-async fn wait_flowing(
-    produce: &ProduceStream,
-    consume: &ConsumeStream,
-    t: i64,
-    n: usize,
-    what: &str,
-) {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while produce.results_after(t) < n || consume.emitted_after(t) < n {
-        assert!(
-            Instant::now() < deadline,
-            "{what}: produce {} / consume {} results after the mark; produce logs:\n{}\nconsume logs:\n{}",
-            produce.results_after(t),
-            consume.emitted_after(t),
-            tail(&produce.worker.as_ref().unwrap().logs()),
-            tail(&consume.logs())
+/// A live Produce stream on `pt` and a live Consume stream on `ct`, whose records the test's own producer
+/// writes at `CONSUME_RATE`.
+struct LiveStreams {
+    produce: ProduceStream,
+    consume: ConsumeStream,
+    stop_feed: Arc<AtomicBool>,
+    feeder: Option<JoinHandle<BTreeMap<String, (i32, i64)>>>,
+    acked: BTreeMap<String, (i32, i64)>,
+}
+
+impl LiveStreams {
+    /// `delivery_timeout_ms`: the Produce step's `deliveryTimeoutMs` (`None`: the default).
+    async fn start(
+        brokers: &str,
+        pt: &str,
+        ct: &str,
+        group: &str,
+        delivery_timeout_ms: Option<i64>,
+    ) -> Self {
+        let produce = ProduceStream::start(brokers, pt, delivery_timeout_ms).await;
+        let consume = ConsumeStream::start(brokers, ct, group, "100000").await;
+        let stop_feed = Arc::new(AtomicBool::new(false));
+        let feeder = feed(
+            brokers,
+            ct,
+            Some(CONSUME_RATE),
+            usize::MAX,
+            16,
+            Arc::clone(&stop_feed),
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        Self {
+            produce,
+            consume,
+            stop_feed,
+            feeder: Some(feeder),
+            acked: BTreeMap::new(),
+        }
+    }
+
+    /// Waits until both streams emitted `FLOWING` more messages after `t` (the fault landed mid-stream and
+    /// they recovered).
+    async fn wait_flowing(&self, t: i64, what: &str) {
+        let (produce, consume) = (&self.produce, &self.consume);
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while produce.results_after(t) < FLOWING || consume.emitted_after(t) < FLOWING {
+            assert!(
+                Instant::now() < deadline,
+                "{what}: produce {} / consume {} results after the mark; produce logs:\n{}\nconsume logs:\n{}",
+                produce.results_after(t),
+                consume.emitted_after(t),
+                tail(&produce.worker.as_ref().unwrap().logs()),
+                tail(&consume.logs())
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Takes the emit times (`end` headers) of both streams so far, then stops feeding both.
+    async fn stop_feeds(&mut self) -> (Vec<i64>, Vec<i64>) {
+        let ends = (self.produce.ends(), self.consume.ends());
+        self.produce.stop_feed().await;
+        self.stop_feed.store(true, Ordering::SeqCst);
+        self.acked = self.feeder.take().unwrap().await.unwrap();
+        ends
+    }
+
+    /// Finishes both streams (after `stop_feeds`) with their checks, labelled "produce under `fault`" and
+    /// "consume under `fault`".
+    async fn finish(self, brokers: &str, fault: &str) {
+        self.produce
+            .finish(brokers, &format!("produce under {fault}"))
+            .await;
+        self.consume
+            .finish(brokers, &self.acked, &format!("consume under {fault}"))
+            .await;
     }
 }
 
@@ -919,18 +918,8 @@ async fn cluster_partition_leader_sigkill() {
         "cluster up in {:?}; victim node {victim}, coordinator node {coordinator}",
         started.elapsed()
     );
-    let mut produce = ProduceStream::start(&brokers, &pt, Some(DELIVERY_TIMEOUT_MS)).await;
-    let consume = ConsumeStream::start(&brokers, &ct, &group, "100000").await;
-    let stop_feed = Arc::new(AtomicBool::new(false));
-    let feeder = feed(
-        &brokers,
-        &ct,
-        Some(CONSUME_RATE),
-        usize::MAX,
-        16,
-        Arc::clone(&stop_feed),
-    );
-    wait_flowing(&produce, &consume, 0, FLOWING, "before the kill").await;
+    let mut live = LiveStreams::start(&brokers, &pt, &ct, &group, Some(DELIVERY_TIMEOUT_MS)).await;
+    live.wait_flowing(0, "before the kill").await;
     let (cluster, kill_ms, failover) = {
         let (pt, ct) = (pt.clone(), ct.clone());
         let mut cluster = cluster;
@@ -945,22 +934,12 @@ async fn cluster_partition_leader_sigkill() {
         .unwrap()
     };
     let recovered_ms = kill_ms + failover.isr_shrunk_ms;
-    wait_flowing(
-        &produce,
-        &consume,
-        recovered_ms,
-        FLOWING,
-        "after the failover",
-    )
-    .await;
+    live.wait_flowing(recovered_ms, "after the failover").await;
     // Everything emitted up to the last message collected has been collected (one publisher, one reader).
-    let (pe, ce) = (produce.ends(), consume.ends());
-    produce.stop_feed().await;
-    stop_feed.store(true, Ordering::SeqCst);
-    let acked = feeder.await.unwrap();
+    let (pe, ce) = live.stop_feeds().await;
     let produce_stall = longest_gap(&pe, kill_ms, last(&pe));
     let consume_stall = longest_gap(&ce, kill_ms, last(&ce));
-    let rebounds = produce.rebound_times();
+    let rebounds = live.produce.rebound_times();
     let rebound_window = rebounds
         .iter()
         .max()
@@ -989,12 +968,7 @@ async fn cluster_partition_leader_sigkill() {
         "rebounds went on {last_rebound:?} ms after the kill; the failover took {} ms (bound {bound} ms)",
         failover.isr_shrunk_ms
     );
-    produce
-        .finish(&brokers, "produce under leader SIGKILL")
-        .await;
-    consume
-        .finish(&brokers, &acked, "consume under leader SIGKILL")
-        .await;
+    live.finish(&brokers, "leader SIGKILL").await;
     eprintln!("case took {:?}", started.elapsed());
     drop(cluster);
 }
@@ -1033,18 +1007,8 @@ async fn cluster_rolling_restart() {
         .unwrap();
     }
     eprintln!("cluster up in {:?}", started.elapsed());
-    let mut produce = ProduceStream::start(&brokers, &pt, None).await;
-    let consume = ConsumeStream::start(&brokers, &ct, &group, "100000").await;
-    let stop_feed = Arc::new(AtomicBool::new(false));
-    let feeder = feed(
-        &brokers,
-        &ct,
-        Some(CONSUME_RATE),
-        usize::MAX,
-        16,
-        Arc::clone(&stop_feed),
-    );
-    wait_flowing(&produce, &consume, 0, FLOWING, "before the restarts").await;
+    let mut live = LiveStreams::start(&brokers, &pt, &ct, &group, None).await;
+    live.wait_flowing(0, "before the restarts").await;
     let roll_start = now_ms();
     let (cluster, turns) = {
         let (pt, ct) = (pt.clone(), ct.clone());
@@ -1092,11 +1056,8 @@ async fn cluster_rolling_restart() {
         .unwrap()
     };
     let roll_end = now_ms();
-    wait_flowing(&produce, &consume, roll_end, FLOWING, "after the restarts").await;
-    let (pe, ce) = (produce.ends(), consume.ends());
-    produce.stop_feed().await;
-    stop_feed.store(true, Ordering::SeqCst);
-    let acked = feeder.await.unwrap();
+    live.wait_flowing(roll_end, "after the restarts").await;
+    let (pe, ce) = live.stop_feeds().await;
     for t in &turns {
         eprintln!(
             "node {}: produce stall {} ms, consume stall {} ms (from SIGTERM to back in the ISRs)",
@@ -1107,7 +1068,7 @@ async fn cluster_rolling_restart() {
     }
     let produce_stall = longest_gap(&pe, roll_start, last(&pe));
     let consume_stall = longest_gap(&ce, roll_start, last(&ce));
-    let rebounds = produce.rebound_times().len();
+    let rebounds = live.produce.rebound_times().len();
     eprintln!(
         "rolling restart: {} ms; produce stall {produce_stall} ms, consume stall {consume_stall} ms, {rebounds} rebounds",
         roll_end - roll_start
@@ -1125,12 +1086,7 @@ async fn cluster_rolling_restart() {
         consume_stall < ROLLING_STALL_MS,
         "consume stalled {consume_stall} ms during a clean rolling restart"
     );
-    produce
-        .finish(&brokers, "produce under rolling restart")
-        .await;
-    consume
-        .finish(&brokers, &acked, "consume under rolling restart")
-        .await;
+    live.finish(&brokers, "rolling restart").await;
     eprintln!("case took {:?}", started.elapsed());
     drop(cluster);
 }
@@ -1174,24 +1130,12 @@ async fn cluster_group_coordinator_sigkill() {
     );
     // 100 data messages per 100 ms: the backlog takes about 15 s.
     let consume = ConsumeStream::start(&brokers, &ct, &group, "100").await;
-    let client = {
-        let (b, g) = (brokers.clone(), group.clone());
-        Arc::new(Mutex::new(
-            tokio::task::spawn_blocking(move || group_client(&b, &g))
-                .await
-                .unwrap(),
-        ))
-    };
+    let client = GroupClient::open(&brokers, &group).await;
     // Stable: the member consumes and its offsets are being committed. Its progress is read from the committed
     // offsets, not from the test's reader, which trails it by seconds: the kill must leave most of the backlog.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let committed = {
-            let (c, t) = (Arc::clone(&client), ct.clone());
-            tokio::task::spawn_blocking(move || committed_now(&c.lock().unwrap(), &t))
-                .await
-                .unwrap()
-        };
+        let committed = client.committed(&ct).await;
         if committed.is_some_and(|c| c.iter().all(|o| *o > 0) && c.iter().sum::<i64>() >= 1500) {
             break;
         }
@@ -1203,7 +1147,7 @@ async fn cluster_group_coordinator_sigkill() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let state = {
-        let c = Arc::clone(&client);
+        let c = Arc::clone(&client.0);
         let g = group.clone();
         tokio::task::spawn_blocking(move || {
             let list = c
@@ -1227,7 +1171,7 @@ async fn cluster_group_coordinator_sigkill() {
     // SIGKILL the coordinator; watch its partition of __consumer_offsets get a new leader, and the committed
     // offsets (read through the new coordinator) as they move on.
     let (cluster, kill_ms, moved_ms, new_coordinator, commits) = {
-        let (c, t) = (Arc::clone(&client), ct.clone());
+        let (c, t) = (Arc::clone(&client.0), ct.clone());
         let mut cluster = cluster;
         tokio::task::spawn_blocking(move || {
             let meta = Meta::new(&cluster.brokers());
@@ -1269,12 +1213,7 @@ async fn cluster_group_coordinator_sigkill() {
             let ends = consume.ends();
             let logs = consume.logs();
             keep_logs("consume under coordinator SIGKILL (stalled)", &logs);
-            let committed = {
-                let (c, t) = (Arc::clone(&client), ct.clone());
-                tokio::task::spawn_blocking(move || committed_now(&c.lock().unwrap(), &t))
-                    .await
-                    .unwrap()
-            };
+            let committed = client.committed(&ct).await;
             panic!(
                 "the member stopped for good when the coordinator's broker died: {} of {RECORDS} emitted, {} \
                  before the kill, the last {} ms after it; coordinator moved after {moved_ms} ms; committed \

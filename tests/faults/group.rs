@@ -585,7 +585,7 @@ async fn one_gb_backlog_of_100_kb_records_keeps_rss_bounded() {
                 .await
                 .unwrap(),
         );
-        let rss = status_kb(pid, "VmRSS:");
+        let rss = proc_status(pid, "VmRSS:");
         curve.push((started.elapsed().as_secs_f64(), rss, emitted));
     }
     let took = started.elapsed();
@@ -615,13 +615,4 @@ async fn one_gb_backlog_of_100_kb_records_keeps_rss_bounded() {
     );
     assert_eq!(w.stop().await, 0, "{}", tail(&logs));
     c.teardown().await;
-}
-
-fn status_kb(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
 }

@@ -16,15 +16,6 @@ struct Sample {
     tasks: Option<u64>,
 }
 
-fn status_field(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
-
 /// The last `alive_tasks` the worker logged (every 10 s, see `worker::runtime_stats`; events are flattened).
 fn last_tasks(logs: &str) -> Option<u64> {
     logs.lines().rev().find_map(|l| {
@@ -37,9 +28,9 @@ fn sample(w: &Worker, secs: u64) -> Sample {
     let pid = w.child.id().expect("worker running");
     Sample {
         secs,
-        rss_kb: status_field(pid, "VmRSS:"),
+        rss_kb: proc_status(pid, "VmRSS:"),
         fds: std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count),
-        threads: status_field(pid, "Threads:"),
+        threads: proc_status(pid, "Threads:"),
         tasks: last_tasks(&w.logs()),
     }
 }

@@ -324,22 +324,36 @@ async fn return_rebounds(rb: &Rabbit) -> usize {
 /// Where the worker said each key's record went: key → every (partition, offset) reported in a data message.
 type Reported = HashMap<String, Vec<(i64, i64)>>;
 
+/// Records where the Produce result `body` (a data message's body) said each of its records went.
+fn record_reported(body: &Value, reported: &mut Reported) {
+    let partition = body["partition"]
+        .as_str()
+        .and_then(|p| p.parse().ok())
+        .or_else(|| body["partition"].as_i64())
+        .unwrap_or(-1);
+    for r in body["records"].as_array().into_iter().flatten() {
+        reported
+            .entry(r["key"].as_str().unwrap_or_default().to_owned())
+            .or_default()
+            .push((partition, r["offset"].as_i64().unwrap_or(-1)));
+    }
+}
+
 /// Takes every result waiting on the data queue and records where each record went.
 async fn drain_results(rb: &Rabbit, reported: &mut Reported) {
     while let Some(m) = rb.next("data", Duration::ZERO).await {
-        let body = m.decrypted()["body"].clone();
-        let partition = body["partition"]
-            .as_str()
-            .and_then(|p| p.parse().ok())
-            .or_else(|| body["partition"].as_i64())
-            .unwrap_or(-1);
-        for r in body["records"].as_array().into_iter().flatten() {
-            reported
-                .entry(r["key"].as_str().unwrap_or_default().to_owned())
-                .or_default()
-                .push((partition, r["offset"].as_i64().unwrap_or(-1)));
-        }
+        record_reported(&m.decrypted()["body"], reported);
     }
+}
+
+/// A numeric field of `/proc/<pid>/status` (e.g. `VmRSS:` in kB, `Threads:`), 0 when it cannot be read.
+fn proc_status(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
 }
 
 /// A private RabbitMQ node and an Apache Kafka broker, started side by side.
