@@ -941,6 +941,27 @@ fn rdkafka_limits(
     rows
 }
 
+/// A new 3-partition topic named after `prefix`: on the mock cluster when given, else on Apache Kafka at `brokers`
+/// (remembered in `kafka_topics`, deleted at the end).
+async fn bench_topic(
+    mock: Option<&MockCluster<'static, rdkafka::producer::DefaultProducerContext>>,
+    brokers: &str,
+    prefix: &str,
+    kafka_topics: &mut Vec<String>,
+) -> String {
+    let topic = uniq(prefix);
+    if let Some(m) = mock {
+        m.create_topic(&topic, 3, 1).unwrap();
+    } else {
+        let (b, t) = (brokers.to_owned(), topic.clone());
+        tokio::task::spawn_blocking(move || create_topic(&b, &t, 3))
+            .await
+            .unwrap();
+        kafka_topics.push(topic.clone());
+    }
+    topic
+}
+
 /// Creates a topic on Apache Kafka (replication 1) and waits until metadata shows a leader for every partition. (The
 /// mock cluster's topics are made with `MockCluster::create_topic`.)
 fn create_topic(brokers: &str, topic: &str, partitions: i32) {
@@ -1127,16 +1148,13 @@ async fn main() {
     // Topics made on Apache Kafka, deleted at the end.
     let mut kafka_topics: Vec<String> = Vec::new();
     for (bname, b) in &brokers {
-        let topic = uniq("produce");
-        if let (Some(m), true) = (&mock, bname == "mock") {
-            m.create_topic(&topic, 3, 1).unwrap();
-        } else {
-            let (bb, t) = (b.clone(), topic.clone());
-            tokio::task::spawn_blocking(move || create_topic(&bb, &t, 3))
-                .await
-                .unwrap();
-            kafka_topics.push(topic.clone());
-        }
+        let topic = bench_topic(
+            mock.as_ref().filter(|_| bname == "mock"),
+            b,
+            "produce",
+            &mut kafka_topics,
+        )
+        .await;
         if want("a") {
             rows.push(
                 produce_case(
@@ -1188,16 +1206,13 @@ async fn main() {
         if !(want("c1") || want("c100") || want("limits")) {
             continue;
         }
-        let ctopic = uniq("consume");
-        if let (Some(m), true) = (&mock, bname == "mock") {
-            m.create_topic(&ctopic, 3, 1).unwrap();
-        } else {
-            let (bb, t) = (b.clone(), ctopic.clone());
-            tokio::task::spawn_blocking(move || create_topic(&bb, &t, 3))
-                .await
-                .unwrap();
-            kafka_topics.push(ctopic.clone());
-        }
+        let ctopic = bench_topic(
+            mock.as_ref().filter(|_| bname == "mock"),
+            b,
+            "consume",
+            &mut kafka_topics,
+        )
+        .await;
         let (bb, ct) = (b.clone(), ctopic.clone());
         tokio::task::spawn_blocking(move || fill_topic(&bb, &ct, n))
             .await
@@ -1209,16 +1224,13 @@ async fn main() {
             rows.push(consume_case(&conn, b, &ctopic, "consume, batch 100", bname, n, 100).await);
         }
         if want("limits") {
-            let ptopic = uniq("plain");
-            if let (Some(m), true) = (&mock, bname == "mock") {
-                m.create_topic(&ptopic, 3, 1).unwrap();
-            } else {
-                let (bb, t) = (b.clone(), ptopic.clone());
-                tokio::task::spawn_blocking(move || create_topic(&bb, &t, 3))
-                    .await
-                    .unwrap();
-                kafka_topics.push(ptopic.clone());
-            }
+            let ptopic = bench_topic(
+                mock.as_ref().filter(|_| bname == "mock"),
+                b,
+                "plain",
+                &mut kafka_topics,
+            )
+            .await;
             let (bb, ct, bn) = (b.clone(), ctopic.clone(), bname.clone());
             rows.extend(
                 tokio::task::spawn_blocking(move || rdkafka_limits(&bb, &bn, n, (&ptopic, &ct)))
