@@ -48,16 +48,38 @@ struct RabbitNode {
     dir: std::path::PathBuf,
 }
 
+/// A free port below the kernel's ephemeral range, so that no outgoing connection (the tests open many) can take
+/// it between this check and the node's bind, which a port from `bind(0)` allows.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    let low: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|p| p.parse().ok()))
+        .unwrap_or(32768);
+    loop {
+        let port = 10_000 + (uuid::Uuid::new_v4().as_u128() % u128::from(low - 10_000)) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 impl RabbitNode {
+    /// Starts a node; a start that fails (a port taken meanwhile by another test's broker, say) is retried with
+    /// new ports, a new node name and a new folder, and the third failure shows the node's log.
     fn start() -> Self {
+        let mut last_log = String::new();
+        for _ in 0..3 {
+            match Self::try_start() {
+                Ok(node) => return node,
+                Err(log) => last_log = log,
+            }
+        }
+        panic!(
+            "a RabbitMQ node of the fault suite did not start three times; last log:\n{last_log}"
+        );
+    }
+
+    fn try_start() -> Result<Self, String> {
         let port = free_port();
         let id = &uuid::Uuid::new_v4().simple().to_string()[..10];
         let node = format!("kcf{id}@localhost");
@@ -85,9 +107,28 @@ impl RabbitNode {
             .success();
         assert!(ok, "rabbitmq-server -detached failed for {node}");
         let me = Self { node, port, dir };
-        me.ctl(&["wait", &me.dir.join("pid").to_string_lossy()]);
-        me.ctl(&["await_startup"]);
-        me
+        if me.ctl_ok(&["wait", &me.dir.join("pid").to_string_lossy()])
+            && me.ctl_ok(&["await_startup"])
+        {
+            return Ok(me);
+        }
+        let mut log = String::new();
+        if let Ok(entries) = std::fs::read_dir(me.dir.join("log")) {
+            for e in entries.flatten() {
+                let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(20).collect();
+                log.push_str(&format!("{}:\n", e.path().display()));
+                for l in tail.into_iter().rev() {
+                    log.push_str(l);
+                    log.push('\n');
+                }
+            }
+        }
+        eprintln!(
+            "RabbitMQ node {} did not start; retrying with other ports",
+            me.node
+        );
+        Err(log) // `me` is dropped: the node is stopped and its folder removed.
     }
 
     fn env_of(node: &str, port: u16, dir: &std::path::Path) -> Vec<(String, String)> {
@@ -112,14 +153,17 @@ impl RabbitNode {
     }
 
     fn ctl(&self, args: &[&str]) {
-        let ok = Command::new("rabbitmqctl")
+        assert!(self.ctl_ok(args), "rabbitmqctl -n {} {args:?}", self.node);
+    }
+
+    fn ctl_ok(&self, args: &[&str]) -> bool {
+        Command::new("rabbitmqctl")
             .args(["-q", "-n", &self.node])
             .args(args)
             .stdout(Stdio::null())
             .status()
             .unwrap()
-            .success();
-        assert!(ok, "rabbitmqctl -n {} {args:?}", self.node);
+            .success()
     }
 
     /// Closes every connection of the worker (named `<HOSTNAME>-read` / `-write`).
