@@ -43,6 +43,9 @@ pub enum AmqpError {
     /// No confirm arrived in time (the channel was probably lost).
     #[error("no publisher confirm within {} s", CONFIRM_TIMEOUT.as_secs())]
     ConfirmTimeout,
+    /// A publish was not even handed to the connection in time (the connection died while it was queued).
+    #[error("RabbitMQ basic.publish was not sent within {} s (the connection was lost)", CONFIRM_TIMEOUT.as_secs())]
+    SendTimeout,
     /// The broker did not confirm a publish within the configured attempts.
     #[error("publish to routing key `{routing_key}` was not confirmed after {attempts} attempts")]
     NotConfirmed {
@@ -466,18 +469,22 @@ impl Publisher {
         props: BasicProperties,
     ) -> Result<lapin::PublisherConfirm, AmqpError> {
         let channel = self.channel().await?;
-        channel
-            .basic_publish(
-                self.inner.exchange.as_str().into(),
-                routing_key.into(),
-                BasicPublishOptions {
-                    mandatory: true,
-                    ..BasicPublishOptions::default()
-                },
-                payload,
-                props,
-            )
+        // lapin checks the channel, then queues the frames and waits until its I/O loop wrote them. When the
+        // connection dies between the two, nothing ever resolves that wait (seen after a RabbitMQ restart: an
+        // execution hung for good): bounded, the retry loop publishes it again on a new channel.
+        let send = channel.basic_publish(
+            self.inner.exchange.as_str().into(),
+            routing_key.into(),
+            BasicPublishOptions {
+                mandatory: true,
+                ..BasicPublishOptions::default()
+            },
+            payload,
+            props,
+        );
+        tokio::time::timeout(CONFIRM_TIMEOUT, send)
             .await
+            .map_err(|_| AmqpError::SendTimeout)?
             .map_err(|source| AmqpError::Channel {
                 op: "basic.publish",
                 source,

@@ -164,11 +164,15 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     }
 
     // 1. Stop intake. Prefetched deliveries not yet started go back to the queue when the channel closes.
-    if let Err(e) = channel
-        .basic_cancel(consumer.tag(), BasicCancelOptions::default())
-        .await
+    match tokio::time::timeout(
+        SETTLE_TIMEOUT,
+        channel.basic_cancel(consumer.tag(), BasicCancelOptions::default()),
+    )
+    .await
     {
-        tracing::debug!(error = %e, "basic.cancel failed.");
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::debug!(error = %e, "basic.cancel failed."),
+        Err(_) => tracing::debug!("basic.cancel did not complete in time."),
     }
     // 2. Finish in-flight executions (bounded).
     tracker.close();
@@ -186,13 +190,19 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     // 3. Stop the function's background work (consumers commit, producers flush).
     ctx.function.shutdown().await;
     // 4. Close channels, then connections.
-    if let Err(e) = channel.close(200, "bye".into()).await {
-        tracing::debug!(error = %e, "Closing consumer channel failed.");
+    // Bounded: a close on a connection that is dying may never complete, and the process exits anyway.
+    let close = async {
+        if let Err(e) = channel.close(200, "bye".into()).await {
+            tracing::debug!(error = %e, "Closing consumer channel failed.");
+        }
+        if let Err(e) = read_conn.close(200, "bye".into()).await {
+            tracing::debug!(error = %e, "Closing read connection failed.");
+        }
+        publisher.close().await;
+    };
+    if tokio::time::timeout(SETTLE_TIMEOUT, close).await.is_err() {
+        tracing::warn!("Closing the RabbitMQ connections did not complete in time.");
     }
-    if let Err(e) = read_conn.close(200, "bye".into()).await {
-        tracing::debug!(error = %e, "Closing read connection failed.");
-    }
-    publisher.close().await;
     stats.abort();
     tracing::info!("Worker stopped.");
     if let Some(reason) = ctx.fatal.reason() {
@@ -313,6 +323,9 @@ impl InFlight {
     }
 }
 
+/// Bound on one ack or reject.
+const SETTLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Acks or rejects; when the delivery's channel is gone, applies the outcome to the redelivered copy.
 async fn settle(
     inflight: &InFlight,
@@ -320,13 +333,19 @@ async fn settle(
     acker: &lapin::Acker,
     reject: bool,
 ) -> Result<(), lapin::Error> {
-    // Ok(false): the acker's channel is closed (or it was used already).
+    // Ok(false): the acker's channel is closed (or it was used already). Bounded like a publish: an ack queued
+    // while the connection dies may never be written nor fail; the delivery then comes back on the new channel.
     let apply = |a: lapin::Acker| async move {
-        if reject {
-            a.reject(BasicRejectOptions { requeue: false }).await
-        } else {
-            a.ack(BasicAckOptions::default()).await
-        }
+        let settle = async {
+            if reject {
+                a.reject(BasicRejectOptions { requeue: false }).await
+            } else {
+                a.ack(BasicAckOptions::default()).await
+            }
+        };
+        tokio::time::timeout(SETTLE_TIMEOUT, settle)
+            .await
+            .unwrap_or(Ok(false))
     };
     let first = apply(acker.clone()).await;
     let Some(id) = id else { return first.map(drop) };

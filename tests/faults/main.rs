@@ -592,8 +592,7 @@ pub(crate) fn group_events(logs: &str) -> Vec<String> {
 }
 
 pub(crate) fn tail(logs: &str) -> String {
-    let lines: Vec<&str> = logs.lines().collect();
-    lines[lines.len().saturating_sub(40)..].join("\n")
+    helpers::diagnostic_logs(logs)
 }
 
 fn fill(brokers: &str, topic: &str, n: usize) {

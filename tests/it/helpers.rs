@@ -474,8 +474,8 @@ impl Worker {
                 status.unwrap().code().unwrap_or(-1)
             }
             Err(_) => panic!(
-                "worker did not exit within {timeout:?}; logs:\n{}",
-                self.logs()
+                "worker did not exit within {timeout:?}; {}",
+                diagnostic_logs(&self.logs())
             ),
         }
     }
@@ -486,6 +486,31 @@ impl Worker {
         }
         self.exit_code(Duration::from_secs(30)).await
     }
+}
+
+/// A failed test's view of a worker's logs: the whole log goes to a file (CI prints only the end of a test's
+/// output), the message holds its warnings and errors and its last lines.
+pub fn diagnostic_logs(logs: &str) -> String {
+    let path = std::env::temp_dir().join(format!("kc-worker-{}.log", rand_name("log")));
+    let saved = match std::fs::write(&path, logs) {
+        Ok(()) => format!("whole log in {}", path.display()),
+        Err(e) => format!("whole log not saved: {e}"),
+    };
+    let lines: Vec<&str> = logs.lines().collect();
+    let notable: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| l.contains("\"level\":\"WARN\"") || l.contains("\"level\":\"ERROR\""))
+        .collect();
+    let notable = &notable[notable.len().saturating_sub(60)..];
+    let last = &lines[lines.len().saturating_sub(40)..];
+    format!(
+        "{saved}\nits last {} warnings and errors:\n{}\nits last {} lines:\n{}",
+        notable.len(),
+        notable.join("\n"),
+        last.len(),
+        last.join("\n")
+    )
 }
 
 /// A consumer of a fresh group that commits nothing, to read a topic back.
