@@ -7,7 +7,7 @@
 //! the cluster was only temporarily unavailable. One producer per distinct connection + producer settings,
 //! reused across messages and shared by concurrent executions.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,7 +26,8 @@ use crate::function::Execution;
 use crate::kafka::classify::{Disposition, classify_code, describe};
 use crate::kafka::client::{ClientState, KafkaContext};
 use crate::kafka::config::{ConfigError, KafkaConnection, bool_field, str_field, u64_field};
-use crate::platform::emitter::{EmitError, ErrorReport};
+use crate::platform::amqp::Confirming;
+use crate::platform::emitter::{EmitError, Emitter, ErrorReport, new_message};
 use crate::schema;
 
 const DEFAULT_TIMEOUT_MS: u64 = 30_000;
@@ -231,6 +232,27 @@ fn payload_bytes(
     }
 }
 
+/// A non-negative integer given as a JSON number or as its decimal digits in a string (`"2"`), as the original
+/// component's client library accepted both (the schema has refused anything else), converted to `T`; one that
+/// does not fit is a problem at `path`, never silently dropped.
+fn bounded_int<T: TryFrom<u64>>(
+    v: &Value,
+    path: impl Fn() -> String,
+    problems: &mut Vec<String>,
+) -> Option<T> {
+    let parsed = match v {
+        Value::String(s) => s.parse::<u64>().ok(),
+        other => other.as_u64(),
+    };
+    match parsed.and_then(|n| T::try_from(n).ok()) {
+        Some(n) => Some(n),
+        None => {
+            problems.push(format!("{}: {v} is too large", path()));
+            None
+        }
+    }
+}
+
 /// Validates against `schemas/produce.in.json` and converts; every problem is listed with its JSON path.
 fn parse_input(body: &Value) -> Result<Vec<Record>, Vec<String>> {
     let violations = schema::validate_produce_input(body);
@@ -276,27 +298,13 @@ fn parse_input(body: &Value) -> Result<Vec<Record>, Vec<String>> {
                 .collect(),
             _ => Vec::new(),
         };
-        let partition = match m.get("partition").and_then(Value::as_u64) {
-            None => None,
-            Some(p) => match i32::try_from(p) {
-                Ok(p) => Some(p),
-                Err(_) => {
-                    problems.push(format!("/messages/{index}/partition: {p} is too large"));
-                    None
-                }
-            },
-        };
+        let partition = m.get("partition").and_then(|v| {
+            bounded_int::<i32>(v, || format!("/messages/{index}/partition"), &mut problems)
+        });
         // Kafka timestamps are signed 64-bit milliseconds; a larger one must not silently become "now".
-        let timestamp = match m.get("timestamp").and_then(Value::as_u64) {
-            None => None,
-            Some(t) => match i64::try_from(t) {
-                Ok(t) => Some(t),
-                Err(_) => {
-                    problems.push(format!("/messages/{index}/timestamp: {t} is too large"));
-                    None
-                }
-            },
-        };
+        let timestamp = m.get("timestamp").and_then(|v| {
+            bounded_int::<i64>(v, || format!("/messages/{index}/timestamp"), &mut problems)
+        });
         records.push(Record {
             index,
             key,
@@ -526,13 +534,12 @@ impl ProduceAction {
         // awaited before the outcome is returned (and so before the delivery is acked).
         let mut confirms = Vec::new();
         let mut send_failed = None;
-        for out in partition_outputs(&producer, topic, &records, &written).await {
-            match exec.emitter.data_send(object([("body", out)])).await {
-                Ok(c) => confirms.push(c),
-                Err(e) => {
-                    send_failed = Some(ErrorReport::from(e));
-                    break;
-                }
+        for part in by_partition(&producer, topic, &written).await {
+            if let Err(e) =
+                send_partition(&exec.emitter, topic, &records, &part, &mut confirms).await
+            {
+                send_failed = Some(ErrorReport::from(e));
+                break;
             }
         }
         for c in confirms {
@@ -781,71 +788,126 @@ async fn send_batch(
     (written, failures, batch_rejected)
 }
 
-/// One output object per partition written, in partition order.
-async fn partition_outputs(
+/// The records written to one partition, in offset order, with the partition's low watermark.
+struct PartitionWritten<'a> {
+    partition: i32,
+    low: Option<i64>,
+    written: Vec<&'a Written>,
+}
+
+/// The records written, grouped by partition, in partition order.
+async fn by_partition<'a>(
     producer: &SharedProducer,
     topic: &str,
-    records: &[Record],
-    written: &[Written],
-) -> Vec<Value> {
-    let mut by_partition: BTreeMap<i32, Vec<&Written>> = BTreeMap::new();
+    written: &'a [Written],
+) -> Vec<PartitionWritten<'a>> {
+    let mut groups: BTreeMap<i32, Vec<&Written>> = BTreeMap::new();
     for w in written {
-        by_partition.entry(w.partition).or_default().push(w);
+        groups.entry(w.partition).or_default().push(w);
     }
-    let lows = join_all(
-        by_partition
-            .keys()
-            .map(|&p| low_watermark(producer, topic, p)),
-    )
-    .await;
-    by_partition
+    let lows = join_all(groups.keys().map(|&p| low_watermark(producer, topic, p))).await;
+    groups
         .into_iter()
         .zip(lows)
-        .map(|((partition, mut ws), low)| {
-            ws.sort_by_key(|w| w.offset);
-            let base = ws.first().map_or(-1, |w| w.offset);
-            let log_append = ws
-                .iter()
-                .find_map(|w| match w.timestamp {
-                    Timestamp::LogAppendTime(t) => Some(t),
-                    _ => None,
-                })
-                .map_or_else(|| "-1".to_owned(), |t| t.to_string());
-            // Built as maps directly: `json!` runs every interpolated `Value` through a serializer (a deep
-            // copy), which was a third of the instructions of a 100-record message.
-            let recs: Vec<Value> = ws
-                .iter()
-                .map(|w| {
-                    object([
-                        ("index", Value::from(w.index)),
-                        (
-                            "key",
-                            records
-                                .get(w.index)
-                                .map_or(Value::Null, |r| r.key_json.clone()),
-                        ),
-                        ("offset", Value::from(w.offset)),
-                        (
-                            "timestamp",
-                            w.timestamp.to_millis().map_or(Value::Null, Value::from),
-                        ),
-                    ])
-                })
-                .collect();
-            object([
-                ("topicName", Value::from(topic)),
-                ("partition", Value::from(partition.to_string())),
-                ("errorCode", Value::from("0")),
-                ("baseOffset", Value::from(base.to_string())),
-                ("logAppendTime", Value::from(log_append)),
-                (
-                    "logStartOffset",
-                    Value::from(low.map_or_else(|| "-1".to_owned(), |l| l.to_string())),
-                ),
-                ("records", Value::Array(recs)),
-            ])
+        .map(|((partition, mut written), low)| {
+            written.sort_by_key(|w| w.offset);
+            PartitionWritten {
+                partition,
+                low,
+                written,
+            }
         })
         .collect()
+}
+
+/// The output object for a contiguous slice of one partition's records (its own `baseOffset`). With
+/// `with_keys` false every record's `key` is `null` (a record whose key alone is larger than the outgoing limit).
+fn partition_output(
+    topic: &str,
+    records: &[Record],
+    part: &PartitionWritten<'_>,
+    slice: &[&Written],
+    with_keys: bool,
+) -> Value {
+    let base = slice.first().map_or(-1, |w| w.offset);
+    let log_append = slice
+        .iter()
+        .find_map(|w| match w.timestamp {
+            Timestamp::LogAppendTime(t) => Some(t),
+            _ => None,
+        })
+        .map_or_else(|| "-1".to_owned(), |t| t.to_string());
+    // Built as maps directly: `json!` runs every interpolated `Value` through a serializer (a deep
+    // copy), which was a third of the instructions of a 100-record message.
+    let recs: Vec<Value> = slice
+        .iter()
+        .map(|w| {
+            let key = records
+                .get(w.index)
+                .filter(|_| with_keys)
+                .map_or(Value::Null, |r| r.key_json.clone());
+            object([
+                ("index", Value::from(w.index)),
+                ("key", key),
+                ("offset", Value::from(w.offset)),
+                (
+                    "timestamp",
+                    w.timestamp.to_millis().map_or(Value::Null, Value::from),
+                ),
+            ])
+        })
+        .collect();
+    object([
+        ("topicName", Value::from(topic)),
+        ("partition", Value::from(part.partition.to_string())),
+        ("errorCode", Value::from("0")),
+        ("baseOffset", Value::from(base.to_string())),
+        ("logAppendTime", Value::from(log_append)),
+        (
+            "logStartOffset",
+            Value::from(part.low.map_or_else(|| "-1".to_owned(), |l| l.to_string())),
+        ),
+        ("records", Value::Array(recs)),
+    ])
+}
+
+/// Sends one partition's output as data messages, in offset order, without waiting for their confirms. One
+/// message when it fits the outgoing size limit; otherwise contiguous slices that each fit, every one with its
+/// own `baseOffset`: records Kafka has accepted never turn into an error or a rebound (which would write them
+/// again) because their report is large.
+async fn send_partition(
+    emitter: &Emitter,
+    topic: &str,
+    records: &[Record],
+    part: &PartitionWritten<'_>,
+    confirms: &mut Vec<Confirming>,
+) -> Result<(), EmitError> {
+    let mut todo: VecDeque<&[&Written]> = VecDeque::from([part.written.as_slice()]);
+    while let Some(slice) = todo.pop_front() {
+        let out = partition_output(topic, records, part, slice, true);
+        match emitter.data_send(new_message(out)).await {
+            Ok(c) => confirms.push(c),
+            Err(EmitError::TooLarge { size, limit }) if slice.len() > 1 => {
+                // As many slices as the size says, with a tenth to spare; a slice that still does not fit is
+                // split again.
+                let parts = (size.saturating_mul(11) / limit.max(1) / 10 + 1).clamp(2, slice.len());
+                let len = slice.len().div_ceil(parts);
+                for chunk in slice.chunks(len).rev() {
+                    todo.push_front(chunk);
+                }
+            }
+            Err(EmitError::TooLarge { .. }) => {
+                tracing::warn!(
+                    partition = part.partition,
+                    "A written record's report is larger than the outgoing limit with its key; reported without it."
+                );
+                let out = partition_output(topic, records, part, slice, false);
+                confirms.push(emitter.data_send(new_message(out)).await?);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// A JSON object of `pairs`, without the serializer round trip that `json!` makes for interpolated values.
@@ -961,6 +1023,48 @@ mod tests {
         assert_eq!(
             errs,
             ["/messages/0/timestamp: 9223372036854775808 is too large"]
+        );
+    }
+
+    #[test]
+    fn partition_and_timestamp_as_numeric_strings() {
+        let recs = parse_input(&json!({"messages": [
+            {"value": "v", "partition": "2", "timestamp": "1700000000000"}
+        ]}))
+        .unwrap();
+        assert_eq!(
+            (recs[0].partition, recs[0].timestamp),
+            (Some(2), Some(1_700_000_000_000))
+        );
+        // Anything else stays a validation error naming the path.
+        for (field, bad) in [
+            ("partition", json!("two")),
+            ("partition", json!("-1")),
+            ("partition", json!(" 2")),
+            ("timestamp", json!("1.5e12")),
+            ("timestamp", json!("")),
+            ("partition", json!(1.5)),
+        ] {
+            let mut m = json!({"value": "v"});
+            m[field] = bad.clone();
+            let errs = parse_input(&json!({ "messages": [m] })).unwrap_err();
+            assert!(
+                errs.iter()
+                    .any(|e| e.starts_with(&format!("/messages/0/{field}"))),
+                "{field}={bad}: {errs:?}"
+            );
+        }
+        // Digits that do not fit are refused, not dropped.
+        let errs = parse_input(&json!({"messages": [
+            {"value": "v", "partition": "2147483648", "timestamp": "99999999999999999999"}
+        ]}))
+        .unwrap_err();
+        assert_eq!(
+            errs,
+            [
+                r#"/messages/0/partition: "2147483648" is too large"#,
+                r#"/messages/0/timestamp: "99999999999999999999" is too large"#
+            ]
         );
     }
 }

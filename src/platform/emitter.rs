@@ -179,6 +179,21 @@ pub struct IncomingRaw {
     pub properties: BasicProperties,
 }
 
+/// A data message as the reference library's `newMessageWithBody` builds it: a fresh UUID `id` (which becomes the
+/// message's `messageId` header, PROTOCOL.md 3.2 and Q10), the body, and empty `headers`, `attachments` and
+/// `metadata`. Every data message gets its own `id`: a next step on the reference runtime acks and deduplicates by
+/// `messageId` (Q1), so two messages sharing one could leave one of them unacked.
+#[must_use]
+pub fn new_message(body: Value) -> Value {
+    let mut m = serde_json::Map::with_capacity(5);
+    m.insert("id".into(), Value::String(uuid::Uuid::new_v4().to_string()));
+    m.insert("body".into(), body);
+    m.insert("headers".into(), Value::Object(serde_json::Map::new()));
+    m.insert("attachments".into(), Value::Object(serde_json::Map::new()));
+    m.insert("metadata".into(), Value::Object(serde_json::Map::new()));
+    Value::Object(m)
+}
+
 /// A handle to emit the events of one execution. Cheap to clone; valid after the execution ended
 /// (a real-time trigger keeps emitting with its first tick's headers).
 #[derive(Debug, Clone)]

@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 use crate::function::{Execution, Fatal};
 use crate::kafka::client::{ClientState, log_to_tracing};
 use crate::kafka::config::{ConfigError, KafkaConnection, bool_field, str_field, u64_field};
-use crate::platform::emitter::{EmitError, Emitter, ErrorReport};
+use crate::platform::emitter::{EmitError, Emitter, ErrorReport, new_message};
 
 /// Default for records emitted but not yet confirmed, across all partitions, before fetching pauses.
 const DEFAULT_MAX_IN_FLIGHT: usize = 1024;
@@ -540,15 +540,23 @@ struct MemberRun {
     fatal: Fatal,
 }
 
+/// `parseJson`: a JSON object or array becomes JSON; any other text (a number, `true`, `null`, a quoted string,
+/// invalid JSON) stays the original string, so a value of `null` text is never mistaken for a tombstone.
+fn parse_json_text(text: &str) -> Value {
+    let trimmed = text.trim_start();
+    if !(trimmed.starts_with('{') || trimmed.starts_with('[')) {
+        return Value::String(text.to_owned());
+    }
+    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
+}
+
 /// One record turned into the body of a data message.
 fn record_json(m: &BorrowedMessage<'_>, parse_json: bool) -> Value {
     let bytes = |b: Option<&[u8]>, parse: bool| -> Value {
         match b {
             None => Value::Null,
             Some(b) => match std::str::from_utf8(b) {
-                Ok(text) if parse => {
-                    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
-                }
+                Ok(text) if parse => parse_json_text(text),
                 Ok(text) => Value::String(text.to_owned()),
                 Err(_) => json!({ "base64": B64.encode(b) }),
             },
@@ -565,7 +573,8 @@ fn record_json(m: &BorrowedMessage<'_>, parse_json: bool) -> Value {
     json!({
         "value": bytes(m.payload(), parse_json),
         "key": bytes(m.key(), false),
-        "partition": m.partition(),
+        // A string, as the original component's output metadata has it (Produce's `partition` too).
+        "partition": m.partition().to_string(),
         "offset": m.offset(),
         "topic": m.topic(),
         "timestamp": m.timestamp().to_millis(),
@@ -675,7 +684,7 @@ impl MemberRun {
             let records: Vec<Value> = batch.into_iter().map(|(_, b)| b).collect();
             json!({ "count": records.len(), "records": records })
         };
-        match self.emitter.data_send(json!({ "body": body })).await {
+        match self.emitter.data_send(new_message(body)).await {
             Ok(confirming) => {
                 // The wait (and its retries, which may reconnect) runs as its own task: if it only progressed
                 // when this loop polls it, a retry holding the publisher's connection lock would deadlock with
@@ -867,6 +876,32 @@ impl MemberRun {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parse_json_turns_only_objects_and_arrays_into_json() {
+        assert_eq!(
+            parse_json_text(r#"{"orderId":1001,"amount":25.5}"#).to_string(),
+            r#"{"orderId":1001,"amount":25.5}"#,
+            "an object, its keys in the order they came"
+        );
+        assert_eq!(parse_json_text(" [1,2]"), json!([1, 2]));
+        for text in [
+            "123",
+            "null",
+            "true",
+            r#""quoted""#,
+            "{not json",
+            "[1,",
+            "",
+            "plain",
+        ] {
+            assert_eq!(
+                parse_json_text(text),
+                Value::String(text.to_owned()),
+                "{text:?}"
+            );
+        }
+    }
 
     fn pos(p: i32, o: i64) -> Position {
         ("t".to_owned(), p, o)

@@ -699,7 +699,7 @@ impl ConsumeStream {
                                 .entry(b["key"].as_str().unwrap_or_default().to_owned())
                                 .or_default() += 1;
                             o.positions
-                                .entry(i32::try_from(b["partition"].as_i64().unwrap()).unwrap())
+                                .entry(partition_of(&b))
                                 .or_default()
                                 .insert(b["offset"].as_i64().unwrap());
                         }

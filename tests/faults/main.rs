@@ -370,11 +370,7 @@ type Reported = HashMap<String, Vec<(i64, i64)>>;
 
 /// Records where the Produce result `body` (a data message's body) said each of its records went.
 fn record_reported(body: &Value, reported: &mut Reported) {
-    let partition = body["partition"]
-        .as_str()
-        .and_then(|p| p.parse().ok())
-        .or_else(|| body["partition"].as_i64())
-        .unwrap_or(-1);
+    let partition = i64::from(partition_of(body));
     for r in body["records"].as_array().into_iter().flatten() {
         reported
             .entry(r["key"].as_str().unwrap_or_default().to_owned())
@@ -657,10 +653,7 @@ impl Emitted {
             .seen
             .entry(r["value"].as_str().unwrap_or("").to_owned())
             .or_default() += 1;
-        let (p, o) = (
-            i32::try_from(r["partition"].as_i64().unwrap()).unwrap(),
-            r["offset"].as_i64().unwrap(),
-        );
+        let (p, o) = (partition_of(r), r["offset"].as_i64().unwrap());
         self.positions.entry(p).or_default().insert(o);
         self.order.push((p, o));
     }

@@ -424,7 +424,7 @@ async fn each_bad_input_gets_its_outcome_and_the_next_good_message_is_still_prod
         good_message_goes_through(&rb, &format!("good after {name}")).await;
         expected_records += 1;
     }
-    assert_eq!(rb.count("messages").await, 0, "every input settled");
+    assert_eq!(rb.unsettled_inputs().await, 0, "every input settled");
     let on_kafka = tokio::task::spawn_blocking({
         let (b, t) = (brokers.clone(), topic.clone());
         move || topic_records(&b, &t, 2)
@@ -513,22 +513,55 @@ async fn huge_messages_are_written_or_fail_with_the_size_named_and_nothing_else_
     good_message_goes_through(&rb, "good after oversized record").await;
     expected += 1;
 
-    // Keys are echoed in the output: 12 keys of 900 KB make an output over the 10 MiB limit. The records
-    // are written; the emit fails with the protocol's size error and the delivery is rejected.
+    // Keys are echoed in the output: 12 keys of 900 KB make an output over the 10 MiB limit. The records are
+    // written, so their report must not become an error or a rebound: it is split over several data messages,
+    // each a contiguous slice of the partition with its own baseOffset, each within the limit.
     let key = "k".repeat(900_000);
     let keyed: Vec<Value> = (0..12)
         .map(|i| json!({"key": format!("{key}{i}"), "value": "v", "partition": 0}))
         .collect();
     publish(&rb, &body(Value::Array(keyed)), FieldTable::default()).await;
-    let e = error_of(&rb.next("error", T).await.expect("outgoing size error"));
-    let text = e["message"].as_str().unwrap();
-    assert!(
-        text.contains("Outgoing message size") && text.contains("exceeds limit of 10485760"),
-        "{text}"
-    );
+    let mut reported = BTreeSet::new();
+    let mut slices = 0;
+    while reported.len() < 12 {
+        let m = rb.next("data", T).await.expect("a slice of the output");
+        assert!(
+            m.data.len() <= 10_485_760,
+            "within the outgoing limit: {}",
+            m.data.len()
+        );
+        let b = m.decrypted()["body"].clone();
+        let recs = b["records"].as_array().unwrap();
+        let offsets: Vec<i64> = recs.iter().map(|r| r["offset"].as_i64().unwrap()).collect();
+        assert_eq!(
+            b["baseOffset"],
+            offsets[0].to_string(),
+            "each slice its own baseOffset"
+        );
+        assert!(
+            offsets.windows(2).all(|w| w[1] == w[0] + 1),
+            "contiguous: {offsets:?}"
+        );
+        for r in recs {
+            assert!(
+                reported.insert(r["index"].as_u64().unwrap()),
+                "index reported twice"
+            );
+            assert_eq!(
+                r["key"].as_str().map(str::len),
+                Some(900_000 + 1 + usize::from(r["index"].as_u64().unwrap() >= 10))
+            );
+        }
+        slices += 1;
+    }
+    assert!(slices >= 2, "split: {slices} messages");
     expected += 12;
-    assert!(rb.next("dead", T).await.is_some());
-    assert_eq!(rb.count("data").await, 0);
+    assert!(
+        rb.next("error", Duration::from_millis(500)).await.is_none(),
+        "no error after a successful write"
+    );
+    assert_eq!(rb.count("dead").await, 0, "not rejected");
+    assert_eq!(rb.count("rebound").await, 0, "not rebounded");
     good_message_goes_through(&rb, "good after big output").await;
     expected += 1;
 

@@ -97,7 +97,7 @@ fn records_of(msgs: &[Got]) -> Vec<(i32, i64, String)> {
         .map(|m| {
             let b = m.decrypted()["body"].clone();
             (
-                b["partition"].as_i64().unwrap() as i32,
+                partition_of(&b),
                 b["offset"].as_i64().unwrap(),
                 b["value"].as_str().unwrap().to_owned(),
             )
@@ -146,6 +146,17 @@ async fn thousand_records_arrive_once_in_partition_order_and_offsets_are_committ
     assert_partition_order(&records);
     let values: HashSet<&str> = records.iter().map(|r| r.2.as_str()).collect();
     assert_eq!(values.len(), 1000, "no duplicates, none missing");
+    // Every record its own message id, in the reference library's envelope (PROTOCOL.md Q10), shaped as the
+    // schema says.
+    let ids: HashSet<String> = msgs.iter().map(assert_reference_envelope).collect();
+    assert_eq!(
+        ids.len(),
+        1000,
+        "1 000 records, 1 000 distinct messageId headers"
+    );
+    for m in &msgs {
+        assert_matches_schema("consume.out.json", &m.decrypted()["body"]);
+    }
     let first = msgs[0].decrypted()["body"].clone();
     assert_eq!(first["topic"], topic);
     assert!(first["key"].as_str().unwrap().starts_with('k'));
@@ -161,7 +172,7 @@ async fn thousand_records_arrive_once_in_partition_order_and_offsets_are_committ
         "exactly 1000"
     );
     assert_eq!(
-        rb.count("messages").await + rb.count("dead").await,
+        rb.unsettled_inputs().await + u64::from(rb.count("dead").await),
         0,
         "tick acked"
     );
@@ -187,8 +198,7 @@ async fn later_ticks_start_nothing_and_are_acked_promptly() {
             .await;
     }
     worker.wait_log("Consumer already running", T).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(rb.count("messages").await, 0, "every tick acked");
+    assert_eq!(rb.unsettled_inputs().await, 0, "every tick acked");
     assert_eq!(
         worker
             .logs()
@@ -359,8 +369,8 @@ async fn two_workers_in_one_group_share_the_partitions() {
     assert_eq!(values.len(), 400);
     let from = |w: &Worker| w.logs().matches("Message received").count();
     assert!(from(&w1) >= 1 && from(&w2) >= 1);
-    let partitions_of = |m: &Got| m.decrypted()["body"]["partition"].as_i64().unwrap();
-    let spread: HashSet<i64> = msgs.iter().map(partitions_of).collect();
+    let partitions_of = |m: &Got| partition_of(&m.decrypted()["body"]);
+    let spread: HashSet<i32> = msgs.iter().map(partitions_of).collect();
     assert_eq!(spread.len(), 4);
     assert_eq!(w1.stop().await, 0);
     assert_eq!(w2.stop().await, 0);
@@ -414,10 +424,16 @@ async fn batches_carry_up_to_batch_size_records() {
     c["batchSize"] = json!("100");
     let (worker, _api) = start_worker(&rb, "consume", c, &[]).await;
     let mut values = HashSet::new();
+    let mut ids = HashSet::new();
     let mut messages = 0;
     while values.len() < 250 {
         let m = rb.next("data", T).await.expect("batch");
+        assert!(
+            ids.insert(assert_reference_envelope(&m)),
+            "a batch's own messageId"
+        );
         let body = m.decrypted()["body"].clone();
+        assert_matches_schema("consume.out.json", &body);
         let recs = body["records"].as_array().unwrap();
         assert!(!recs.is_empty() && recs.len() <= 100 && body["count"] == recs.len());
         for r in recs {

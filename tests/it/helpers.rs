@@ -2,7 +2,7 @@
 //! dead-letter queue, one queue per routing key), a fake platform API (wiremock), the worker binary as a
 //! child process with captured output, and Kafka helpers.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -337,6 +337,56 @@ impl Rabbit {
             .message_count()
     }
 
+    /// Input messages not settled yet: ready in the queue, or delivered to a worker and neither acked nor
+    /// rejected. A passive `queue.declare` counts ready messages only, so a check built on [`Rabbit::count`] alone
+    /// would pass against a worker that never acks; `rabbitmqctl` asks the queue for both numbers.
+    pub async fn unsettled_now(&self, kind: &str) -> u64 {
+        let name = self.q(kind);
+        let out = tokio::task::spawn_blocking(|| {
+            std::process::Command::new("rabbitmqctl")
+                .args([
+                    "list_queues",
+                    "-q",
+                    "--no-table-headers",
+                    "name",
+                    "messages_ready",
+                    "messages_unacknowledged",
+                ])
+                .output()
+                .expect("rabbitmqctl")
+        })
+        .await
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "rabbitmqctl list_queues: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        let row = text
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .find(|cols| cols.first() == Some(&name.as_str()))
+            .unwrap_or_else(|| panic!("queue {name} not listed by rabbitmqctl:\n{text}"));
+        row[1..]
+            .iter()
+            .map(|n| n.parse::<u64>().expect("a count"))
+            .sum()
+    }
+
+    /// Waits (up to 15 s) until every input is settled (acked or rejected, see [`Rabbit::unsettled_now`]) and
+    /// returns how many are not.
+    pub async fn unsettled_inputs(&self) -> u64 {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let n = self.unsettled_now("messages").await;
+            if n == 0 || tokio::time::Instant::now() > deadline {
+                return n;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     pub async fn teardown(self) {
         for kind in KINDS.iter().chain(["messages", "dead"].iter()) {
             let _ = self
@@ -486,6 +536,54 @@ impl Worker {
         }
         self.exit_code(Duration::from_secs(30)).await
     }
+}
+
+/// A record's `partition` in Consume output: a string of digits, as the original component's output has it.
+pub fn partition_of(record: &Value) -> i32 {
+    let p = &record["partition"];
+    p.as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("`partition` must be a string of digits, got {p} in {record}"))
+}
+
+/// Checks a data message as the reference library builds one (`newMessageWithBody`): exactly the keys `id`,
+/// `body`, `headers`, `attachments` and `metadata`, the last two empty, and the `messageId` header equal to `id`.
+/// Returns the id.
+pub fn assert_reference_envelope(m: &Got) -> String {
+    let d = m.decrypted();
+    let keys: BTreeSet<&str> = d
+        .as_object()
+        .unwrap_or_else(|| panic!("a data message is an object: {d}"))
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        BTreeSet::from(["attachments", "body", "headers", "id", "metadata"]),
+        "{d}"
+    );
+    assert_eq!(d["attachments"], json!({}), "{d}");
+    assert_eq!(d["metadata"], json!({}), "{d}");
+    let id = d["id"].as_str().expect("id is a string").to_owned();
+    assert!(uuid::Uuid::parse_str(&id).is_ok(), "id is a UUID: {id}");
+    assert_eq!(
+        m.header_str("messageId").as_deref(),
+        Some(id.as_str()),
+        "messageId header = id"
+    );
+    id
+}
+
+/// Validates `body` against one of the files in `schemas/` (e.g. `consume.out.json`).
+pub fn assert_matches_schema(file: &str, body: &Value) {
+    let path = format!("{}/schemas/{file}", env!("CARGO_MANIFEST_DIR"));
+    let schema: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let v = jsonschema::validator_for(&schema).unwrap();
+    let problems: Vec<String> = v
+        .iter_errors(body)
+        .map(|e| format!("{}: {e}", e.instance_path()))
+        .collect();
+    assert!(problems.is_empty(), "{file}: {problems:?} in {body}");
 }
 
 /// A failed test's view of a worker's logs: the whole log goes to a file (CI prints only the end of a test's

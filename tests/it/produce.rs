@@ -2,7 +2,7 @@
 //! (`scripts/kafka.sh`: PLAINTEXT, SASL and SASL_SSL listeners). The librdkafka mock cluster stays only where
 //! its fault injection is the point (request errors, a broker taken down, a topic error).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use rdkafka::mocking::MockCluster;
@@ -43,7 +43,8 @@ async fn keyed_records_land_where_the_output_says_with_keys_values_and_headers()
         .map(|i| {
             json!({
                 "key": format!("key-{}", i % 7),
-                "value": if i % 2 == 0 { json!(format!("value-{i}")) } else { json!({"n": i}) },
+                // Keys deliberately out of alphabetical order: they must reach Kafka as the flow sent them.
+                "value": if i % 2 == 0 { json!(format!("value-{i}")) } else { json!({"n": i, "amount": 25.5}) },
                 "headers": [["trace", format!("t{i}")], ["trace", "again"]],
             })
         })
@@ -57,9 +58,19 @@ async fn keyed_records_land_where_the_output_says_with_keys_values_and_headers()
     // One data message per partition written, collected until every record is accounted for.
     let validator = out_validator();
     let mut by_index: BTreeMap<u64, (i32, i64, Value)> = BTreeMap::new();
+    let (mut ids, mut partitions) = (HashSet::new(), HashSet::new());
     while by_index.len() < 20 {
         let m = rb.next("data", T).await.expect("data message");
+        // Each partition's result its own message id, in the reference library's envelope (PROTOCOL.md Q10).
+        assert!(
+            ids.insert(assert_reference_envelope(&m)),
+            "a distinct messageId per data message"
+        );
         let body = m.decrypted()["body"].clone();
+        assert!(
+            partitions.insert(body["partition"].clone()),
+            "one message per partition: {body}"
+        );
         assert!(
             validator.is_valid(&body),
             "output matches schemas/produce.out.json: {body}"
@@ -128,11 +139,21 @@ async fn keyed_records_land_where_the_output_says_with_keys_values_and_headers()
         if index % 2 == 1 {
             assert_eq!(
                 value,
-                format!("{{\"n\":{index}}}"),
-                "JSON values are sent as compact JSON"
+                format!("{{\"n\":{index},\"amount\":25.5}}"),
+                "JSON values are sent as compact JSON, keys in the order the flow sent them"
             );
         }
     }
+    let written_to: HashSet<i32> = read.iter().map(|r| r.partition).collect();
+    assert!(
+        written_to.len() >= 3,
+        "the keys spread over 3 or more partitions: {written_to:?}"
+    );
+    assert_eq!(
+        ids.len(),
+        written_to.len(),
+        "one data message, with its own messageId, per partition written"
+    );
     // Same key → same partition.
     let mut key_partition: HashMap<Vec<u8>, i32> = HashMap::new();
     for rec in &read {
@@ -141,9 +162,8 @@ async fn keyed_records_land_where_the_output_says_with_keys_values_and_headers()
             .or_insert(rec.partition);
         assert_eq!(p, rec.partition);
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(
-        rb.count("messages").await + rb.count("dead").await,
+        rb.unsettled_inputs().await + u64::from(rb.count("dead").await),
         0,
         "acked"
     );
@@ -575,4 +595,94 @@ async fn sasl_scram_512_256_and_plain_produce_and_a_wrong_password_on_each_is_an
         3,
         "nothing written with a wrong password"
     );
+}
+
+/// 100 000 one-byte records to a one-partition topic, with an outgoing limit far below the report's size: the
+/// records are written once, and their report arrives as several data messages, each within the limit, each a
+/// contiguous slice of offsets with its own `baseOffset` and its own `messageId`; no error, no rebound, acked.
+#[tokio::test]
+async fn a_report_larger_than_the_outgoing_limit_is_split_never_an_error_after_the_write() {
+    const N: u64 = 100_000;
+    const LIMIT: usize = 256 * 1024;
+    let topic = Topic::new("split", 1);
+    let rb = Rabbit::setup("psplit").await;
+    let (worker, _api) = start(
+        &rb,
+        cfg(&kafka(), &topic.name),
+        &[
+            ("ELASTICIO_OUTGOING_MESSAGE_SIZE_LIMIT", &LIMIT.to_string()),
+            ("ELASTICIO_DATA_RATE_LIMIT", "100000"),
+        ],
+    )
+    .await;
+    let messages: Vec<Value> = (0..N).map(|_| json!({"value": "x"})).collect();
+    rb.publish_input(
+        &json!({"body": {"messages": messages}}),
+        &[("messageId", "in-split")],
+    )
+    .await;
+    let mut next_offset = 0i64;
+    let mut next_index = 0u64;
+    let mut ids = HashSet::new();
+    while next_index < N {
+        let m = rb
+            .next("data", Duration::from_secs(60))
+            .await
+            .unwrap_or_else(|| {
+                panic!(
+                    "report stopped at index {next_index}; logs:\n{}",
+                    worker.logs()
+                )
+            });
+        assert!(
+            m.data.len() <= LIMIT,
+            "a slice of {} bytes, over the limit",
+            m.data.len()
+        );
+        assert!(
+            ids.insert(assert_reference_envelope(&m)),
+            "its own messageId"
+        );
+        let b = m.decrypted()["body"].clone();
+        assert_eq!(
+            (b["partition"].as_str(), b["errorCode"].as_str()),
+            (Some("0"), Some("0"))
+        );
+        assert_eq!(
+            b["baseOffset"],
+            next_offset.to_string(),
+            "each slice starts where the last ended"
+        );
+        for r in b["records"].as_array().unwrap() {
+            assert_eq!(
+                (r["index"].as_u64(), r["offset"].as_i64()),
+                (Some(next_index), Some(next_offset))
+            );
+            next_index += 1;
+            next_offset += 1;
+        }
+    }
+    assert!(ids.len() > 1, "split over several messages");
+    assert_eq!(
+        watermarks(&kafka(), &topic.name, 0),
+        (0, N as i64),
+        "each record written once"
+    );
+    assert!(
+        rb.next("error", Duration::from_millis(500)).await.is_none(),
+        "no error after a successful write"
+    );
+    assert_eq!(
+        rb.unsettled_inputs().await
+            + u64::from(rb.count("dead").await)
+            + u64::from(rb.count("rebound").await),
+        0,
+        "acked: not rejected, not rebounded"
+    );
+    assert!(
+        rb.next("data", Duration::from_millis(300)).await.is_none(),
+        "nothing reported twice"
+    );
+    assert_eq!(worker.stop().await, 0);
+    rb.teardown().await;
 }

@@ -140,7 +140,7 @@ async fn records_the_java_producer_compressed_with_each_codec_are_consumed() {
         let b = m.decrypted()["body"].clone();
         assert_eq!(b["headers"], json!([["src", "java"]]), "{b}");
         seen.insert((
-            b["partition"].as_i64().unwrap() as i32,
+            partition_of(&b),
             b["offset"].as_i64().unwrap(),
             b["key"].as_str().unwrap().to_owned(),
             b["value"].as_str().unwrap().to_owned(),
