@@ -69,6 +69,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let one_shot = matches!(cli.command, Some(Command::Service { .. }));
     let code = runtime.block_on(async move {
         match cli.command {
             None | Some(Command::Run) => run_worker(&env).await,
@@ -100,8 +101,14 @@ fn main() -> ExitCode {
             }
         }
     });
-    // librdkafka or lapin background threads must not keep the process alive.
-    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    if one_shot {
+        // The result is delivered: nothing is left to finish. A Kafka client still busy with a check that the
+        // verdict made moot (a metadata request after a refused password) must not delay the exit.
+        runtime.shutdown_background();
+    } else {
+        // librdkafka or lapin background threads must not keep the process alive.
+        runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    }
     code
 }
 

@@ -21,8 +21,12 @@ use crate::kafka::config::{KafkaConnection, Tls};
 const DNS_TIMEOUT: Duration = Duration::from_secs(3);
 const TCP_TIMEOUT: Duration = Duration::from_secs(3);
 const TLS_TIMEOUT: Duration = Duration::from_secs(4);
-/// Budget for SASL + metadata (the whole check stays under about 15 s).
+/// Budget for SASL + metadata.
 const KAFKA_TIMEOUT: Duration = Duration::from_secs(6);
+/// The whole check, every stage together: the platform's form waits for the verdict.
+const TOTAL_BUDGET: Duration = Duration::from_secs(14);
+/// A TLS probe of a port that dropped a plaintext connection (is it a TLS port?).
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The outcome of a credentials check.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +78,7 @@ pub async fn verify_credentials(cfg: &Value) -> Verdict {
 }
 
 async fn run_stages(cfg: &Value) -> Verdict {
+    let deadline = Instant::now() + TOTAL_BUDGET;
     let conn = match KafkaConnection::from_cfg(cfg) {
         Ok(c) => c,
         Err(e) => {
@@ -110,27 +115,36 @@ async fn run_stages(cfg: &Value) -> Verdict {
             "Check the broker host names and that this network can resolve them.",
         );
     }
-    // TCP
-    let connects =
-        futures_util::future::join_all(resolved.iter().map(|(broker, addrs)| async move {
-            let mut last = String::from("no address");
-            for addr in addrs {
-                match tokio::time::timeout(TCP_TIMEOUT, tokio::net::TcpStream::connect(addr)).await
-                {
-                    Ok(Ok(_)) => return Ok((broker.clone(), *addr)),
-                    Ok(Err(e)) => last = e.to_string(),
-                    Err(_) => last = format!("no answer within {} s", TCP_TIMEOUT.as_secs()),
-                }
-            }
-            Err(format!("{broker} ({last})"))
-        }))
-        .await;
-    let reachable: Vec<(String, SocketAddr)> = connects
-        .iter()
-        .filter_map(|r| r.as_ref().ok().cloned())
-        .collect();
+    // TCP: every address of every broker at once, so the time does not grow with their number.
+    let attempts = futures_util::future::join_all(resolved.iter().flat_map(|(broker, addrs)| {
+        addrs.iter().map(move |addr| async move {
+            let r = match tokio::time::timeout(TCP_TIMEOUT, tokio::net::TcpStream::connect(addr))
+                .await
+            {
+                Ok(Ok(_)) => Ok(*addr),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err(format!("no answer within {} s", TCP_TIMEOUT.as_secs())),
+            };
+            (broker.as_str(), r)
+        })
+    }))
+    .await;
+    let mut reachable: Vec<(String, SocketAddr)> = Vec::new();
+    let mut errs: Vec<String> = Vec::new();
+    for (broker, addrs) in &resolved {
+        let mine = attempts.iter().filter(|(b, _)| b == broker);
+        if let Some(addr) = mine.clone().find_map(|(_, r)| r.as_ref().ok()) {
+            reachable.push((broker.clone(), *addr));
+        } else {
+            let last = mine
+                .filter_map(|(_, r)| r.as_ref().err())
+                .next_back()
+                .cloned()
+                .unwrap_or_else(|| format!("no address ({} resolved)", addrs.len()));
+            errs.push(format!("{broker} ({last})"));
+        }
+    }
     if reachable.is_empty() {
-        let errs: Vec<String> = connects.into_iter().filter_map(Result::err).collect();
         return Verdict::fail(
             "connection",
             format!("cannot connect to {}", errs.join(", ")),
@@ -142,7 +156,8 @@ async fn run_stages(cfg: &Value) -> Verdict {
         let (broker, addr) = reachable[0].clone();
         let tls = tls.clone();
         let handshake = tokio::task::spawn_blocking(move || tls_handshake(&broker, addr, &tls));
-        match tokio::time::timeout(TLS_TIMEOUT + Duration::from_secs(1), handshake).await {
+        let budget = (TLS_TIMEOUT + Duration::from_secs(1)).min(left(deadline));
+        match tokio::time::timeout(budget, handshake).await {
             Ok(Ok(Ok(()))) => {}
             Ok(Ok(Err(verdict))) => return verdict,
             Ok(Err(_)) | Err(_) => {
@@ -154,8 +169,14 @@ async fn run_stages(cfg: &Value) -> Verdict {
             }
         }
     }
-    // SASL + metadata through librdkafka.
-    kafka_stage(&conn).await
+    // SASL + metadata through librdkafka, in what is left of the budget (a probe may follow it).
+    let budget = KAFKA_TIMEOUT.min(left(deadline).saturating_sub(PROBE_TIMEOUT));
+    kafka_stage(&conn, &reachable, budget.max(Duration::from_secs(1))).await
+}
+
+/// Time until `deadline`.
+fn left(deadline: Instant) -> Duration {
+    deadline.saturating_duration_since(Instant::now())
 }
 
 fn host_of(broker: &str) -> &str {
@@ -243,14 +264,36 @@ fn tls_handshake(broker: &str, addr: SocketAddr, tls: &Tls) -> Result<(), Verdic
                 _ => Ok(()),
             }
         }
+        Err(openssl::ssl::HandshakeError::WouldBlock(_)) => Err(tls_silent(broker)),
         Err(openssl::ssl::HandshakeError::Failure(mid))
-        | Err(openssl::ssl::HandshakeError::WouldBlock(mid)) => {
+            if mid.error().io_error().is_some_and(|e| {
+                matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                )
+            }) =>
+        {
+            Err(tls_silent(broker))
+        }
+        Err(openssl::ssl::HandshakeError::Failure(mid)) => {
             let verify = mid.ssl().verify_result();
             let detail = mid.error().to_string();
             Err(tls_reason(broker, verify, &detail))
         }
         Err(openssl::ssl::HandshakeError::SetupFailure(e)) => Err(internal(e.to_string())),
     }
+}
+
+/// A port that took the TCP connection and never answered the ClientHello.
+fn tls_silent(broker: &str) -> Verdict {
+    Verdict::fail(
+        "TLS",
+        format!(
+            "{broker} accepted the connection but did not answer the TLS handshake within {} s",
+            TLS_TIMEOUT.as_secs()
+        ),
+        "Check that the address is the broker's TLS listener and that no proxy or firewall holds the connection.",
+    )
 }
 
 fn tls_reason(broker: &str, verify: X509VerifyResult, detail: &str) -> Verdict {
@@ -266,7 +309,7 @@ fn tls_reason(broker: &str, verify: X509VerifyResult, detail: &str) -> Verdict {
                 Verdict::fail(
                     "TLS",
                     format!("{broker} did not answer the TLS handshake ({detail})"),
-                    "The port probably does not use TLS: turn TLS off or use the broker's TLS port.",
+                    "The port does not use TLS: turn off `Use TLS`, or use the broker's TLS port.",
                 )
             } else if lower.contains("certificate required")
                 || lower.contains("alert handshake failure")
@@ -325,8 +368,12 @@ fn tls_reason(broker: &str, verify: X509VerifyResult, detail: &str) -> Verdict {
     }
 }
 
-/// SASL and metadata: connect with librdkafka and list the cluster's topics.
-async fn kafka_stage(conn: &KafkaConnection) -> Verdict {
+/// SASL and metadata: connect with librdkafka and list the cluster's topics, within `budget`.
+async fn kafka_stage(
+    conn: &KafkaConnection,
+    reachable: &[(String, SocketAddr)],
+    budget: Duration,
+) -> Verdict {
     let context = KafkaContext::default();
     let state: Arc<ClientState> = Arc::clone(&context.state);
     let mut cc = conn.to_client_config();
@@ -343,13 +390,16 @@ async fn kafka_stage(conn: &KafkaConnection) -> Verdict {
             );
         }
     };
-    let metadata = tokio::task::spawn_blocking(move || {
+    // The answer is sent before the client is dropped: closing a client whose brokers never answered waits for
+    // their connection attempts, and the verdict must not.
+    let (tx, metadata) = tokio::sync::oneshot::channel();
+    tokio::task::spawn_blocking(move || {
         let r = client
             .client()
-            .fetch_metadata(None, KAFKA_TIMEOUT)
+            .fetch_metadata(None, budget)
             .map(|md| (md.topics().len(), md.brokers().len()));
+        let _ignored = tx.send(r);
         drop(client);
-        r
     });
     let mechanism = conn.sasl.as_ref().map(|s| s.mechanism.as_librdkafka());
     // An authentication failure is final: answer at once instead of waiting for the metadata timeout.
@@ -374,18 +424,22 @@ async fn kafka_stage(conn: &KafkaConnection) -> Verdict {
             {
                 return tls_reason(&conn.brokers[0], X509VerifyResult::OK, &text);
             }
-            // A TLS port closes a plaintext connection: librdkafka reports a disconnect or, from Apache Kafka, a
-            // transport failure.
+            // A plaintext connection that ends without an answer: a TLS port closes it, a SASL port refuses the
+            // requests of a client that did not authenticate, an address that is not Kafka may hold it open.
+            // librdkafka reports each as a disconnect or a transport failure; a TLS probe tells them apart.
             if conn.tls.is_none()
                 && (lower.contains("disconnected")
                     || lower.contains("connection reset")
                     || lower.contains("transport failure"))
+                && let Some((broker, addr)) = reachable.first().cloned()
             {
-                return Verdict::fail(
-                    "connection",
-                    format!("the broker closed the connection during the handshake ({text})"),
-                    "The listener may require TLS (turn on `Use TLS`) or SASL (fill in username and password).",
-                );
+                let probe = tokio::task::spawn_blocking(move || tls_probe(addr));
+                let probe = tokio::time::timeout(PROBE_TIMEOUT + Duration::from_secs(1), probe)
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .unwrap_or(Probe::Silent);
+                return plaintext_reason(&broker, probe, conn.sasl.is_some(), &text);
             }
             if matches!(
                 e.rdkafka_error_code(),
@@ -403,13 +457,91 @@ async fn kafka_stage(conn: &KafkaConnection) -> Verdict {
             Verdict::fail(
                 "metadata",
                 format!(
-                    "no cluster metadata within {} s ({text})",
-                    KAFKA_TIMEOUT.as_secs()
+                    "no cluster metadata within {:.0} s ({text})",
+                    budget.as_secs_f64()
                 ),
                 "Check that the address is a Kafka broker and that it is healthy.",
             )
         }
         Err(e) => Verdict::fail("metadata", format!("the check failed ({e})"), "Try again."),
+    }
+}
+
+/// What a port answers to a TLS ClientHello.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Probe {
+    /// A TLS server: the handshake completed or failed on TLS terms (a certificate, an alert).
+    Tls,
+    /// Not TLS: the port closed the connection or answered something else.
+    NotTls,
+    /// No answer within the probe's time.
+    Silent,
+}
+
+/// Starts a TLS handshake (trusting anything: only whether the port speaks TLS matters).
+fn tls_probe(addr: SocketAddr) -> Probe {
+    let Ok(stream) = std::net::TcpStream::connect_timeout(&addr, TCP_TIMEOUT) else {
+        return Probe::NotTls;
+    };
+    let _ignored = stream.set_read_timeout(Some(PROBE_TIMEOUT));
+    let _ignored = stream.set_write_timeout(Some(PROBE_TIMEOUT));
+    let Ok(mut builder) = SslConnector::builder(SslMethod::tls_client()) else {
+        return Probe::NotTls;
+    };
+    builder.set_verify(SslVerifyMode::NONE);
+    let connector = builder.build();
+    let Ok(mut config) = connector.configure() else {
+        return Probe::NotTls;
+    };
+    config.set_verify_hostname(false);
+    match config.connect("probe", stream) {
+        Ok(_) => Probe::Tls,
+        Err(openssl::ssl::HandshakeError::WouldBlock(_)) => Probe::Silent,
+        Err(openssl::ssl::HandshakeError::Failure(mid)) => {
+            let io_timeout = mid.error().io_error().is_some_and(|e| {
+                matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                )
+            });
+            let detail = mid.error().to_string().to_ascii_lowercase();
+            if io_timeout {
+                Probe::Silent
+            } else if detail.contains("alert") || detail.contains("certificate") {
+                Probe::Tls
+            } else {
+                Probe::NotTls
+            }
+        }
+        Err(openssl::ssl::HandshakeError::SetupFailure(_)) => Probe::NotTls,
+    }
+}
+
+/// The verdict for a plaintext connection that ended without an answer, from what the TLS probe saw.
+fn plaintext_reason(broker: &str, probe: Probe, sasl: bool, text: &str) -> Verdict {
+    match probe {
+        Probe::Tls => Verdict::fail(
+            "connection",
+            format!("{broker} is a TLS listener, and `Use TLS` is off ({text})"),
+            "Turn on `Use TLS` (and paste the CA certificate if the cluster uses a private CA).",
+        ),
+        Probe::NotTls if !sasl => Verdict::fail(
+            "connection",
+            format!(
+                "{broker} closed the connection before answering, and it is not a TLS listener ({text})"
+            ),
+            "The listener probably requires SASL: fill in username, password and mechanism.",
+        ),
+        Probe::NotTls => Verdict::fail(
+            "connection",
+            format!("{broker} closed the connection before answering ({text})"),
+            "Check that the port is the broker's listener for these settings.",
+        ),
+        Probe::Silent => Verdict::fail(
+            "connection",
+            format!("{broker} accepted the connection but never answered ({text})"),
+            "Check that the address is a Kafka broker's listener and that no proxy or firewall holds the connection.",
+        ),
     }
 }
 

@@ -18,6 +18,16 @@ pub async fn service(
     cfg: Option<Value>,
     extra: &[(&str, String)],
 ) -> (i32, Option<Value>, Option<String>, String) {
+    let (code, body, auth, logs, _) = service_timed(method_name, cfg, extra).await;
+    (code, body, auth, logs)
+}
+
+/// Like [`service`], also returning how long the process lived on after it had delivered its result.
+pub async fn service_timed(
+    method_name: &str,
+    cfg: Option<Value>,
+    extra: &[(&str, String)],
+) -> (i32, Option<Value>, Option<String>, String, Option<Duration>) {
     let server = result_server().await;
     let addr = server.address();
     let mut env = vec![
@@ -36,7 +46,24 @@ pub async fn service(
         env.push(((*k).to_owned(), v.clone()));
     }
     let mut w = Worker::spawn_args(&["service", method_name], &env);
-    let code = w.exit_code(Duration::from_secs(40)).await;
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let mut delivered = None;
+    while w.child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        if delivered.is_none() && w.logs().contains("Service result delivered") {
+            delivered = Some(Instant::now());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let exited = Instant::now();
+    let code = w.exit_code(Duration::from_secs(1)).await;
+    // Delivered and gone before this loop saw the log line: it exited at once.
+    let lingered = match delivered {
+        Some(t) => Some(exited - t),
+        None => w
+            .logs()
+            .contains("Service result delivered")
+            .then_some(Duration::ZERO),
+    };
     let reqs = server.received_requests().await.unwrap();
     let body = reqs
         .first()
@@ -46,13 +73,21 @@ pub async fn service(
             .get("authorization")
             .map(|v| v.to_str().unwrap().to_owned())
     });
-    (code, body, auth, w.logs())
+    (code, body, auth, w.logs(), lingered)
 }
 
 async fn verify(cfg: Value) -> (Value, Duration) {
     let started = Instant::now();
-    let (code, body, _, logs) = service("verifyCredentials", Some(cfg.clone()), &[]).await;
+    let (code, body, _, logs, lingered) =
+        service_timed("verifyCredentials", Some(cfg.clone()), &[]).await;
     assert_eq!(code, 0, "logs:\n{logs}");
+    // Once the platform has the verdict the process ends: it does not wait for a Kafka client still busy with
+    // a check that the verdict made moot (that wait was 2 s after every refused password).
+    let lingered = lingered.expect("result delivered");
+    assert!(
+        lingered < Duration::from_millis(1000),
+        "exited {lingered:?} after delivering the verdict"
+    );
     let body = body.expect("result posted");
     assert_eq!(body["status"], "success", "{body}");
     if let Some(pw) = cfg.get("password").and_then(Value::as_str) {
@@ -267,8 +302,11 @@ async fn sasl_ssl_each_mechanism_verifies_and_a_wrong_password_names_authenticat
             .await;
     let r = reason(&data);
     assert!(
-        r.starts_with("connection: the broker closed the connection during the handshake")
-            && r.contains("require TLS"),
+        r.starts_with(&format!(
+            "connection: {brokers} is a TLS listener, and `Use TLS` is off"
+        )) && r.ends_with(
+            "Turn on `Use TLS` (and paste the CA certificate if the cluster uses a private CA)."
+        ),
         "{r}"
     );
     assert!(took < Duration::from_secs(15), "{took:?}");
@@ -422,10 +460,33 @@ async fn tls_right_ca_verifies_unknown_ca_and_hostname_mismatch_are_named() {
     let (data, took) = verify(json!({"brokers": kafka(), "tls": true, "caCert": ca})).await;
     let r = reason(&data);
     assert!(
-        r.starts_with("TLS:") && r.contains("did not answer the TLS handshake"),
+        r.starts_with("TLS:")
+            && r.contains("did not answer the TLS handshake")
+            && r.ends_with(
+                "The port does not use TLS: turn off `Use TLS`, or use the broker's TLS port."
+            ),
         "{r}"
     );
     assert!(took < Duration::from_secs(15));
+    // TLS off on the TLS listener: the setting to turn on is named (not SASL).
+    let (data, _) = verify(json!({"brokers": ssl})).await;
+    let r = reason(&data);
+    assert!(
+        r.starts_with(&format!(
+            "connection: {ssl} is a TLS listener, and `Use TLS` is off"
+        )),
+        "{r}"
+    );
+    // No credentials on the SASL_PLAINTEXT listener: not a TLS listener, so SASL is named.
+    let scram = kafka_var("KC_KAFKA_SCRAM_BROKERS");
+    let (data, _) = verify(json!({"brokers": scram})).await;
+    let r = reason(&data);
+    assert!(
+        r.starts_with("connection: ")
+            && r.contains("not a TLS listener")
+            && r.contains("requires SASL"),
+        "{r}"
+    );
 }
 
 #[tokio::test]
@@ -487,4 +548,56 @@ async fn select_model_lists_the_topics() {
     tokio::task::spawn_blocking(move || drop(topic))
         .await
         .unwrap();
+}
+
+/// A loopback endpoint that drops connection attempts, like an unroutable address: a listener with a backlog of
+/// 0 whose one slot is taken, so the kernel ignores every further SYN and a connect waits for its timeout.
+fn blackhole() -> (tokio::net::TcpListener, std::net::TcpStream) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(0).unwrap();
+    let filler = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    (listener, filler)
+}
+
+/// Five brokers that never complete a TCP handshake, then five that accept TCP and never answer Kafka: every
+/// address is tried at once, so each verdict arrives within the 15 s budget whatever the number of brokers.
+#[tokio::test]
+async fn five_unreachable_brokers_get_a_verdict_within_15_s() {
+    let holes: Vec<_> = (0..5).map(|_| blackhole()).collect();
+    let brokers: Vec<String> = holes
+        .iter()
+        .map(|(l, _)| l.local_addr().unwrap().to_string())
+        .collect();
+    let (data, took) = verify(json!({"brokers": brokers.join(",")})).await;
+    let r = reason(&data);
+    assert!(r.starts_with("connection: cannot connect to "), "{r}");
+    for b in &brokers {
+        assert!(r.contains(b.as_str()), "{b} named: {r}");
+    }
+    assert!(took < Duration::from_secs(15), "{took:?}");
+
+    // Silent: the TCP handshake completes (the listeners' backlog has room), nothing is ever answered.
+    let silent: Vec<std::net::TcpListener> = (0..5)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let brokers: Vec<String> = silent
+        .iter()
+        .map(|l| l.local_addr().unwrap().to_string())
+        .collect();
+    let (data, took) = verify(json!({"brokers": brokers.join(",")})).await;
+    let r = reason(&data);
+    assert!(
+        r.starts_with("connection: ") && r.contains("accepted the connection but never answered"),
+        "{r}"
+    );
+    assert!(took < Duration::from_secs(15), "{took:?}");
+    let (data, took) = verify(json!({"brokers": brokers.join(","), "tls": true})).await;
+    let r = reason(&data);
+    assert!(
+        r.starts_with("TLS: ")
+            && r.contains("accepted the connection but did not answer the TLS handshake"),
+        "{r}"
+    );
+    assert!(took < Duration::from_secs(15), "{took:?}");
 }
