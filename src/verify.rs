@@ -265,14 +265,7 @@ fn tls_handshake(broker: &str, addr: SocketAddr, tls: &Tls) -> Result<(), Verdic
             }
         }
         Err(openssl::ssl::HandshakeError::WouldBlock(_)) => Err(tls_silent(broker)),
-        Err(openssl::ssl::HandshakeError::Failure(mid))
-            if mid.error().io_error().is_some_and(|e| {
-                matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                )
-            }) =>
-        {
+        Err(openssl::ssl::HandshakeError::Failure(mid)) if read_timed_out(mid.error()) => {
             Err(tls_silent(broker))
         }
         Err(openssl::ssl::HandshakeError::Failure(mid)) => {
@@ -282,6 +275,16 @@ fn tls_handshake(broker: &str, addr: SocketAddr, tls: &Tls) -> Result<(), Verdic
         }
         Err(openssl::ssl::HandshakeError::SetupFailure(e)) => Err(internal(e.to_string())),
     }
+}
+
+/// Whether a handshake failed because the socket's read timeout passed (the peer said nothing).
+fn read_timed_out(e: &openssl::ssl::Error) -> bool {
+    e.io_error().is_some_and(|e| {
+        matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        )
+    })
 }
 
 /// A port that took the TCP connection and never answered the ClientHello.
@@ -498,12 +501,7 @@ fn tls_probe(addr: SocketAddr) -> Probe {
         Ok(_) => Probe::Tls,
         Err(openssl::ssl::HandshakeError::WouldBlock(_)) => Probe::Silent,
         Err(openssl::ssl::HandshakeError::Failure(mid)) => {
-            let io_timeout = mid.error().io_error().is_some_and(|e| {
-                matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                )
-            });
+            let io_timeout = read_timed_out(mid.error());
             let detail = mid.error().to_string().to_ascii_lowercase();
             if io_timeout {
                 Probe::Silent
