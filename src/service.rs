@@ -4,10 +4,12 @@
 
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{FutureProducer, Producer};
 use serde_json::{Value, json};
 
+use crate::kafka::client::KafkaContext;
 use crate::kafka::config::KafkaConnection;
+use crate::kafka::token::TokenSource;
 use crate::platform::api::http_client;
 use crate::platform::component;
 use crate::settings::Env;
@@ -153,12 +155,18 @@ fn meta_model(component_path: &str, name: &str) -> Result<Value, String> {
 /// The cluster's topics as select options `{name: name}` (internal topics left out).
 async fn list_topics(cfg: &Value) -> Result<Value, String> {
     let conn = KafkaConnection::from_cfg(cfg).map_err(|e| e.to_string())?;
-    let consumer: BaseConsumer = conn
+    let token = TokenSource::start(&conn)
+        .await
+        .map_err(|e| format!("cannot list topics: token: {e}"))?;
+    // A producer client: its own thread serves librdkafka's events, among them the OAUTHBEARER token refresh
+    // that an unpolled client would never see.
+    let client: FutureProducer<KafkaContext> = conn
         .to_client_config()
-        .create()
+        .create_with_context(KafkaContext::with_token(token))
         .map_err(|e| format!("cannot create the Kafka client: {e}"))?;
     let names = tokio::task::spawn_blocking(move || {
-        consumer
+        client
+            .client()
             .fetch_metadata(None, Duration::from_secs(10))
             .map(|md| {
                 md.topics()

@@ -1,6 +1,7 @@
 //! verifyCredentials: a staged diagnosis that names the first thing that is wrong and what to do.
 //!
-//! Stages, each bounded: parse → DNS → TCP → TLS handshake (when TLS is on) → SASL + cluster metadata.
+//! Stages, each bounded: parse → DNS → TCP → TLS handshake (when TLS is on) → token (OAUTHBEARER, AWS MSK IAM;
+//! fetched from t0 on, beside the network stages) → SASL + cluster metadata.
 //! The verdict is `{"verified":true}` or `{"verified":false,"reason":"<stage>: <what failed>. <what to do>"}`.
 //! Owns the stages and the wording; does not own how the verdict is delivered (see `service`).
 
@@ -16,7 +17,8 @@ use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
 use crate::kafka::client::{ClientState, KafkaContext};
-use crate::kafka::config::{KafkaConnection, Tls};
+use crate::kafka::config::{Auth, KafkaConnection, Tls};
+use crate::kafka::token::{FETCH_TIMEOUT, TokenSource};
 
 const DNS_TIMEOUT: Duration = Duration::from_secs(3);
 const TCP_TIMEOUT: Duration = Duration::from_secs(3);
@@ -25,6 +27,8 @@ const TLS_TIMEOUT: Duration = Duration::from_secs(4);
 const KAFKA_TIMEOUT: Duration = Duration::from_secs(6);
 /// The whole check, every stage together: the platform's form waits for the verdict.
 const TOTAL_BUDGET: Duration = Duration::from_secs(14);
+/// The token stage: an OAuth request may be sent twice (Basic, then the secret in the form).
+const TOKEN_TIMEOUT: Duration = Duration::from_secs(FETCH_TIMEOUT.as_secs() + 3);
 /// A TLS probe of a port that dropped a plaintext connection (is it a TLS port?).
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -89,6 +93,14 @@ async fn run_stages(cfg: &Value) -> Verdict {
             );
         }
     };
+    // The token is fetched beside the network stages and judged after them.
+    let token_source = match TokenSource::for_connection(&conn) {
+        Ok(t) => t,
+        Err(e) => return token_verdict(&e.to_string()),
+    };
+    let token_check = token_source
+        .clone()
+        .map(|source| AbortOnDrop(tokio::spawn(async move { source.check().await })));
     // DNS
     let lookups = futures_util::future::join_all(conn.brokers.iter().map(|b| async move {
         let r = tokio::time::timeout(DNS_TIMEOUT, tokio::net::lookup_host(b.clone())).await;
@@ -169,9 +181,49 @@ async fn run_stages(cfg: &Value) -> Verdict {
             }
         }
     }
+    // Token
+    if let Some(mut check) = token_check {
+        let budget = TOKEN_TIMEOUT.min(left(deadline).saturating_sub(Duration::from_secs(3)));
+        match tokio::time::timeout(budget, &mut check.0).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => return token_verdict(&e.to_string()),
+            Ok(Err(e)) => {
+                return token_verdict(&format!("the token check failed ({e}). Try again"));
+            }
+            Err(_) => {
+                return token_verdict(&format!(
+                    "no token within {} s. Check `Token URL` (or the AWS credential sources) and any proxy between this step and them",
+                    budget.as_secs()
+                ));
+            }
+        }
+    }
     // SASL + metadata through librdkafka, in what is left of the budget (a probe may follow it).
     let budget = KAFKA_TIMEOUT.min(left(deadline).saturating_sub(PROBE_TIMEOUT));
-    kafka_stage(&conn, &reachable, budget.max(Duration::from_secs(1))).await
+    kafka_stage(
+        &conn,
+        token_source,
+        &reachable,
+        budget.max(Duration::from_secs(1)),
+    )
+    .await
+}
+
+/// The token stage's verdict; `text` is "<what>. <what to do>".
+fn token_verdict(text: &str) -> Verdict {
+    Verdict {
+        verified: false,
+        reason: Some(format!("token: {text}")),
+    }
+}
+
+/// A spawned check that stops when the verdict no longer needs it.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Time until `deadline`.
@@ -374,10 +426,11 @@ fn tls_reason(broker: &str, verify: X509VerifyResult, detail: &str) -> Verdict {
 /// SASL and metadata: connect with librdkafka and list the cluster's topics, within `budget`.
 async fn kafka_stage(
     conn: &KafkaConnection,
+    token: Option<Arc<TokenSource>>,
     reachable: &[(String, SocketAddr)],
     budget: Duration,
 ) -> Verdict {
-    let context = KafkaContext::default();
+    let context = KafkaContext::with_token(token);
     let state: Arc<ClientState> = Arc::clone(&context.state);
     let mut cc = conn.to_client_config();
     cc.set("socket.connection.setup.timeout.ms", "5000");
@@ -404,14 +457,14 @@ async fn kafka_stage(
         let _ignored = tx.send(r);
         drop(client);
     });
-    let mechanism = conn.sasl.as_ref().map(|s| s.mechanism.as_librdkafka());
+    let auth = conn.auth.as_ref();
     // An authentication failure is final: answer at once instead of waiting for the metadata timeout.
     let result = tokio::select! {
         r = metadata => r,
-        reason = state.auth_failed() => return sasl_reason(&reason, mechanism),
+        reason = state.auth_failed() => return auth_reason(&reason, auth),
     };
     if let Some(reason) = state.auth_error() {
-        return sasl_reason(&reason, mechanism);
+        return auth_reason(&reason, auth);
     }
     match result {
         Ok(Ok((topics, brokers))) => {
@@ -442,7 +495,7 @@ async fn kafka_stage(
                     .ok()
                     .and_then(Result::ok)
                     .unwrap_or(Probe::Silent);
-                return plaintext_reason(&broker, probe, conn.sasl.is_some(), &text);
+                return plaintext_reason(&broker, probe, conn.auth.is_some(), &text);
             }
             if matches!(
                 e.rdkafka_error_code(),
@@ -540,6 +593,30 @@ fn plaintext_reason(broker: &str, probe: Probe, sasl: bool, text: &str) -> Verdi
             format!("{broker} accepted the connection but never answered ({text})"),
             "Check that the address is a Kafka broker's listener and that no proxy or firewall holds the connection.",
         ),
+    }
+}
+
+/// A refused authentication: token mechanisms name the token's identity and what the cluster checks.
+fn auth_reason(reason: &str, auth: Option<&Auth>) -> Verdict {
+    match auth {
+        Some(a @ (Auth::OAuth(_) | Auth::MskIam(_))) => {
+            let lower = reason.to_ascii_lowercase();
+            if lower.contains("unsupported sasl mechanism")
+                || lower.contains("unsupportedsaslmechanism")
+                || lower.contains("sasl state")
+            {
+                return sasl_reason(reason, Some("OAUTHBEARER"));
+            }
+            Verdict::fail(
+                "SASL",
+                format!(
+                    "the broker refused the token of {} ({reason})",
+                    a.describe()
+                ),
+                a.fix(),
+            )
+        }
+        other => sasl_reason(reason, other.map(Auth::sasl_mechanism)),
     }
 }
 

@@ -26,6 +26,7 @@ use crate::function::Execution;
 use crate::kafka::classify::{Disposition, classify_code, describe};
 use crate::kafka::client::{ClientState, KafkaContext};
 use crate::kafka::config::{ConfigError, KafkaConnection, bool_field, str_field, u64_field};
+use crate::kafka::token::{TokenError, TokenSource};
 use crate::platform::amqp::Confirming;
 use crate::platform::emitter::{EmitError, Emitter, ErrorReport, new_message};
 use crate::schema;
@@ -356,6 +357,14 @@ struct SharedProducer {
 /// seconds of reuse keep `logStartOffset` true while saving a broker round trip per message.
 const LOW_WATERMARK_TTL: Duration = Duration::from_secs(5);
 
+/// Why no producer could be had.
+enum NoProducer {
+    /// Configuration the Kafka client refused.
+    Report(ErrorReport),
+    /// No SASL/OAUTHBEARER token.
+    Token(TokenError),
+}
+
 /// A step configuration parsed once: every message of a step carries the same `cfg`.
 struct Prepared {
     conn: KafkaConnection,
@@ -397,7 +406,7 @@ impl ProduceAction {
         Ok(prepared)
     }
 
-    async fn producer(&self, prepared: &Prepared) -> Result<SharedProducer, ErrorReport> {
+    async fn producer(&self, prepared: &Prepared) -> Result<SharedProducer, NoProducer> {
         let (conn, pc, key) = (&prepared.conn, &prepared.pc, &prepared.key);
         let mut cache = self.producers.lock().await;
         if let Some(p) = cache.get(key) {
@@ -405,14 +414,16 @@ impl ProduceAction {
         }
         let mut cc = conn.to_client_config();
         pc.apply(&mut cc);
-        let context = KafkaContext::default();
+        // OAUTHBEARER: the first token before the producer exists, so its first connection has one.
+        let token = TokenSource::start(conn).await.map_err(NoProducer::Token)?;
+        let context = KafkaContext::with_token(token);
         let state = Arc::clone(&context.state);
         let producer = SharedProducer {
             producer: cc.create_with_context(context).map_err(|e| {
-                ErrorReport::new(
+                NoProducer::Report(ErrorReport::new(
                     "ConfigurationError",
                     format!("cannot create the Kafka producer: {e}"),
-                )
+                ))
             })?,
             state,
             low_watermarks: Arc::default(),
@@ -444,7 +455,28 @@ impl ProduceAction {
                     ),
                 )
             })?;
-        let producer = self.producer(&prepared).await?;
+        let producer = match self.producer(&prepared).await {
+            Ok(p) => p,
+            Err(NoProducer::Report(report)) => return Err(report),
+            Err(NoProducer::Token(e)) if e.is_transient() => {
+                // The identity provider is down or slow: like a broker that is, bring the message back later.
+                tracing::warn!(error = %e, "No SASL/OAUTHBEARER token; rebounding the message.");
+                exec.emitter
+                    .rebound(&format!("token: {e}"))
+                    .await
+                    .map_err(ErrorReport::from)?;
+                return Ok(());
+            }
+            Err(NoProducer::Token(e)) => {
+                return Err(ErrorReport::new(
+                    "AuthenticationError",
+                    format!(
+                        "Kafka authentication failed for {}: token: {e}",
+                        conn.describe_auth()
+                    ),
+                ));
+            }
+        };
         let topic = pc.topic.as_str();
         let attempt_started = std::time::Instant::now();
         let (written, failures) = send_all(&producer, pc, &records).await;
@@ -484,11 +516,12 @@ impl ProduceAction {
             return Err(ErrorReport::new(
                 "AuthenticationError",
                 format!(
-                    "Kafka authentication failed for user `{}` with {}: {reason}. Check the username, password and mechanism of the credentials.",
-                    conn.sasl.as_ref().map_or("", |s| s.username.as_str()),
-                    conn.sasl
-                        .as_ref()
-                        .map_or("no SASL", |s| s.mechanism.as_librdkafka()),
+                    "Kafka authentication failed for {}: {reason}. {}",
+                    conn.describe_auth(),
+                    conn.auth.as_ref().map_or(
+                        "Check the security settings of the credentials.",
+                        crate::kafka::config::Auth::fix
+                    ),
                 ),
             ));
         }

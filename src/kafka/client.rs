@@ -6,10 +6,13 @@ use std::sync::{LazyLock, Mutex};
 use std::time::Instant;
 
 use rdkafka::ClientContext;
+use rdkafka::client::OAuthToken;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::ConsumerContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use tokio::sync::Notify;
+
+use crate::kafka::token::TokenSource;
 
 /// What a client has learned about its connection; shared between the librdkafka context and our code
 /// (librdkafka wraps the context, so callers keep this `Arc`).
@@ -37,6 +40,32 @@ fn stamp(t: Instant) -> u64 {
 pub struct KafkaContext {
     /// Shared connection state.
     pub state: std::sync::Arc<ClientState>,
+    /// SASL/OAUTHBEARER tokens, for OAuth and AWS MSK IAM connections.
+    pub token: Option<std::sync::Arc<TokenSource>>,
+}
+
+impl KafkaContext {
+    /// A context that serves `token`'s tokens to librdkafka.
+    pub fn with_token(token: Option<std::sync::Arc<TokenSource>>) -> Self {
+        Self {
+            state: std::sync::Arc::default(),
+            token,
+        }
+    }
+}
+
+/// librdkafka's OAUTHBEARER refresh callback, for every context: the cached token of `token`. It never blocks
+/// (see `kafka::token`); an error makes librdkafka try again in 10 s.
+///
+/// # Errors
+/// No token source, or no valid token cached.
+pub fn oauth_token(
+    token: Option<&std::sync::Arc<TokenSource>>,
+) -> Result<OAuthToken, Box<dyn std::error::Error>> {
+    match token {
+        Some(t) => t.oauth_token().map_err(Into::into),
+        None => Err("OAUTHBEARER needs the `oauthbearer` or `aws-msk-iam` mechanism".into()),
+    }
 }
 
 impl ClientState {
@@ -97,6 +126,15 @@ pub fn log_to_tracing(level: RDKafkaLogLevel, fac: &str, log_message: &str) {
 }
 
 impl ClientContext for KafkaContext {
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+    fn generate_oauth_token(
+        &self,
+        _oauthbearer_config: Option<&str>,
+    ) -> Result<OAuthToken, Box<dyn std::error::Error>> {
+        oauth_token(self.token.as_ref())
+    }
+
     fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
         log_to_tracing(level, fac, log_message);
     }

@@ -16,6 +16,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
+use rdkafka::client::OAuthToken;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -28,8 +29,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::function::{Execution, Fatal};
-use crate::kafka::client::{ClientState, log_to_tracing};
+use crate::kafka::client::{ClientState, log_to_tracing, oauth_token};
 use crate::kafka::config::{ConfigError, KafkaConnection, bool_field, str_field, u64_field};
+use crate::kafka::token::TokenSource;
 use crate::platform::emitter::{EmitError, Emitter, ErrorReport, new_message};
 
 /// Default for records emitted but not yet confirmed, across all partitions, before fetching pauses.
@@ -154,6 +156,7 @@ impl ConsumeConfig {
 /// Consumer context: logs and errors into tracing, start-by-timestamp on assignment, commit on revoke.
 struct ConsumeContext {
     state: Arc<ClientState>,
+    token: Option<Arc<TokenSource>>,
     start_timestamp: Option<i64>,
     revoked: Mutex<Vec<(String, i32)>>,
     /// Per assigned partition, the offset last stored (every earlier record confirmed on AMQP).
@@ -166,6 +169,15 @@ struct ConsumeContext {
 }
 
 impl ClientContext for ConsumeContext {
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+    fn generate_oauth_token(
+        &self,
+        _oauthbearer_config: Option<&str>,
+    ) -> Result<OAuthToken, Box<dyn std::error::Error>> {
+        oauth_token(self.token.as_ref())
+    }
+
     fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
         log_to_tracing(level, fac, log_message);
     }
@@ -376,9 +388,20 @@ impl ConsumeTrigger {
             tracing::info!(group = %cc.group_id, "Consumer already running; tick acknowledged.");
             return Ok(());
         }
+        // OAUTHBEARER: the first token before the consumer exists, so its first connection has one.
+        let token = TokenSource::start(&conn).await.map_err(|e| {
+            ErrorReport::new(
+                "AuthenticationError",
+                format!(
+                    "Kafka authentication failed for {}: token: {e}",
+                    conn.describe_auth()
+                ),
+            )
+        })?;
         let state = Arc::new(ClientState::default());
         let context = ConsumeContext {
             state: Arc::clone(&state),
+            token,
             start_timestamp: match cc.start_from {
                 StartFrom::Timestamp(ts) => Some(ts),
                 _ => None,
@@ -436,10 +459,13 @@ impl ConsumeTrigger {
             state,
             emitter: exec.emitter.clone(),
             config: cc,
-            username: conn
-                .sasl
-                .as_ref()
-                .map(|s| (s.username.clone(), s.mechanism.as_librdkafka())),
+            auth: (
+                conn.describe_auth(),
+                conn.auth.as_ref().map_or(
+                    "Check the security settings of the credentials.",
+                    crate::kafka::config::Auth::fix,
+                ),
+            ),
             stop: exec.shutdown.clone(),
             fatal: exec.fatal.clone(),
         };
@@ -535,7 +561,8 @@ struct MemberRun {
     state: Arc<ClientState>,
     emitter: Emitter,
     config: ConsumeConfig,
-    username: Option<(String, &'static str)>,
+    /// Who authenticates and how, and what to check when the broker refuses it (for the error text).
+    auth: (String, &'static str),
     stop: CancellationToken,
     fatal: Fatal,
 }
@@ -632,8 +659,8 @@ impl MemberRun {
                 () = self.stop.cancelled() => break,
                 Some((positions, result)) = emits.next() => self.finish(&mut pending, &positions, result).await,
                 reason = &mut auth_failed => {
-                    let (user, mech) = self.username.clone().unwrap_or_default();
-                    let text = format!("Kafka authentication failed for user `{user}` with {mech}: {reason}. Check the username, password and mechanism of the credentials.");
+                    let (who, fix) = &self.auth;
+                    let text = format!("Kafka authentication failed for {who}: {reason}. {fix}");
                     if let Err(e) = self.emitter.error(&ErrorReport::new("AuthenticationError", &text)).await {
                         tracing::error!(error = %e, "Could not publish the authentication error.");
                     }
