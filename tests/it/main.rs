@@ -12,6 +12,7 @@ mod bad_input;
 mod consume;
 mod helpers;
 mod local;
+mod oauth;
 mod produce;
 mod props;
 mod protocol;

@@ -36,7 +36,16 @@ const KAFKA_SASL_PASSWORD: &str = "scram512-pass";
 /// Shown on purpose (user names are not secret): proves the scan sees the error texts.
 const SASL_USER: &str = "visible-user-name";
 
-const SECRETS: [&str; 9] = [
+/// An OAuth client secret the identity provider refuses, and AWS keys (no AWS here: signing and the failure
+/// paths run, the broker refuses them).
+const OAUTH_WRONG_SECRET: &str = "OAUTHSECRET-s3cr3t-6a7b";
+const AWS_SECRET_KEY: &str = "AWSSECRET-s3cr3t-8c9d/+x";
+const AWS_SESSION_TOKEN: &str = "AWSSESSION-s3cr3t-0e1f";
+
+const SECRETS: [&str; 12] = [
+    OAUTH_WRONG_SECRET,
+    AWS_SECRET_KEY,
+    AWS_SESSION_TOKEN,
     KAFKA_SASL_PASSWORD,
     SASL_PASSWORD,
     API_KEY,
@@ -126,7 +135,22 @@ impl Capture {
             }
         }
         let mut leaks = Vec::new();
-        for secret in SECRETS {
+        // Also the secret of the OAuth client that works, the header every token it is issued starts with, and
+        // the start of every AWS MSK IAM token (base64url of the signed URL).
+        let msk_url =
+            "https://kafka.eu-west-1.amazonaws.com/?Action=kafka-cluster%3AConnect&X-Amz-";
+        let msk_prefix = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(&msk_url[..msk_url.len() / 3 * 3]);
+        let dynamic = [
+            kafka_var("KC_OAUTH_CLIENT_SECRET"),
+            crate::oauth::token_prefix(),
+            msk_prefix,
+        ];
+        for secret in SECRETS
+            .iter()
+            .copied()
+            .chain(dynamic.iter().map(String::as_str))
+        {
             let b64 = B64.encode(secret);
             for (origin, text) in &self.texts {
                 if find(text, secret.as_bytes()) || find(text, b64.as_bytes()) {
@@ -176,6 +200,23 @@ fn sasl(brokers: &str, mechanism: &str) -> Value {
     json!({
         "brokers": brokers, "username": SASL_USER, "password": SASL_PASSWORD, "mechanism": mechanism,
         "deliveryTimeoutMs": 2000, "requestTimeoutMs": 2000,
+    })
+}
+
+fn oauth(secret: &str) -> Value {
+    json!({
+        "brokers": kafka_var("KC_KAFKA_OAUTH_BROKERS"), "mechanism": "oauthbearer",
+        "tokenUrl": kafka_var("KC_OAUTH_TOKEN_URL"), "oauthClientId": kafka_var("KC_OAUTH_CLIENT_ID"),
+        "oauthClientSecret": secret, "deliveryTimeoutMs": 5000,
+    })
+}
+
+/// AWS MSK IAM with keys from the form, against the SASL_SSL listener (which does not offer OAUTHBEARER).
+fn msk_iam(brokers: &str, ca: &str) -> Value {
+    json!({
+        "brokers": brokers, "mechanism": "aws-msk-iam", "awsRegion": "eu-west-1", "caCert": ca,
+        "awsAccessKeyId": "AKIDVISIBLEEXAMPLE", "awsSecretAccessKey": AWS_SECRET_KEY,
+        "awsSessionToken": AWS_SESSION_TOKEN, "deliveryTimeoutMs": 2000, "requestTimeoutMs": 2000,
     })
 }
 
@@ -232,6 +273,7 @@ async fn no_secret_appears_in_any_output_message_or_request() {
     let sasl_brokers = kafka_var("KC_KAFKA_SCRAM_BROKERS");
     let sasl_ssl_brokers = kafka_var("KC_KAFKA_SASL_SSL_BROKERS");
     let ca = std::fs::read_to_string(kafka_var("KC_KAFKA_CA")).unwrap();
+    let oauth_secret = kafka_var("KC_OAUTH_CLIENT_SECRET");
     let t = Topic::new("secrets", 1);
     let topic = t.name.clone();
     // A login that works (debug logs of a real SASL session).
@@ -299,13 +341,32 @@ async fn no_secret_appears_in_any_output_message_or_request() {
             "produce bad mechanism",
             merge(sasl(&brokers, "kerberos"), json!({"topic": topic})),
         ),
+        (
+            "produce OAuth ok",
+            merge(oauth(&oauth_secret), json!({"topic": topic})),
+        ),
+        (
+            "produce OAuth wrong secret",
+            merge(oauth(OAUTH_WRONG_SECRET), json!({"topic": topic})),
+        ),
+        (
+            "produce OAuth token URL down",
+            merge(
+                oauth(&oauth_secret),
+                json!({"topic": topic, "tokenUrl": "http://127.0.0.1:1/token"}),
+            ),
+        ),
+        (
+            "produce MSK IAM refused",
+            merge(msk_iam(&sasl_ssl_brokers, &ca), json!({"topic": topic})),
+        ),
     ] {
         runs.push(message_mode(label, "produce", cfg, vec![good.clone()]).boxed());
     }
 
     // Consume: records from Kafka with and without SASL; a wrong password; SASL against a closed port.
     let tick = json!({"body": {}});
-    let groups: Vec<String> = (0..4).map(|_| rand_name("g")).collect();
+    let groups: Vec<String> = (0..6).map(|_| rand_name("g")).collect();
     for (label, cfg) in [
         (
             "consume ok",
@@ -330,6 +391,20 @@ async fn no_secret_appears_in_any_output_message_or_request() {
             merge(
                 sasl(closed, "plain"),
                 json!({"topic": topic, "groupId": groups[3]}),
+            ),
+        ),
+        (
+            "consume OAuth ok",
+            merge(
+                oauth(&oauth_secret),
+                json!({"topic": topic, "groupId": groups[4]}),
+            ),
+        ),
+        (
+            "consume OAuth wrong secret",
+            merge(
+                oauth(OAUTH_WRONG_SECRET),
+                json!({"topic": topic, "groupId": groups[5]}),
             ),
         ),
     ] {
@@ -399,6 +474,18 @@ async fn no_secret_appears_in_any_output_message_or_request() {
             "verifyCredentials",
             json!({"brokers": brokers, "clientCert": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", "clientKey": client_key()}),
         ),
+        ("verify OAuth ok", "verifyCredentials", oauth(&oauth_secret)),
+        (
+            "verify OAuth wrong secret",
+            "verifyCredentials",
+            oauth(OAUTH_WRONG_SECRET),
+        ),
+        (
+            "verify MSK IAM refused",
+            "verifyCredentials",
+            msk_iam(&sasl_ssl_brokers, &ca),
+        ),
+        ("topics OAuth ok", "selectModel", oauth(&oauth_secret)),
         ("topics plain", "selectModel", json!({"brokers": brokers})),
         ("topics SCRAM ok", "selectModel", scram_ok.clone()),
         (
@@ -472,6 +559,14 @@ async fn no_secret_appears_in_any_output_message_or_request() {
     assert!(cap.contains("\"topicName\""), "decrypted data captured");
     assert!(cap.contains("ValidationError"), "decrypted errors captured");
     assert!(cap.contains(SASL_USER), "SASL error texts captured");
+    assert!(
+        cap.contains("SASL/OAUTHBEARER token refreshed."),
+        "OAuth logins captured"
+    );
+    assert!(
+        cap.contains("AWS MSK IAM (region eu-west-1)"),
+        "AWS MSK IAM error texts captured"
+    );
     assert!(cap.contains("\"verified\""), "service results captured");
     assert!(cap.contains(&topic), "selectModel result captured");
     for g in &groups {
