@@ -12,6 +12,7 @@ mod bad_input;
 mod consume;
 mod helpers;
 mod local;
+mod msk_iam;
 mod oauth;
 mod produce;
 mod props;
