@@ -720,6 +720,13 @@ mod tests {
             matches!(&c.auth, Some(Auth::MskIam(m)) if m.region == "eu-west-1" && m.keys.is_some())
         );
         assert!(!format!("{c:?}").contains("secret/key+x"));
+        // The region from an MSK host name.
+        let c = KafkaConnection::from_cfg(
+            &json!({"brokers": "b-2.prod.abc123.c3.kafka.ap-southeast-2.amazonaws.com:9098",
+            "mechanism": "aws-msk-iam"}),
+        )
+        .unwrap();
+        assert!(matches!(&c.auth, Some(Auth::MskIam(m)) if m.region == "ap-southeast-2"));
         // No keys: the container's credential chain.
         let c = KafkaConnection::from_cfg(
             &json!({"brokers": "k:9098", "mechanism": "aws-msk-iam", "awsRegion": "us-east-1"}),

@@ -601,3 +601,119 @@ async fn five_unreachable_brokers_get_a_verdict_within_15_s() {
     );
     assert!(took < Duration::from_secs(15), "{took:?}");
 }
+
+/// AWS MSK IAM (no AWS here): the broker is the shared SASL_SSL listener, AWS STS is a fake that answers as
+/// AWS does. Keys that STS calls expired, unknown or wrongly signed, and no credentials anywhere, each get a
+/// `token:` verdict naming the cause; keys STS accepts reach the broker, which does not offer OAUTHBEARER.
+#[tokio::test]
+async fn aws_msk_iam_token_stage_names_expired_unknown_and_missing_credentials() {
+    let brokers = kafka_var("KC_KAFKA_SASL_SSL_BROKERS");
+    let ca = std::fs::read_to_string(kafka_var("KC_KAFKA_CA")).unwrap();
+    let sts_error = |code: &str| {
+        ResponseTemplate::new(403).set_body_string(format!(
+            "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>Sender</Type>\
+             <Code>{code}</Code><Message>as AWS says it</Message></Error><RequestId>r-1</RequestId></ErrorResponse>"
+        ))
+    };
+    let ok = ResponseTemplate::new(200).set_body_string(
+        "<GetCallerIdentityResponse><GetCallerIdentityResult><Arn>arn:aws:iam::123456789012:user/kc</Arn>\
+         <UserId>AIDA</UserId><Account>123456789012</Account></GetCallerIdentityResult></GetCallerIdentityResponse>",
+    );
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let imds = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let keys = json!({"brokers": brokers, "caCert": ca, "mechanism": "aws-msk-iam", "awsRegion": "eu-west-1",
+                      "awsAccessKeyId": "AKIDEXAMPLE", "awsSecretAccessKey": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+                      "awsSessionToken": "FwoGZXIvYXdzEXAMPLE"});
+    let mut no_keys = keys.clone();
+    for k in ["awsAccessKeyId", "awsSecretAccessKey", "awsSessionToken"] {
+        no_keys.as_object_mut().unwrap().remove(k);
+    }
+    let cases = [
+        (
+            "expired",
+            keys.clone(),
+            Some(sts_error("ExpiredToken")),
+            "token: the AWS session token has expired",
+        ),
+        (
+            "unknown key",
+            keys.clone(),
+            Some(sts_error("InvalidClientTokenId")),
+            "token: ",
+        ),
+        (
+            "wrong secret",
+            keys.clone(),
+            Some(sts_error("SignatureDoesNotMatch")),
+            "token: ",
+        ),
+        ("no credentials", no_keys, None, "token: "),
+        (
+            "accepted keys",
+            keys,
+            Some(ok),
+            "SASL: the broker does not accept OAUTHBEARER",
+        ),
+    ];
+    let runs = cases.into_iter().map(|(label, cfg, answer, prefix)| {
+        let imds = imds.clone();
+        async move {
+            let sts = MockServer::start().await;
+            if let Some(answer) = answer {
+                Mock::given(method("GET"))
+                    .respond_with(answer)
+                    .mount(&sts)
+                    .await;
+            }
+            let env = [
+                ("AWS_ENDPOINT_URL_STS", sts.uri()),
+                ("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds),
+                ("AWS_ACCESS_KEY_ID", String::new()),
+                ("AWS_SECRET_ACCESS_KEY", String::new()),
+                ("AWS_SESSION_TOKEN", String::new()),
+                ("AWS_WEB_IDENTITY_TOKEN_FILE", String::new()),
+                ("AWS_CONTAINER_CREDENTIALS_FULL_URI", String::new()),
+                ("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", String::new()),
+            ];
+            let started = Instant::now();
+            let (code, body, _, logs) = service("verifyCredentials", Some(cfg), &env).await;
+            let took = started.elapsed();
+            assert_eq!(code, 0, "{label}: {logs}");
+            let data = body.unwrap()["data"].clone();
+            let r = reason(&data);
+            assert!(r.starts_with(prefix), "{label}: {r}");
+            for secret in [
+                "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+                "FwoGZXIvYXdzEXAMPLE",
+            ] {
+                assert!(
+                    !r.contains(secret) && !logs.contains(secret),
+                    "{label}: secret leaked"
+                );
+            }
+            assert!(took < Duration::from_secs(15), "{label}: {took:?}");
+            (label, r)
+        }
+    });
+    let verdicts = futures_util::future::join_all(runs).await;
+    for (label, r) in &verdicts {
+        eprintln!("{label}: {r}");
+    }
+    let by = |l: &str| verdicts.iter().find(|(x, _)| *x == l).unwrap().1.clone();
+    assert!(
+        by("unknown key").starts_with("token: AWS does not recognise the access key ID"),
+        "{}",
+        by("unknown key")
+    );
+    assert!(
+        by("wrong secret").starts_with("token: the AWS secret access key does not match"),
+        "{}",
+        by("wrong secret")
+    );
+    assert!(
+        by("no credentials").starts_with("token: no AWS credentials found"),
+        "{}",
+        by("no credentials")
+    );
+}
