@@ -13,6 +13,16 @@
 #       KC_KAFKA_SASL_SSL_BROKERS SASL_SSL (the SASL users above)    localhost:port
 #       KC_KAFKA_CA             PEM of the test CA that signed the server (and the client) certificate
 #       KC_KAFKA_CLIENT_CERT, KC_KAFKA_CLIENT_KEY  PEM files of a client certificate the mTLS listener accepts
+#       KC_KAFKA_OAUTH_BROKERS  SASL_PLAINTEXT OAUTHBEARER  127.0.0.1:port  the broker validates RS256 JWTs against the
+#                               JWKS of the stand-in identity provider below (audience kc-kafka, issuer its base URL,
+#                               clock skew 2 s, sessions re-authenticated within 60 s: connections.max.reauth.ms)
+#       KC_OAUTH_TOKEN_URL      http://127.0.0.1:port/token of scripts/kafka/idp.py (its JWKS: .../jwks), started
+#                               with the broker; client_credentials grant, Basic or form client authentication
+#       KC_OAUTH_CLIENT_ID=kc-client        tokens valid 300 s
+#       KC_OAUTH_SHORT_CLIENT_ID=kc-short   tokens valid 15 s (refresh and re-authentication tests)
+#       KC_OAUTH_NOACCESS_CLIENT_ID=kc-noaccess  answers 200 with no access_token
+#       KC_OAUTH_CLIENT_SECRET  the secret of all three clients
+#       KC_OAUTH_AUDIENCE=kc-kafka          the audience the broker expects (the IdP's default `aud`)
 #       KC_KAFKA_PID, KC_KAFKA_DIR, KC_KAFKA_LIBS (the classpath folder, for the Java client)
 #   scripts/kafka.sh stop                stops what the exported variables name (single broker and/or cluster)
 #   eval "$(scripts/kafka.sh cluster 3)" three brokers (each broker+controller, own ports and data dirs) forming one
@@ -22,7 +32,8 @@
 #   scripts/kafka.sh stop-all            stops every broker made under $KC_KAFKA_ROOT (default /tmp)
 #
 # Every broker's folder holds `start.sh` (restarts it in the foreground on the same ports and data; the fault suite
-# uses it after a SIGKILL), `pid`, `server.properties` and its log, `server.log`.
+# uses it after a SIGKILL), `pid`, `server.properties` and its log, `server.log`. The single broker's folder also holds
+# the identity provider's `idp.pid`, `idp.log` and key; start.sh restarts only the broker, the IdP keeps running.
 # Extra broker properties: KC_KAFKA_PROPS="key=value key=value" (appended to every broker's server.properties).
 # Heap: KC_KAFKA_HEAP (default 384m, at most 512m per broker).
 set -euo pipefail
@@ -103,13 +114,14 @@ logger.state.level = WARN
 EOF
 }
 
-# Writes $dir/start.sh, which runs the broker in the foreground (exec, so its pid is the JVM's).
+# Writes $dir/start.sh, which runs the broker in the foreground (exec, so its pid is the JVM's). $2: extra JVM
+# options (words without spaces or quotes), kept in start.sh so that a restart has them too.
 write_start() {
-  local dir="$1"
+  local dir="$1" jvm_opts="${2:-}"
   cat >"$dir/start.sh" <<EOF
 #!/usr/bin/env bash
 exec java -Xms64m -Xmx$HEAP -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Djava.awt.headless=true \\
-  -Dlog4j2.configurationFile=$dir/log4j2.properties \\
+  -Dlog4j2.configurationFile=$dir/log4j2.properties ${jvm_opts:+$jvm_opts }\\
   -cp '$LIBS/*' kafka.Kafka $dir/server.properties >>$dir/stdout.log 2>&1
 EOF
   chmod +x "$dir/start.sh"
@@ -168,22 +180,61 @@ EOF
 
 extra_props() { local kv; for kv in ${KC_KAFKA_PROPS:-}; do echo "$kv"; done; }
 
+# The stand-in OAuth identity provider (scripts/kafka/idp.py) for the OAUTHBEARER listener: the one secret of its
+# clients (see the header of idp.py).
+OAUTH_SECRET=kc-client-secret-7f3a9c2e5b
+
+start_idp() { # dir port → pid (the IdP detaches like the broker and survives this script)
+  local dir="$1" port="$2"
+  setsid python3 "$here/kafka/idp.py" --port "$port" --dir "$dir" --secret "$OAUTH_SECRET" \
+    </dev/null >>"$dir/idp.out" 2>&1 &
+  echo $! >"$dir/idp.pid"
+  cat "$dir/idp.pid"
+}
+
+# Ready when it logged that it listens (so whatever answers on the port is this IdP, not a process that took the port
+# meanwhile) and GET /jwks answers 200 (the broker fetches the JWKS as it starts).
+wait_idp() { # dir port pid
+  local dir="$1" port="$2" pid="$3" i status
+  for i in $(seq 1 100); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      if grep -qs "Address already in use" "$dir/idp.out"; then
+        log "identity provider in $dir: its port was taken meanwhile; retrying with other ports"; return 2
+      fi
+      log "identity provider in $dir exited during startup:"; tail -20 "$dir/idp.out" >&2 2>/dev/null; exit 1
+    fi
+    if grep -qs "listening on http://127.0.0.1:$port " "$dir/idp.log"; then
+      status=$( (exec 3<>"/dev/tcp/127.0.0.1/$port" && printf 'GET /jwks HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3 &&
+        read -r -t 2 line <&3 && echo "$line") 2>/dev/null || true)
+      [[ "$status" == "HTTP/1.1 200 "* ]] && return 0
+    fi
+    sleep 0.1
+  done
+  log "identity provider in $dir not ready after 10 s (output: $dir/idp.out)"; exit 1
+}
+
 start_single() {
   fetch
   local dir; dir=$(mktemp -d "$ROOT/kc-kafka.XXXXXX")
   make_pki "$dir"
   log4j_config "$dir"
-  local pc pp ps pssl pm pss
-  read -r pc pp ps pssl pm pss <<<"$(free_ports 6)"
+  local pc pp ps pssl pm pss po pidp
+  read -r pc pp ps pssl pm pss po pidp <<<"$(free_ports 8)"
+  # The identity provider first: it makes its key while the storage is formatted. Whatever way this attempt ends
+  # short of success (an exit or a lost port race), it must not stay behind. (Globals, not locals: the trap may run
+  # after start_single's frame is gone; this attempt is a process of its own, see with_retries.)
+  local idp="http://127.0.0.1:$pidp"
+  IDP_PID=$(start_idp "$dir" "$pidp") STARTED=""
+  trap '[ -n "$STARTED" ] || stop_pids "$IDP_PID"' EXIT
   local scram='org.apache.kafka.common.security.scram.ScramLoginModule required;'
   local plain='org.apache.kafka.common.security.plain.PlainLoginModule required user_plain="plain-pass";'
   {
     common_props "$dir" 1
     cat <<EOF
 controller.quorum.voters=1@127.0.0.1:$pc
-listeners=CONTROLLER://127.0.0.1:$pc,PLAINTEXT://127.0.0.1:$pp,SASL_PLAINTEXT://127.0.0.1:$ps,SSL://127.0.0.1:$pssl,MTLS://127.0.0.1:$pm,SASL_SSL://127.0.0.1:$pss
-advertised.listeners=PLAINTEXT://127.0.0.1:$pp,SASL_PLAINTEXT://127.0.0.1:$ps,SSL://localhost:$pssl,MTLS://localhost:$pm,SASL_SSL://localhost:$pss
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL,MTLS:SSL,SASL_SSL:SASL_SSL
+listeners=CONTROLLER://127.0.0.1:$pc,PLAINTEXT://127.0.0.1:$pp,SASL_PLAINTEXT://127.0.0.1:$ps,SSL://127.0.0.1:$pssl,MTLS://127.0.0.1:$pm,SASL_SSL://127.0.0.1:$pss,OAUTH://127.0.0.1:$po
+advertised.listeners=PLAINTEXT://127.0.0.1:$pp,SASL_PLAINTEXT://127.0.0.1:$ps,SSL://localhost:$pssl,MTLS://localhost:$pm,SASL_SSL://localhost:$pss,OAUTH://127.0.0.1:$po
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL,MTLS:SSL,SASL_SSL:SASL_SSL,OAUTH:SASL_PLAINTEXT
 offsets.topic.replication.factor=1
 transaction.state.log.replication.factor=1
 transaction.state.log.min.isr=1
@@ -202,21 +253,36 @@ ssl.key.password=kc-test-pass
 listener.name.mtls.ssl.client.auth=required
 listener.name.mtls.ssl.truststore.type=PEM
 listener.name.mtls.ssl.truststore.location=$dir/ca.pem
+listener.name.oauth.sasl.enabled.mechanisms=OAUTHBEARER
+listener.name.oauth.oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;
+listener.name.oauth.oauthbearer.sasl.server.callback.handler.class=org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler
+listener.name.oauth.oauthbearer.sasl.oauthbearer.jwks.endpoint.url=$idp/jwks
+listener.name.oauth.oauthbearer.sasl.oauthbearer.expected.audience=kc-kafka
+listener.name.oauth.oauthbearer.sasl.oauthbearer.expected.issuer=$idp
+listener.name.oauth.oauthbearer.sasl.oauthbearer.clock.skew.seconds=2
+listener.name.oauth.oauthbearer.connections.max.reauth.ms=60000
 EOF
     extra_props
   } >"$dir/server.properties"
-  write_start "$dir"
+  # Kafka 4 fetches no OAuth URL that this system property does not list (empty by default).
+  write_start "$dir" "-Dorg.apache.kafka.sasl.oauthbearer.allowed.urls=$idp/jwks"
   format "$dir" "$(python3 -c 'import base64,uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')" \
     --add-scram 'SCRAM-SHA-512=[name=scram512,password=scram512-pass]' \
     --add-scram 'SCRAM-SHA-256=[name=scram256,password=scram256-pass]'
-  local pid rc=0; pid=$(launch "$dir")
-  wait_ready "$dir" "$pp" "$pid" || rc=$?
+  local pid rc=0
+  wait_idp "$dir" "$pidp" "$IDP_PID" || rc=$?
   if [ "$rc" -ne 0 ]; then rm -rf "$dir"; return "$rc"; fi
+  pid=$(launch "$dir")
+  wait_ready "$dir" "$pp" "$pid" || rc=$?
+  if [ "$rc" -ne 0 ]; then stop_pids "$IDP_PID"; rm -rf "$dir"; return "$rc"; fi
+  STARTED=1
   log "Apache Kafka $KAFKA_VERSION ready on 127.0.0.1:$pp (dir $dir)"
   echo "export KC_KAFKA_BROKERS=127.0.0.1:$pp KC_KAFKA_SCRAM_BROKERS=127.0.0.1:$ps KC_KAFKA_SSL_BROKERS=localhost:$pssl" \
     "KC_KAFKA_MTLS_BROKERS=localhost:$pm KC_KAFKA_SASL_SSL_BROKERS=localhost:$pss KC_KAFKA_CA=$dir/ca.pem" \
     "KC_KAFKA_CLIENT_CERT=$dir/client.pem KC_KAFKA_CLIENT_KEY=$dir/client.key" \
-    "KC_KAFKA_PID=$pid KC_KAFKA_DIR=$dir KC_KAFKA_LIBS=$LIBS"
+    "KC_KAFKA_OAUTH_BROKERS=127.0.0.1:$po KC_OAUTH_TOKEN_URL=$idp/token KC_OAUTH_CLIENT_ID=kc-client" \
+    "KC_OAUTH_CLIENT_SECRET=$OAUTH_SECRET KC_OAUTH_AUDIENCE=kc-kafka KC_OAUTH_SHORT_CLIENT_ID=kc-short" \
+    "KC_OAUTH_NOACCESS_CLIENT_ID=kc-noaccess KC_KAFKA_PID=$pid KC_KAFKA_DIR=$dir KC_KAFKA_LIBS=$LIBS"
 }
 
 start_cluster() {
@@ -298,6 +364,7 @@ stop)
   if [ -n "${KC_KAFKA_PID:-}" ]; then stop_pids "$KC_KAFKA_PID"; fi
   if [ -n "${KC_KAFKA_DIR:-}" ] && [ -d "$KC_KAFKA_DIR" ]; then
     [ -f "$KC_KAFKA_DIR/pid" ] && stop_pids "$(cat "$KC_KAFKA_DIR/pid")"
+    [ -f "$KC_KAFKA_DIR/idp.pid" ] && stop_pids "$(cat "$KC_KAFKA_DIR/idp.pid")"
     rm -rf "$KC_KAFKA_DIR"
   fi
   if [ -n "${KC_KAFKA_CLUSTER_DIR:-}" ] && [ -d "$KC_KAFKA_CLUSTER_DIR" ]; then
@@ -308,9 +375,11 @@ stop)
   fi
   ;;
 stop-all)
-  # Every broker under $KC_KAFKA_ROOT, single or cluster node (for a test run's cleanup).
+  # Every broker under $KC_KAFKA_ROOT, single or cluster node, and every identity provider (a test run's cleanup).
   ps=()
-  for f in "$ROOT"/kc-kafka*/pid "$ROOT"/kc-kafka-cluster*/node*/pid; do [ -f "$f" ] && ps+=("$(cat "$f")"); done
+  for f in "$ROOT"/kc-kafka*/pid "$ROOT"/kc-kafka*/idp.pid "$ROOT"/kc-kafka-cluster*/node*/pid; do
+    [ -f "$f" ] && ps+=("$(cat "$f")")
+  done
   [ ${#ps[@]} -gt 0 ] && stop_pids "${ps[@]}"
   rm -rf "$ROOT"/kc-kafka*
   ;;
