@@ -143,7 +143,10 @@ async fn oauthbearer_produce_consume_and_get_topics() {
     let (code, body, _, logs) = service(
         "selectModel",
         Some(creds),
-        &[("ELASTICIO_GET_MODEL_METHOD", "getTopics".into())],
+        &[
+            ("ELASTICIO_ACTION_OR_TRIGGER", "produce".into()),
+            ("ELASTICIO_GET_MODEL_METHOD", "getTopics".into()),
+        ],
     )
     .await;
     assert_eq!(code, 0, "{logs}");
