@@ -694,7 +694,7 @@ async fn broken_component_config_is_a_configuration_error_per_message_and_the_wo
         (
             json!({"brokers": "127.0.0.1:9092", "topic": "t", "username": "u", "password": "p", "mechanism": "GSSAPI"}),
             "mechanism",
-            "unknown SASL mechanism `gssapi`; use scram-sha-512, scram-sha-256 or plain",
+            "unknown SASL mechanism `gssapi`; use scram-sha-512, scram-sha-256, plain, oauthbearer or aws-msk-iam",
         ),
         (
             json!({"brokers": "", "topic": "t"}),
