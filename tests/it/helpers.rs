@@ -738,6 +738,14 @@ pub const SASL_USERS: [(&str, &str, &str, &str); 3] = [
     ("plain", "plain-pass", "plain", "PLAIN"),
 ];
 
+/// `a` with every field of the object `b` set (overwriting).
+pub fn merge(mut a: Value, b: Value) -> Value {
+    for (k, v) in b.as_object().unwrap() {
+        a[k] = v.clone();
+    }
+    a
+}
+
 /// `cfg` with the SASL credentials fields `username`, `password` and `mechanism` set.
 pub fn with_login(mut cfg: Value, user: &str, password: &str, mechanism: &str) -> Value {
     cfg["username"] = json!(user);

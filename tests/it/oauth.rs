@@ -24,13 +24,6 @@ fn oauth(client_var: &str) -> Value {
     })
 }
 
-fn merge(mut a: Value, b: Value) -> Value {
-    for (k, v) in b.as_object().unwrap() {
-        a[k] = v.clone();
-    }
-    a
-}
-
 /// The signed tokens the IdP issues all start with their JWT header (the same for every token): asked once
 /// from the IdP. No log line or message may contain it.
 pub fn token_prefix() -> String {

@@ -220,13 +220,6 @@ fn msk_iam(brokers: &str, ca: &str) -> Value {
     })
 }
 
-fn merge(mut a: Value, b: Value) -> Value {
-    for (k, v) in b.as_object().unwrap() {
-        a[k] = v.clone();
-    }
-    a
-}
-
 /// Runs one message-mode worker for `cfg`, sends `inputs` (each waited for until something is published or
 /// a short time passed), stops it and captures everything.
 async fn message_mode(label: &str, function: &str, cfg: Value, inputs: Vec<Value>) -> Capture {
