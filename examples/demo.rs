@@ -182,7 +182,9 @@ async fn main() -> anyhow::Result<()> {
     for (step, function) in [("produce_step", "produce"), ("consume_step", "consume")] {
         let settings = step_env(&args.amqp, &api.uri(), &prefix, step, function);
         let t = token.clone();
-        workers.push(tokio::spawn(async move { worker::run(settings, t).await }));
+        workers.push(tokio::spawn(async move {
+            worker::run(settings, kafka_component::resolve, t).await
+        }));
     }
 
     let crypto = Crypto::new(PASSWORD, IV).unwrap();

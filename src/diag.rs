@@ -1,5 +1,6 @@
-//! Diagnostic function for protocol conformance tests. It is reachable only through a component.json that
-//! names `"main": "diag"` (via `ELASTICIO_COMPONENT_PATH`); the shipped component.json does not.
+//! Diagnostic function for protocol conformance tests. It exists only in builds with the `diag` feature (the
+//! tests' builds) and is reached through a component.json that names `"main": "diag"` (via
+//! `ELASTICIO_COMPONENT_PATH`); the shipped component.json does not.
 //!
 //! The incoming body is a script: `{"steps": [{"op": …}, …]}` with ops `data` (`message`), `echo`,
 //! `snapshot`/`updateSnapshot` (`value`), `rebound` (`reason`), `httpReply` (`reply`), `updateKeys`
@@ -11,8 +12,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::function::Execution;
-use crate::platform::emitter::ErrorReport;
+use futures_util::future::BoxFuture;
+
+use crate::contract::{Execution, Function, FunctionError};
 
 /// The diagnostic function.
 #[derive(Debug, Default)]
@@ -26,7 +28,7 @@ impl Diag {
     ///
     /// # Errors
     /// A `throw` step, or an emit that failed.
-    pub async fn process(&self, exec: Execution) -> Result<(), ErrorReport> {
+    pub async fn run(&self, exec: Execution) -> Result<(), FunctionError> {
         // Without a script the function echoes what it received.
         let steps = match exec.msg.pointer("/body/steps") {
             Some(v) => v.as_array().cloned().unwrap_or_default(),
@@ -36,16 +38,16 @@ impl Diag {
         for step in steps {
             let text = |k: &str| step.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
             match step.get("op").and_then(Value::as_str).unwrap_or("") {
-                "data" => e.data(step.get("message").cloned().unwrap_or(json!({"body": {}}))).await.map_err(ErrorReport::from)?,
+                "data" => e.data(step.get("message").cloned().unwrap_or(json!({"body": {}}))).await.map_err(FunctionError::from)?,
                 "echo" => e
                     .data(json!({ "body": { "msg": exec.msg, "cfg": exec.cfg, "snapshot": exec.snapshot, "variables": exec.variables } }))
                     .await
-                    .map_err(ErrorReport::from)?,
-                "snapshot" => e.snapshot(step.get("value").unwrap_or(&Value::Null), "snapshot").await.map_err(ErrorReport::from)?,
-                "updateSnapshot" => e.update_snapshot(step.get("value").unwrap_or(&Value::Null)).await.map_err(ErrorReport::from)?,
-                "rebound" => e.rebound(&text("reason")).await.map_err(ErrorReport::from)?,
-                "httpReply" => e.http_reply(step.get("reply").unwrap_or(&Value::Null)).await.map_err(ErrorReport::from)?,
-                "updateKeys" => e.update_keys(step.get("keys").unwrap_or(&Value::Null)).await.map_err(ErrorReport::from)?,
+                    .map_err(FunctionError::from)?,
+                "snapshot" => e.snapshot(step.get("value").unwrap_or(&Value::Null)).await.map_err(FunctionError::from)?,
+                "updateSnapshot" => e.update_snapshot(step.get("value").unwrap_or(&Value::Null)).await.map_err(FunctionError::from)?,
+                "rebound" => e.rebound(&text("reason")).await.map_err(FunctionError::from)?,
+                "httpReply" => e.http_reply(step.get("reply").unwrap_or(&Value::Null)).await.map_err(FunctionError::from)?,
+                "updateKeys" => e.update_keys(step.get("keys").unwrap_or(&Value::Null)).await.map_err(FunctionError::from)?,
                 "sleep" => tokio::time::sleep(Duration::from_millis(step.get("ms").and_then(Value::as_u64).unwrap_or(0))).await,
                 "lateData" => {
                     let (emitter, ms) = (e.clone(), step.get("ms").and_then(Value::as_u64).unwrap_or(100));
@@ -57,24 +59,30 @@ impl Diag {
                         }
                     });
                 }
-                "error" => e.error(&ErrorReport::new("Error", text("message"))).await.map_err(ErrorReport::from)?,
-                "throw" => return Err(ErrorReport::new("Error", text("message"))),
+                "error" => e.error(&FunctionError::internal("Error", text("message"))).await.map_err(FunctionError::from)?,
+                "throw" => return Err(FunctionError::internal("Error", text("message"))),
                 "hang" => std::future::pending::<()>().await,
-                other => return Err(ErrorReport::new("Error", format!("unknown diag op `{other}`"))),
+                other => return Err(FunctionError::internal("Error", format!("unknown diag op `{other}`"))),
             }
         }
         Ok(())
     }
+}
 
-    /// The init hook.
-    ///
-    /// # Errors
-    /// When configured to fail.
-    pub fn init(&self) -> Result<(), ErrorReport> {
-        if self.fail_init {
-            Err(ErrorReport::new("Error", "INIT HOOK failed on purpose"))
+impl Function for Diag {
+    fn init<'a>(&'a self, _cfg: &'a Value) -> BoxFuture<'a, Result<(), FunctionError>> {
+        let result = if self.fail_init {
+            Err(FunctionError::internal(
+                "Error",
+                "INIT HOOK failed on purpose",
+            ))
         } else {
             Ok(())
-        }
+        };
+        Box::pin(std::future::ready(result))
+    }
+
+    fn process(&self, exec: Execution) -> BoxFuture<'_, Result<(), FunctionError>> {
+        Box::pin(self.run(exec))
     }
 }

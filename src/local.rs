@@ -2,20 +2,18 @@
 //! prints every emitted message as a JSON line on stdout (`{"event":"data","message":{…}}`). Logs go to
 //! stderr. `consume` streams until Ctrl-C.
 
+use std::io::Write as _;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
-use lapin::types::FieldTable;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::function::{Execution, Fatal, Function};
-use crate::platform::amqp::{LocalMessage, Sink};
+use crate::contract::{
+    Action, Confirm, Emit, EmitFuture, Emitter, Execution, Fatal, FunctionError, Resolve,
+};
 use crate::platform::component::{self, FunctionKind};
-use crate::platform::crypto::Crypto;
-use crate::platform::emitter::{Emitter, EmitterShared, IncomingRaw};
-use crate::platform::headers::{ExecutionHeaders, now_ms};
-use crate::settings::{Env, Settings};
 
 /// Why the local run could not start.
 #[derive(Debug, thiserror::Error)]
@@ -50,9 +48,6 @@ pub enum LocalError {
     /// Unknown function.
     #[error("{0}")]
     Function(String),
-    /// Internal setup failure.
-    #[error("{0}")]
-    Setup(String),
 }
 
 fn read_json(what: &'static str, path: &Path) -> Result<Value, LocalError> {
@@ -68,26 +63,106 @@ fn read_json(what: &'static str, path: &Path) -> Result<Value, LocalError> {
     })
 }
 
-/// Settings for a run without a platform: placeholder identity, no throttling.
-fn local_settings(function: &str) -> Result<Settings, LocalError> {
-    let mut pairs: Vec<(String, String)> = crate::settings::ALWAYS_REQUIRED
-        .iter()
-        .chain(crate::settings::AMQP_REQUIRED.iter())
-        .map(|n| {
-            (
-                format!("ELASTICIO_{n}"),
-                format!("local-{}", n.to_ascii_lowercase()),
-            )
+/// An emitted event as the local runner shows it: `{"event": …, "message": …}`.
+#[derive(Debug, Clone)]
+pub struct LocalEvent {
+    /// `data`, `error`, `rebound`, `snapshot`, `updateSnapshot`, `httpReply`, `updateKeys`.
+    pub event: &'static str,
+    /// The message in readable form (nothing is encrypted locally).
+    pub message: Value,
+}
+
+/// The local runner's emitter: hands each event, readable, to `out`; counts errors; keeps the snapshot.
+pub struct LocalEmitter {
+    out: Box<dyn Fn(LocalEvent) + Send + Sync>,
+    errors: AtomicUsize,
+    snapshot: Mutex<Value>,
+}
+
+impl std::fmt::Debug for LocalEmitter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalEmitter")
+            .field("errors", &self.errors)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LocalEmitter {
+    /// An emitter that hands every event to `out`.
+    pub fn new(out: impl Fn(LocalEvent) + Send + Sync + 'static) -> Self {
+        Self {
+            out: Box::new(out),
+            errors: AtomicUsize::new(0),
+            snapshot: Mutex::new(json!({})),
+        }
+    }
+
+    /// An emitter that prints every event as a JSON line on stdout.
+    pub fn stdout() -> Self {
+        Self::new(|e| {
+            let line = json!({ "event": e.event, "message": e.message });
+            let mut out = std::io::stdout().lock();
+            if let Err(err) = writeln!(out, "{line}").and_then(|()| out.flush()) {
+                tracing::error!(error = %err, "Cannot write to stdout.");
+            }
         })
-        .collect();
-    pairs.push(("ELASTICIO_FUNCTION".into(), function.into()));
-    pairs.push((
-        "ELASTICIO_MESSAGE_CRYPTO_IV".into(),
-        "local-runner-iv!".into(),
-    ));
-    pairs.push(("ELASTICIO_DATA_RATE_LIMIT".into(), "1000000".into()));
-    pairs.push(("ELASTICIO_ERROR_RATE_LIMIT".into(), "1000000".into()));
-    Settings::from_env(&Env::from_pairs(pairs)).map_err(|e| LocalError::Setup(e.to_string()))
+    }
+
+    /// How many `error` events were emitted.
+    pub fn error_count(&self) -> usize {
+        self.errors.load(Ordering::SeqCst)
+    }
+
+    fn emit(&self, event: &'static str, message: Value) -> EmitFuture<'_, ()> {
+        (self.out)(LocalEvent { event, message });
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+impl Emit for LocalEmitter {
+    fn data_send(&self, message: Value) -> EmitFuture<'_, Confirm> {
+        (self.out)(LocalEvent {
+            event: "data",
+            message,
+        });
+        Box::pin(std::future::ready(Ok(Confirm::done())))
+    }
+
+    fn error<'a>(&'a self, error: &'a FunctionError) -> EmitFuture<'a, ()> {
+        self.errors.fetch_add(1, Ordering::SeqCst);
+        self.emit(
+            "error",
+            json!({ "name": error.name, "message": error.message }),
+        )
+    }
+
+    fn rebound<'a>(&'a self, reason: &'a str) -> EmitFuture<'a, ()> {
+        self.emit("rebound", json!({ "reason": reason }))
+    }
+
+    fn snapshot<'a>(&'a self, snapshot: &'a Value) -> EmitFuture<'a, ()> {
+        if let Ok(mut s) = self.snapshot.lock() {
+            *s = snapshot.clone();
+        }
+        self.emit("snapshot", snapshot.clone())
+    }
+
+    fn update_snapshot<'a>(&'a self, partial: &'a Value) -> EmitFuture<'a, ()> {
+        if let (Ok(mut s), Some(p)) = (self.snapshot.lock(), partial.as_object())
+            && let Some(current) = s.as_object_mut()
+        {
+            current.extend(p.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        self.emit("updateSnapshot", partial.clone())
+    }
+
+    fn http_reply<'a>(&'a self, reply: &'a Value) -> EmitFuture<'a, ()> {
+        self.emit("httpReply", reply.clone())
+    }
+
+    fn update_keys<'a>(&'a self, keys: &'a Value) -> EmitFuture<'a, ()> {
+        self.emit("updateKeys", keys.clone())
+    }
 }
 
 /// Runs `function` once with `config` (and `input` for actions); returns whether it emitted no error.
@@ -95,6 +170,7 @@ fn local_settings(function: &str) -> Result<Settings, LocalError> {
 /// # Errors
 /// [`LocalError`] when the files or the function name are unusable.
 pub async fn exec(
+    resolve: Resolve,
     function: &str,
     config: &Path,
     input: Option<&Path>,
@@ -116,38 +192,14 @@ pub async fn exec(
         None => json!({ "body": {} }),
     };
     let def = component::find_function(function).map_err(LocalError::Function)?;
-    let handler = Function::for_definition(&def).map_err(LocalError::Function)?;
-    let settings = local_settings(function)?;
-    let amqp = settings
-        .amqp
-        .clone()
-        .ok_or_else(|| LocalError::Setup("no AMQP settings".into()))?;
-    let crypto =
-        Crypto::new("local", "local-runner-iv!").map_err(|_| LocalError::Setup("IV".into()))?;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<LocalMessage>();
-    let shared = Arc::new(EmitterShared::new(
-        Sink::Local(tx),
-        crypto,
-        settings.clone(),
-        amqp,
-    ));
-    let printer = tokio::spawn(async move {
-        while let Some(m) = rx.recv().await {
-            println!("{}", json!({ "event": m.event, "message": m.message }));
-        }
-    });
-    let headers = ExecutionHeaders::for_delivery(&settings, &FieldTable::default(), now_ms());
-    let plaintext = serde_json::to_vec(&msg).unwrap_or_default();
-    let emitter = Emitter::new(
-        Arc::clone(&shared),
-        headers,
-        IncomingRaw {
-            content: plaintext.clone(),
-            plaintext,
-            protocol_version: 2,
-            properties: Default::default(),
-        },
-    );
+    let handler = resolve(&def.main).ok_or_else(|| {
+        LocalError::Function(format!(
+            "Trigger or action '{}' is found, but can not be loaded: no handler named '{}'",
+            def.name, def.main
+        ))
+    })?;
+    let local = Arc::new(LocalEmitter::stdout());
+    let emitter = Emitter::new(Arc::clone(&local) as Arc<dyn Emit>);
     let exec = Execution {
         msg,
         cfg,
@@ -157,20 +209,19 @@ pub async fn exec(
         shutdown: shutdown.clone(),
         fatal: Fatal::new(shutdown.clone()),
     };
-    if let Err(report) = handler.process(exec).await
-        && let Err(e) = emitter.error(&report).await
-    {
-        tracing::error!(error = %e, "Could not emit the error.");
+    if let Err(error) = handler.process(exec).await {
+        let shown = match error.action {
+            Action::Rebound => emitter.rebound(&error.message).await,
+            _ => emitter.error(&error).await,
+        };
+        if let Err(e) = shown {
+            tracing::error!(error = %e, "Could not emit the outcome.");
+        }
     }
     if def.kind == FunctionKind::Trigger {
         tracing::info!("Trigger running; press Ctrl-C to stop.");
         shutdown.cancelled().await;
     }
     handler.shutdown().await;
-    let ok = emitter.error_count() == 0;
-    drop(emitter);
-    drop(shared);
-    // The printer ends when the last emitter handle is gone.
-    let _ignored = tokio::time::timeout(std::time::Duration::from_secs(5), printer).await;
-    Ok(ok)
+    Ok(local.error_count() == 0)
 }

@@ -4,7 +4,8 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use kafka_component::platform::worker::{self, error_chain};
+use kafka_component::contract::error_chain;
+use kafka_component::platform::worker;
 use kafka_component::settings::{Env, Settings};
 use kafka_component::{platform, shutdown, telemetry};
 
@@ -79,8 +80,14 @@ fn main() -> ExitCode {
                 input,
             }) => {
                 let token = shutdown::on_signals();
-                match kafka_component::local::exec(&function, &config, input.as_deref(), token)
-                    .await
+                match kafka_component::local::exec(
+                    kafka_component::resolve,
+                    &function,
+                    &config,
+                    input.as_deref(),
+                    token,
+                )
+                .await
                 {
                     Ok(true) => ExitCode::SUCCESS,
                     Ok(false) => ExitCode::FAILURE,
@@ -138,7 +145,7 @@ async fn run_worker(env: &Env) -> ExitCode {
         };
     }
     let token = shutdown::on_signals();
-    match worker::run(settings, token).await {
+    match worker::run(settings, kafka_component::resolve, token).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %error_chain(&e), "Worker failed.");

@@ -30,11 +30,12 @@ pub fn classify_code(code: RDKafkaErrorCode) -> Disposition {
         | C::InvalidRecord
         | C::InvalidRequiredAcks
         | C::InvalidArgument
-        | C::Fatal
         | C::PolicyViolation
         | C::UnsupportedVersion
         | C::UnsupportedCompressionType
         | C::InvalidTimestamp => Disposition::User,
+        // `Fatal` (the producer is unusable) is not the record's fault: the producer is replaced, and the
+        // underlying cause (`fatal_error()`) decides whose fault it is.
         _ => Disposition::Transient,
     }
 }
@@ -93,6 +94,7 @@ mod tests {
             C::LeaderNotAvailable,
             C::NotLeaderForPartition,
             C::BrokerTransportFailure,
+            C::Fatal,
         ] {
             assert_eq!(classify_code(c), Disposition::Transient, "{c:?}");
         }

@@ -19,9 +19,9 @@ pub struct ConfigError {
     pub reason: String,
 }
 
-impl From<ConfigError> for crate::platform::emitter::ErrorReport {
+impl From<ConfigError> for crate::contract::FunctionError {
     fn from(e: ConfigError) -> Self {
-        Self::new(
+        Self::config(
             "ConfigurationError",
             format!("{e}. Fix the step or credentials configuration."),
         )

@@ -19,14 +19,18 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use super::amqp::{self, AmqpError, Outgoing, Publisher, Sink};
+use super::amqp::{self, AmqpError, Outgoing, Publisher};
 use super::api::{self, ApiClient};
 use super::component;
 use super::crypto::Crypto;
-use super::emitter::{Emitter, EmitterShared, ErrorReport, IncomingRaw};
+use super::emitter::{
+    EmitterShared, Encoding, IncomingRaw, PlatformEmitter, Rules, SideChannels, Throttles,
+    Transport,
+};
 use super::headers::{self, ExecutionHeaders};
 use super::storage::ObjectStorage;
-use crate::function::{Execution, Fatal, Function};
+pub use crate::contract::error_chain;
+use crate::contract::{Action, Emit, Emitter, Execution, Fatal, Function, FunctionError, Resolve};
 use crate::settings::{InputFormat, Settings};
 
 /// Why the worker stopped with a failure.
@@ -59,9 +63,10 @@ pub enum WorkerError {
 #[derive(Debug)]
 struct WorkerCtx {
     shared: Arc<EmitterShared>,
+    settings: Settings,
     inflight: InFlight,
     auto_resolve: bool,
-    function: Function,
+    function: Arc<dyn Function>,
     cfg: Value,
     variables: Value,
     shutdown: CancellationToken,
@@ -72,7 +77,11 @@ struct WorkerCtx {
 ///
 /// # Errors
 /// See [`WorkerError`]; every variant means exit code 1.
-pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), WorkerError> {
+pub async fn run(
+    settings: Settings,
+    resolve: Resolve,
+    shutdown: CancellationToken,
+) -> Result<(), WorkerError> {
     let amqp_settings = settings.amqp.clone().ok_or(WorkerError::NoAmqpSettings)?;
     let crypto = Crypto::new(
         amqp_settings.crypto_password.expose_secret(),
@@ -93,22 +102,24 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
             format!("f:{};s:{};m:", settings.step.flow_id, settings.step.step_id),
         )
     });
-    let shared = Arc::new(
-        EmitterShared::new(
-            Sink::Amqp(publisher.clone()),
+    let shared = Arc::new(EmitterShared {
+        transport: Transport::new(publisher.clone(), &amqp_settings),
+        encoding: Encoding {
             crypto,
-            settings.clone(),
-            amqp_settings.clone(),
-        )
-        .with_platform(Some(api.clone()), storage),
-    );
+            protocol_version: settings.protocol_version,
+            size_limit: settings.outgoing_message_size_limit,
+        },
+        throttles: Throttles::new(&settings.throttles),
+        side: SideChannels::new(api.clone(), storage, &settings),
+        rules: Rules::new(&settings),
+    });
 
-    let started = startup(&settings, &api, &read_conn, &shared, &shutdown).await;
+    let started = startup(&settings, resolve, &api, &read_conn, &shared, &shutdown).await;
     let (ctx, channel, consumer) = match started {
         Ok(v) => v,
         Err(message) => {
             tracing::error!(error = %message, "Startup failed.");
-            publish_startup_error(&shared, &message).await;
+            publish_startup_error(&shared, &settings, &message).await;
             publisher.close().await;
             if let Err(e) = read_conn.close(200, "startup failed".into()).await {
                 tracing::debug!(error = %e, "Closing read connection failed.");
@@ -380,6 +391,7 @@ async fn settle(
 /// Steps 3–7 of PROTOCOL.md 1.3. Errors are the text of the startup error message.
 async fn startup(
     settings: &Settings,
+    resolve: Resolve,
     api: &ApiClient,
     read_conn: &lapin::Connection,
     shared: &Arc<EmitterShared>,
@@ -390,10 +402,15 @@ async fn startup(
         .await
         .map_err(|e| error_chain(&e))?;
     let def = component::find_function_at(&settings.component_path, &settings.step.function)?;
-    let function = Function::for_definition(&def)?;
+    let function = resolve(&def.main).ok_or_else(|| {
+        format!(
+            "Trigger or action '{}' is found, but can not be loaded: no handler named '{}'",
+            def.name, def.main
+        )
+    })?;
     let cfg = step.cfg();
-    shared.set_snapshot(step.initial_snapshot());
-    shared.set_passthrough(step.passthrough());
+    shared.side.set_snapshot(step.initial_snapshot());
+    shared.side.set_passthrough(step.passthrough());
     if settings.startup_required {
         let state = function.startup(&cfg).await.map_err(|r| r.message)?;
         api.store_startup_state(&settings.step.flow_id, &state)
@@ -401,7 +418,7 @@ async fn startup(
             .map_err(|e| error_chain(&e))?;
     }
     function.init(&cfg).await.map_err(|r| r.message)?;
-    let amqp = &shared.amqp;
+    let amqp = settings.amqp.as_ref().ok_or("AMQP settings are missing")?;
     let channel = amqp::consumer_channel(read_conn, amqp.prefetch)
         .await
         .map_err(|e| error_chain(&e))?;
@@ -417,6 +434,7 @@ async fn startup(
     let ctx = WorkerCtx {
         inflight: InFlight::default(),
         shared: Arc::clone(shared),
+        settings: settings.clone(),
         auto_resolve: def.auto_resolve_object_references,
         function,
         cfg,
@@ -427,52 +445,35 @@ async fn startup(
     Ok((ctx, channel, consumer))
 }
 
-/// `error: cause: cause` text of an error and its sources.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
-}
-
 /// One error message for a failure before any delivery (no `errorInput`).
-async fn publish_startup_error(shared: &EmitterShared, message: &str) {
+async fn publish_startup_error(shared: &EmitterShared, settings: &Settings, message: &str) {
     let err = json!({ "name": "Error", "message": message, "stack": "Not Available" });
-    let body = json!({ "error": shared.crypto.encode_base64(&serde_json::to_vec(&err).unwrap_or_default()) });
-    let payload = serde_json::to_vec(&body).unwrap_or_default();
+    // Serializing a `Value` cannot fail; `Display` is its JSON.
+    let body = json!({ "error": shared.encoding.crypto.encode_base64(err.to_string().as_bytes()) });
     let out = Outgoing::new(
-        shared.amqp.error_routing_key.as_str(),
-        payload,
-        ExecutionHeaders::for_startup(&shared.settings),
+        shared.transport.error_key.as_str(),
+        body.to_string().into_bytes(),
+        ExecutionHeaders::for_startup(settings),
     );
-    let result = shared
-        .sink
-        .send("error", out, || err.clone())
-        .await
-        .wait()
-        .await;
-    if let Err(e) = result {
+    if let Err(e) = shared.transport.publisher.send(out).await.wait().await {
         tracing::error!(error = %e, "Could not publish the startup error.");
     }
 }
 
 /// Decodes a delivery into the message handed to the function, or `None` when it must be rejected.
 fn decode(
-    shared: &EmitterShared,
+    crypto: &Crypto,
+    input_format: InputFormat,
     delivery: &Delivery,
     incoming: &FieldTable,
 ) -> Option<(Value, Vec<u8>, u8)> {
     let version = headers::get_num(incoming, "protocolVersion")
         .map_or(1, |v| u8::try_from(v.clamp(1, 2)).unwrap_or(1));
-    if shared.settings.input_format == InputFormat::Error {
-        return decode_error_input(shared, delivery, incoming)
+    if input_format == InputFormat::Error {
+        return decode_error_input(crypto, delivery, incoming)
             .map(|m| (m, delivery.data.clone(), version));
     }
-    let plaintext = match shared.crypto.decode(&delivery.data, version) {
+    let plaintext = match crypto.decode(&delivery.data, version) {
         Ok(p) => p,
         Err(e) => {
             tracing::warn!(error = %e, size = delivery.data.len(), protocol_version = version, "Rejecting a message that cannot be decrypted.");
@@ -494,14 +495,14 @@ fn decode(
 
 /// `ELASTICIO_INPUT_FORMAT=error`: `{error, errorInput}` wrappers of another step (PROTOCOL.md 3.7).
 fn decode_error_input(
-    shared: &EmitterShared,
+    crypto: &Crypto,
     delivery: &Delivery,
     incoming: &FieldTable,
 ) -> Option<Value> {
     let outer: Value = serde_json::from_slice(&delivery.data).ok()?;
     let decrypt = |field: &str| -> Option<Value> {
         let text = outer.get(field)?.as_str()?;
-        let plain = shared.crypto.decode(text.as_bytes(), 1).ok()?;
+        let plain = crypto.decode(text.as_bytes(), 1).ok()?;
         serde_json::from_slice(&plain).ok()
     };
     let Some(error) = decrypt("error") else {
@@ -530,13 +531,19 @@ async fn handle_delivery(ctx: &WorkerCtx, delivery: Delivery) {
     let inflight_id = ctx.inflight.start(&delivery);
     let incoming = delivery.properties.headers().clone().unwrap_or_default();
     let shared = &ctx.shared;
-    let Some((mut msg, plaintext, version)) = decode(shared, &delivery, &incoming) else {
+    let decoded = decode(
+        &shared.encoding.crypto,
+        ctx.settings.input_format,
+        &delivery,
+        &incoming,
+    );
+    let Some((mut msg, plaintext, version)) = decoded else {
         if let Err(e) = settle(&ctx.inflight, inflight_id.as_deref(), &delivery.acker, true).await {
             tracing::error!(error = %e, "Reject failed.");
         }
         return;
     };
-    let exec_headers = ExecutionHeaders::for_delivery(&shared.settings, &incoming, start);
+    let exec_headers = ExecutionHeaders::for_delivery(&ctx.settings, &incoming, start);
     if let Some(obj) = msg.as_object_mut() {
         let h = obj.entry("headers").or_insert_with(|| json!({}));
         if !h.is_object() {
@@ -551,11 +558,11 @@ async fn handle_delivery(ctx: &WorkerCtx, delivery: Delivery) {
         message_id = %exec_headers.message_id,
         parent_message_id = exec_headers.parent_message_id.as_deref().unwrap_or(""),
         thread_id = %exec_headers.thread_id,
-        step_id = %shared.settings.step.step_id,
+        step_id = %ctx.settings.step.step_id,
     );
     async {
         tracing::info!(size = delivery.data.len(), "Message received.");
-        let emitter = Emitter::new(
+        let emitter = PlatformEmitter::new(
             Arc::clone(shared),
             exec_headers,
             IncomingRaw {
@@ -567,43 +574,72 @@ async fn handle_delivery(ctx: &WorkerCtx, delivery: Delivery) {
         )
         .with_context(
             // Only passthrough reads the incoming message back; do not copy it otherwise.
-            if shared.passthrough() { msg.clone() } else { Value::Null },
+            if shared.side.passthrough() { msg.clone() } else { Value::Null },
             ctx.cfg.get("_account").and_then(Value::as_str).map(str::to_owned),
         );
-        if ctx.auto_resolve
+        let outcome = if ctx.auto_resolve
             && let Err(text) = resolve_lightweight(shared, &mut msg).await
         {
             tracing::warn!(error = %text, "Lightweight body could not be fetched.");
-            if let Err(e) = emitter.error(&ErrorReport::new("Error", text)).await {
-                tracing::error!(error = %e, "Could not publish the error.");
-            }
-            if let Err(e) = settle(&ctx.inflight, inflight_id.as_deref(), &delivery.acker, true).await {
-                tracing::error!(error = %e, "Reject failed.");
-            }
-            return;
-        }
-        let exec = Execution {
-            msg,
-            cfg: ctx.cfg.clone(),
-            snapshot: shared.snapshot(),
-            variables: ctx.variables.clone(),
-            emitter: emitter.clone(),
-            shutdown: ctx.shutdown.clone(),
-            fatal: ctx.fatal.clone(),
+            Err(FunctionError::internal("Error", text))
+        } else {
+            let exec = Execution {
+                msg,
+                cfg: ctx.cfg.clone(),
+                snapshot: shared.side.snapshot(),
+                variables: ctx.variables.clone(),
+                emitter: Emitter::new(Arc::new(emitter.clone()) as Arc<dyn Emit>),
+                shutdown: ctx.shutdown.clone(),
+                fatal: ctx.fatal.clone(),
+            };
+            ctx.function.process(exec).await
         };
-        if let Err(report) = ctx.function.process(exec).await
-            && let Err(e) = emitter.error(&report).await
-        {
-            tracing::error!(error = %e, "Could not publish the execution's error.");
-        }
-        let result = settle(&ctx.inflight, inflight_id.as_deref(), &delivery.acker, emitter.error_count() > 0).await;
+        let reject = apply_outcome(ctx, &emitter, outcome).await;
+        let result = settle(&ctx.inflight, inflight_id.as_deref(), &delivery.acker, reject).await;
         match result {
-            Ok(_) => tracing::info!(errors = emitter.error_count(), "Message processed."),
+            Ok(()) => tracing::info!(errors = emitter.error_count(), "Message processed."),
             Err(e) => tracing::error!(error = %e, "Ack/reject failed; the broker will redeliver the message."),
         }
     }
     .instrument(span)
     .await;
+}
+
+/// Publishes what a failed execution's [`Action`] asks for; returns whether the delivery is rejected (any
+/// error emitted during the execution rejects it too).
+async fn apply_outcome(
+    ctx: &WorkerCtx,
+    emitter: &PlatformEmitter,
+    outcome: Result<(), FunctionError>,
+) -> bool {
+    let Err(error) = outcome else {
+        return emitter.error_count() > 0;
+    };
+    match error.level() {
+        tracing::Level::ERROR => {
+            tracing::error!(error_name = %error.name, fault = ?error.fault, action = ?error.action, error = %error.message, "Execution failed.")
+        }
+        _ => {
+            tracing::warn!(error_name = %error.name, fault = ?error.fault, action = ?error.action, error = %error.message, "Execution failed.")
+        }
+    }
+    let published = match error.action {
+        Action::Rebound => match emitter.rebound(&error.message).await {
+            Ok(()) => return emitter.error_count() > 0,
+            // The message could not be brought back later: fail it instead of losing it silently.
+            Err(e) => emitter.error(&FunctionError::from(e)).await,
+        },
+        Action::Reject | Action::Retry => emitter.error(&error).await,
+        Action::Crash => {
+            let published = emitter.error(&error).await;
+            ctx.fatal.raise(error.message.clone());
+            published
+        }
+    };
+    if let Err(e) = published {
+        tracing::error!(error = %e, "Could not publish the execution's error.");
+    }
+    true
 }
 
 /// Replaces `body` by the object-store body when the message is lightweight (PROTOCOL.md 3.8).
@@ -616,11 +652,13 @@ async fn resolve_lightweight(shared: &EmitterShared, msg: &mut Value) -> Result<
         return Ok(());
     };
     let storage = shared
+        .side
         .storage
         .as_ref()
         .ok_or("lightweight message received but ELASTICIO_OBJECT_STORAGE_URI is not set")?;
     let encrypted = storage.download(&id).await.map_err(|e| e.to_string())?;
     let plain = shared
+        .encoding
         .crypto
         .decrypt(&encrypted)
         .map_err(|e| format!("object {id}: {e}"))?;
@@ -628,13 +666,6 @@ async fn resolve_lightweight(shared: &EmitterShared, msg: &mut Value) -> Result<
         serde_json::from_slice(&plain).map_err(|e| format!("object {id} is not JSON: {e}"))?;
     msg["body"] = body;
     Ok(())
-}
-
-/// Used by the report of a failed data emit.
-impl From<super::emitter::EmitError> for ErrorReport {
-    fn from(e: super::emitter::EmitError) -> Self {
-        ErrorReport::new("Error", error_chain(&e))
-    }
 }
 
 /// Logs the number of live async tasks every 10 s (debug level): a steady worker keeps it flat, so a

@@ -10,6 +10,7 @@
 
 mod bad_input;
 mod consume;
+mod fatal;
 mod helpers;
 mod local;
 mod msk_iam;

@@ -4,7 +4,7 @@
 //! an error, and valid generated inputs round-trip.
 //!
 //! The Produce properties run the real action (`ProduceAction::process`) in process, against the shared
-//! Apache Kafka broker, with the local sink of the `exec` runner collecting what it emits.
+//! Apache Kafka broker, with the `exec` runner's emitter collecting what it emits.
 //!
 //! Every property runs from a fixed RNG seed, so a run is the same on every machine and in CI (a coverage
 //! check cannot pass on one run and fail on the next); `PROPTEST_RNG_SEED=<n>` explores another seed, and a
@@ -18,14 +18,11 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use kafka_component::actions::produce::ProduceAction;
-use kafka_component::function::{Execution, Fatal};
-use kafka_component::platform::amqp::{LocalMessage, Sink};
+use kafka_component::contract::{Emit, Emitter, Execution, Fatal, Function, FunctionError};
+use kafka_component::local::{LocalEmitter, LocalEvent};
 use kafka_component::platform::crypto::{Crypto, CryptoError};
-use kafka_component::platform::emitter::{Emitter, EmitterShared, ErrorReport, IncomingRaw};
-use kafka_component::platform::headers::ExecutionHeaders;
 use kafka_component::schema::validate_produce_input;
 use kafka_component::settings::{ALWAYS_REQUIRED, AMQP_REQUIRED, Env, Settings, SettingsError};
-use lapin::types::FieldTable;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, FileFailurePersistence, RngSeed};
 use serde_json::{Value, json};
@@ -625,10 +622,8 @@ fn valid_record() -> impl Strategy<Value = Expected> {
 struct Harness {
     rt: tokio::runtime::Runtime,
     action: ProduceAction,
-    shared: Arc<EmitterShared>,
-    rx: std::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<LocalMessage>>,
+    events: Arc<std::sync::Mutex<Vec<LocalEvent>>>,
     cfg: Value,
-    settings: Settings,
 }
 
 impl Harness {
@@ -638,48 +633,25 @@ impl Harness {
             .enable_all()
             .build()
             .unwrap();
-        let mut env = good_env();
-        env.insert("ELASTICIO_FUNCTION".into(), "produce".into());
-        env.insert("ELASTICIO_DATA_RATE_LIMIT".into(), "1000000".into());
-        env.insert("ELASTICIO_ERROR_RATE_LIMIT".into(), "1000000".into());
-        let settings = parse(&env).unwrap();
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let shared = Arc::new(EmitterShared::new(
-            Sink::Local(tx),
-            cipher(),
-            settings.clone(),
-            settings.amqp.clone().unwrap(),
-        ));
         Self {
             rt,
             action: ProduceAction::default(),
-            shared,
-            rx: std::sync::Mutex::new(rx),
+            events: Arc::default(),
             cfg,
-            settings,
         }
     }
 
-    fn run(&self, body: &Value) -> (Result<(), ErrorReport>, Vec<LocalMessage>) {
+    fn run(&self, body: &Value) -> (Result<(), FunctionError>, Vec<LocalEvent>) {
         let msg = json!({ "body": body, "headers": {} });
-        let plaintext = serde_json::to_vec(&msg).unwrap();
-        let emitter = Emitter::new(
-            Arc::clone(&self.shared),
-            ExecutionHeaders::for_delivery(&self.settings, &FieldTable::default(), 0),
-            IncomingRaw {
-                content: plaintext.clone(),
-                plaintext,
-                protocol_version: 2,
-                properties: Default::default(),
-            },
-        );
+        let events = Arc::clone(&self.events);
+        let local = LocalEmitter::new(move |e| events.lock().unwrap().push(e));
         let token = CancellationToken::new();
         let exec = Execution {
             msg,
             cfg: self.cfg.clone(),
             snapshot: json!({}),
             variables: json!({}),
-            emitter,
+            emitter: Emitter::new(Arc::new(local) as Arc<dyn Emit>),
             shutdown: token.clone(),
             fatal: Fatal::new(token),
         };
@@ -688,11 +660,7 @@ impl Harness {
                 .await
                 .expect("the Produce action hangs")
         });
-        let mut out = Vec::new();
-        let mut rx = self.rx.lock().unwrap();
-        while let Ok(m) = rx.try_recv() {
-            out.push(m);
-        }
+        let out = std::mem::take(&mut *self.events.lock().unwrap());
         (result, out)
     }
 }

@@ -1,0 +1,177 @@
+//! How a function emits: the [`Emitter`] handle over the runtime's [`Emit`] implementation (the platform's
+//! AMQP publisher, or the local runner's stdout). Functions see only this interface.
+
+use std::fmt;
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+use serde_json::Value;
+
+use super::error::FunctionError;
+
+/// Why an emit failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EmitError {
+    /// The encoded message is larger than the platform's outgoing limit.
+    #[error("Outgoing message size {size} exceeds limit of {limit}.")]
+    TooLarge {
+        /// Encoded size in bytes.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// `httpReply` without a `reply_to` header on the incoming message.
+    #[error("Component emitted 'httpReply' event but 'reply_to' was not found in AMQP headers")]
+    NoReplyTo,
+    /// updateKeys without `cfg._account`.
+    #[error("updateKeys needs the credential id (`_account`) in the step configuration")]
+    NoAccount,
+    /// The platform did not take the message (publish, confirm, API or object store failure); the text
+    /// carries the cause chain.
+    #[error("{0}")]
+    Platform(String),
+}
+
+/// The wait for the runtime to have a sent message for good (the broker's publisher confirm). Sending in
+/// order and waiting later keeps several messages in flight without reordering them.
+#[must_use = "a message is only delivered once its confirm was awaited"]
+pub struct Confirm(BoxFuture<'static, Result<(), EmitError>>);
+
+impl Confirm {
+    /// A confirm that is `wait`.
+    pub fn new(wait: impl Future<Output = Result<(), EmitError>> + Send + 'static) -> Self {
+        Self(Box::pin(wait))
+    }
+
+    /// A message that needed no confirm.
+    pub fn done() -> Self {
+        Self::new(std::future::ready(Ok(())))
+    }
+
+    /// Waits until the message is delivered.
+    ///
+    /// # Errors
+    /// The message was not delivered.
+    pub async fn wait(self) -> Result<(), EmitError> {
+        self.0.await
+    }
+}
+
+impl fmt::Debug for Confirm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Confirm")
+    }
+}
+
+/// A boxed emit future.
+pub type EmitFuture<'a, T> = BoxFuture<'a, Result<T, EmitError>>;
+
+/// What a runtime does with each event of one execution (PROTOCOL.md 4).
+pub trait Emit: Send + Sync + fmt::Debug {
+    /// Sends a `data` message (a full message object `{id?, body, headers?, ...}`) in order.
+    fn data_send(&self, message: Value) -> EmitFuture<'_, Confirm>;
+    /// Publishes an `error`; the execution will be rejected.
+    fn error<'a>(&'a self, error: &'a FunctionError) -> EmitFuture<'a, ()>;
+    /// Brings the incoming message back later.
+    fn rebound<'a>(&'a self, reason: &'a str) -> EmitFuture<'a, ()>;
+    /// Replaces the step's snapshot.
+    fn snapshot<'a>(&'a self, snapshot: &'a Value) -> EmitFuture<'a, ()>;
+    /// Merges into the step's snapshot.
+    fn update_snapshot<'a>(&'a self, partial: &'a Value) -> EmitFuture<'a, ()>;
+    /// Answers the incoming request (`reply_to`).
+    fn http_reply<'a>(&'a self, reply: &'a Value) -> EmitFuture<'a, ()>;
+    /// Replaces the credential's keys.
+    fn update_keys<'a>(&'a self, keys: &'a Value) -> EmitFuture<'a, ()>;
+}
+
+/// A handle to emit the events of one execution. Cheap to clone; valid after the execution ended (a
+/// real-time trigger keeps emitting with its first tick's emitter).
+#[derive(Debug, Clone)]
+pub struct Emitter(Arc<dyn Emit>);
+
+impl Emitter {
+    /// The handle of a runtime's emitter.
+    pub fn new(inner: Arc<dyn Emit>) -> Self {
+        Self(inner)
+    }
+
+    /// Emits `data` and returns once the runtime has it for good.
+    ///
+    /// # Errors
+    /// [`EmitError`].
+    pub async fn data(&self, message: Value) -> Result<(), EmitError> {
+        self.0.data_send(message).await?.wait().await
+    }
+
+    /// Sends `data` in order without waiting for the confirm; await [`Confirm::wait`] before treating it
+    /// as delivered.
+    ///
+    /// # Errors
+    /// [`EmitError::TooLarge`] and other failures known before sending.
+    pub async fn data_send(&self, message: Value) -> Result<Confirm, EmitError> {
+        self.0.data_send(message).await
+    }
+
+    /// Emits `error`; the execution will be rejected.
+    ///
+    /// # Errors
+    /// [`EmitError`]; the error still counts.
+    pub async fn error(&self, error: &FunctionError) -> Result<(), EmitError> {
+        self.0.error(error).await
+    }
+
+    /// Emits `rebound`.
+    ///
+    /// # Errors
+    /// [`EmitError`].
+    pub async fn rebound(&self, reason: &str) -> Result<(), EmitError> {
+        self.0.rebound(reason).await
+    }
+
+    /// Emits `snapshot`.
+    ///
+    /// # Errors
+    /// [`EmitError`].
+    pub async fn snapshot(&self, snapshot: &Value) -> Result<(), EmitError> {
+        self.0.snapshot(snapshot).await
+    }
+
+    /// Emits `updateSnapshot`.
+    ///
+    /// # Errors
+    /// [`EmitError`].
+    pub async fn update_snapshot(&self, partial: &Value) -> Result<(), EmitError> {
+        self.0.update_snapshot(partial).await
+    }
+
+    /// Emits `httpReply`.
+    ///
+    /// # Errors
+    /// [`EmitError`].
+    pub async fn http_reply(&self, reply: &Value) -> Result<(), EmitError> {
+        self.0.http_reply(reply).await
+    }
+
+    /// Emits `updateKeys`.
+    ///
+    /// # Errors
+    /// [`EmitError`].
+    pub async fn update_keys(&self, keys: &Value) -> Result<(), EmitError> {
+        self.0.update_keys(keys).await
+    }
+}
+
+/// A data message as the reference library's `newMessageWithBody` builds it: a fresh UUID `id` (which becomes the
+/// message's `messageId` header, PROTOCOL.md 3.2 and Q10), the body, and empty `headers`, `attachments` and
+/// `metadata`. Every data message gets its own `id`: a next step on the reference runtime acks and deduplicates by
+/// `messageId` (Q1), so two messages sharing one could leave one of them unacked.
+#[must_use]
+pub fn new_message(body: Value) -> Value {
+    let mut m = serde_json::Map::with_capacity(5);
+    m.insert("id".into(), Value::String(uuid::Uuid::new_v4().to_string()));
+    m.insert("body".into(), body);
+    m.insert("headers".into(), Value::Object(serde_json::Map::new()));
+    m.insert("attachments".into(), Value::Object(serde_json::Map::new()));
+    m.insert("metadata".into(), Value::Object(serde_json::Map::new()));
+    Value::Object(m)
+}

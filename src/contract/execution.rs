@@ -1,0 +1,87 @@
+//! What a function is to the runtime ([`Function`]) and what one call of it receives ([`Execution`]).
+
+use std::fmt;
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use super::emit::Emitter;
+use super::error::FunctionError;
+
+/// One call of a function for one incoming message.
+#[derive(Debug)]
+pub struct Execution {
+    /// The decoded incoming message (`{id?, body, headers, ...}`).
+    pub msg: Value,
+    /// Step configuration: credentials and fields.
+    pub cfg: Value,
+    /// The in-memory snapshot.
+    pub snapshot: Value,
+    /// Flow variables.
+    pub variables: Value,
+    /// Where to emit.
+    pub emitter: Emitter,
+    /// Cancelled when the process shuts down.
+    pub shutdown: CancellationToken,
+    /// Stops the process with a failure (background work that cannot go on).
+    pub fatal: Fatal,
+}
+
+/// A way for background work to stop the whole process with a non-zero exit (the platform restarts it).
+#[derive(Debug, Clone)]
+pub struct Fatal {
+    reason: Arc<std::sync::Mutex<Option<String>>>,
+    token: CancellationToken,
+}
+
+impl Fatal {
+    /// A fatal signal that cancels `token` (the process shutdown token).
+    pub fn new(token: CancellationToken) -> Self {
+        Self {
+            reason: Arc::default(),
+            token,
+        }
+    }
+
+    /// Records the first reason and starts a graceful shutdown.
+    pub fn raise(&self, reason: impl Into<String>) {
+        if let Ok(mut r) = self.reason.lock()
+            && r.is_none()
+        {
+            *r = Some(reason.into());
+        }
+        self.token.cancel();
+    }
+
+    /// The reason, when raised.
+    pub fn reason(&self) -> Option<String> {
+        self.reason.lock().ok().and_then(|r| r.clone())
+    }
+}
+
+/// A function of `component.json` as the runtime drives it.
+pub trait Function: Send + Sync + fmt::Debug {
+    /// The startup hook (`ELASTICIO_STARTUP_REQUIRED`): its result is stored by the platform.
+    fn startup<'a>(&'a self, _cfg: &'a Value) -> BoxFuture<'a, Result<Value, FunctionError>> {
+        Box::pin(std::future::ready(Ok(Value::Object(Default::default()))))
+    }
+
+    /// The init hook, once before consuming. The shipped functions report configuration problems per
+    /// message, where the flow designer sees them.
+    fn init<'a>(&'a self, _cfg: &'a Value) -> BoxFuture<'a, Result<(), FunctionError>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    /// Processes one message. An error is settled by its [`super::Action`].
+    fn process(&self, exec: Execution) -> BoxFuture<'_, Result<(), FunctionError>>;
+
+    /// Stops background work: producers flush, consumers commit and leave their group.
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        Box::pin(std::future::ready(()))
+    }
+}
+
+/// Finds the handler named by a `component.json` entry's `main` (`None`: this binary has none).
+pub type Resolve = fn(main: &str) -> Option<Arc<dyn Function>>;

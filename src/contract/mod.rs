@@ -1,0 +1,11 @@
+//! The contract between the runtimes (the platform worker, the local runner) and the functions (Produce,
+//! Consume): what a call receives ([`Execution`]), how it emits ([`Emitter`]) and how it fails
+//! ([`FunctionError`]). Both sides depend on this module; it depends on neither.
+
+mod emit;
+mod error;
+mod execution;
+
+pub use emit::{Confirm, Emit, EmitError, EmitFuture, Emitter, new_message};
+pub use error::{Action, Fault, FunctionError, error_chain};
+pub use execution::{Execution, Fatal, Function, Resolve};

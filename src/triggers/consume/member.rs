@@ -1,0 +1,355 @@
+//! A running group member: fetch records, emit them as data messages with several in flight, store each
+//! partition's offset once every earlier record is confirmed, pause under back-pressure, and leave the group
+//! cleanly.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use serde_json::{Value, json};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::config::ConsumeConfig;
+use super::context::ConsumeContext;
+use super::pending::{Pending, Position};
+use super::record::record_json;
+use super::{CLOSE_TIMEOUT, DRAIN_TIMEOUT};
+use crate::contract::{Action, EmitError, Emitter, Execution, Fatal, FunctionError, new_message};
+use crate::kafka::client::ClientState;
+
+/// How long a batch waits to fill up.
+const BATCH_LINGER: Duration = Duration::from_millis(50);
+/// How long the member stops taking records at the in-flight limit before it pauses its partitions. Not
+/// taking records for this long is harmless (far below `max.poll.interval.ms`) and keeps librdkafka's
+/// prefetched records, which a pause throws away and fetches again; only a downstream that stays slow
+/// gets the partitions paused (and the member keeps polling, so it stays in its group).
+const PAUSE_AFTER: Duration = Duration::from_millis(500);
+/// The linger timer's position while no batch is open.
+const NO_LINGER: Duration = Duration::from_secs(3600);
+
+/// The running member's loop.
+pub(super) struct MemberRun {
+    consumer: Arc<StreamConsumer<ConsumeContext>>,
+    state: Arc<ClientState>,
+    emitter: Emitter,
+    config: ConsumeConfig,
+    /// Who authenticates and how, and what to check when the broker refuses it (for the error text).
+    auth: (String, &'static str),
+    stop: CancellationToken,
+    fatal: Fatal,
+}
+
+/// A sent data message's records and the outcome of its confirm.
+type EmitResult = (Vec<Position>, Result<(), EmitError>);
+type ConfirmWait = futures_util::future::BoxFuture<'static, EmitResult>;
+
+/// Back-pressure: at the in-flight limit, stop taking records and wait for confirms; pause the partitions
+/// only if that lasts [`PAUSE_AFTER`], then resume at half the limit. librdkafka drops a paused partition's
+/// prefetched records and fetches them again after the resume, so pausing at every record past the limit
+/// spent most of the time refetching.
+#[derive(Debug, Default)]
+struct Flow {
+    paused: bool,
+    full_since: Option<Instant>,
+}
+
+/// What the loop does next under back-pressure.
+struct FlowStep {
+    /// Switch fetching to paused (`Some(true)`) or resumed (`Some(false)`).
+    set_paused: Option<bool>,
+    /// Do not take records until `until` (waiting briefly at the limit).
+    waiting: bool,
+    until: Instant,
+}
+
+impl Flow {
+    fn step(&mut self, in_flight: usize, limit: usize) -> FlowStep {
+        let at_limit = in_flight >= limit;
+        if at_limit && self.full_since.is_none() {
+            tracing::debug!(
+                in_flight,
+                "Back-pressure: in-flight limit reached; waiting for confirms."
+            );
+            self.full_since = Some(Instant::now());
+        } else if !at_limit && !self.paused {
+            self.full_since = None;
+        }
+        let pause = if self.paused {
+            in_flight > limit / 2
+        } else {
+            at_limit && self.full_since.is_some_and(|t| t.elapsed() >= PAUSE_AFTER)
+        };
+        let set_paused = (pause != self.paused).then_some(pause);
+        if set_paused.is_some() {
+            self.paused = pause;
+            if !pause {
+                self.full_since = None;
+            }
+        }
+        FlowStep {
+            set_paused,
+            waiting: at_limit && !self.paused,
+            until: self
+                .full_since
+                .map_or_else(Instant::now, |t| t + PAUSE_AFTER),
+        }
+    }
+}
+
+impl MemberRun {
+    pub(super) fn new(
+        consumer: Arc<StreamConsumer<ConsumeContext>>,
+        state: Arc<ClientState>,
+        exec: &Execution,
+        config: ConsumeConfig,
+        auth: (String, &'static str),
+    ) -> Self {
+        Self {
+            consumer,
+            state,
+            emitter: exec.emitter.clone(),
+            config,
+            auth,
+            stop: exec.shutdown.clone(),
+            fatal: exec.fatal.clone(),
+        }
+    }
+
+    pub(super) async fn run(self) {
+        let mut pending = Pending::default();
+        let mut emits: FuturesUnordered<ConfirmWait> = FuturesUnordered::new();
+        let mut batch: Vec<(Position, Value)> = Vec::new();
+        let mut flow = Flow::default();
+        let mut linger = Box::pin(tokio::time::sleep(NO_LINGER));
+        let auth_state = Arc::clone(&self.state);
+        let auth_failed = auth_state.auth_failed();
+        tokio::pin!(auth_failed);
+        loop {
+            self.apply_revocations(&mut pending);
+            let step = flow.step(pending.in_flight + batch.len(), self.config.max_in_flight);
+            if let Some(pause) = step.set_paused {
+                self.set_paused(pause);
+            }
+            tokio::select! {
+                biased;
+                () = self.stop.cancelled() => break,
+                Some((positions, result)) = emits.next() => self.finish(&mut pending, &positions, result).await,
+                reason = &mut auth_failed => {
+                    let (who, fix) = &self.auth;
+                    let text = format!("Kafka authentication failed for {who}: {reason}. {fix}");
+                    self.report(FunctionError::config("AuthenticationError", text).with_action(Action::Crash)).await;
+                    break;
+                }
+                () = &mut linger, if !batch.is_empty() => {
+                    let wait = self.emit(std::mem::take(&mut batch)).await;
+                    emits.push(wait);
+                    linger.as_mut().reset(Instant::now() + NO_LINGER);
+                }
+                () = tokio::time::sleep_until(step.until), if step.waiting => {}
+                // Polled except while waiting briefly at the limit, and also while paused: that keeps the member
+                // in its group and serves callbacks.
+                msg = self.consumer.recv(), if !step.waiting => match msg {
+                    Ok(m) => {
+                        self.state.mark_success();
+                        let pos: Position = (m.topic().to_owned(), m.partition(), m.offset());
+                        pending.add(&pos);
+                        if batch.is_empty() {
+                            linger.as_mut().reset(Instant::now() + BATCH_LINGER);
+                        }
+                        batch.push((pos, record_json(&m, self.config.parse_json)));
+                        if batch.len() >= self.config.batch_size {
+                            let wait = self.emit(std::mem::take(&mut batch)).await;
+                            emits.push(wait);
+                        }
+                    }
+                    Err(e) => self.report_consumer_error(&e).await,
+                },
+            }
+        }
+        self.close(pending, emits, batch).await;
+    }
+
+    /// Publishes an error of the running member; one that stops it also stops the process.
+    async fn report(&self, error: FunctionError) {
+        if let Err(e) = self.emitter.error(&error).await {
+            tracing::error!(error = %e, "Could not publish the error.");
+        }
+        if error.action == Action::Crash {
+            self.fatal.raise(error.message);
+        }
+    }
+
+    /// Sends one data message for `batch` (a single record's body when the batch size is 1) in order, and
+    /// returns the wait for its confirm. The wait is polled by the loop with the others; the publisher never
+    /// makes a send wait behind a confirm that is not being polled.
+    async fn emit(&self, batch: Vec<(Position, Value)>) -> ConfirmWait {
+        let positions: Vec<Position> = batch.iter().map(|(p, _)| p.clone()).collect();
+        let body = if self.config.batch_size == 1 && batch.len() == 1 {
+            batch.into_iter().next().map_or(Value::Null, |(_, b)| b)
+        } else {
+            let records: Vec<Value> = batch.into_iter().map(|(_, b)| b).collect();
+            json!({ "count": records.len(), "records": records })
+        };
+        match self.emitter.data_send(new_message(body)).await {
+            Ok(confirm) => Box::pin(async move { (positions, confirm.wait().await) }),
+            Err(e) => Box::pin(std::future::ready((positions, Err(e)))),
+        }
+    }
+
+    /// A confirmed (or unsendable) message: store offsets that are now safe.
+    async fn finish(
+        &self,
+        pending: &mut Pending,
+        positions: &[Position],
+        result: Result<(), EmitError>,
+    ) {
+        if let Err(e) = result {
+            // Cannot become a message (e.g. larger than the outgoing limit): report and skip, never block.
+            let places: Vec<String> = positions
+                .iter()
+                .map(|(t, p, o)| format!("{t}/{p}@{o}"))
+                .collect();
+            let text = format!(
+                "record(s) {} could not be emitted and were skipped: {e}",
+                places.join(", ")
+            );
+            tracing::error!(error = %text, "Skipping records.");
+            self.report(FunctionError::data("RecordSkipped", text).with_action(Action::Retry))
+                .await;
+        }
+        let store = pending.confirm(positions);
+        if store.is_empty() {
+            return;
+        }
+        let mut tpl = TopicPartitionList::new();
+        for (topic, partition, next) in &store {
+            let _ignored = tpl.add_partition_offset(topic, *partition, Offset::Offset(*next));
+        }
+        match self.consumer.store_offsets(&tpl) {
+            Ok(()) => {
+                if let Ok(mut stored) = self.consumer.context().stored.lock() {
+                    for (topic, partition, next) in store {
+                        stored.insert((topic, partition), next);
+                    }
+                }
+            }
+            // Happens for partitions revoked meanwhile: the next owner reads them again.
+            Err(e) => tracing::debug!(error = %e, "Offset store skipped."),
+        }
+    }
+
+    fn apply_revocations(&self, pending: &mut Pending) {
+        let revoked: Vec<(String, i32)> = self
+            .consumer
+            .context()
+            .revoked
+            .lock()
+            .map(|mut r| std::mem::take(&mut *r))
+            .unwrap_or_default();
+        for (t, p) in revoked {
+            pending.forget(&t, p);
+        }
+    }
+
+    fn set_paused(&self, pause: bool) {
+        let Ok(assignment) = self.consumer.assignment() else {
+            return;
+        };
+        let result = if pause {
+            self.consumer.pause(&assignment)
+        } else {
+            self.consumer.resume(&assignment)
+        };
+        match result {
+            Ok(()) => tracing::debug!(
+                paused = pause,
+                "Back-pressure: fetching {}.",
+                if pause { "paused" } else { "resumed" }
+            ),
+            Err(e) => tracing::warn!(error = %e, "Pause/resume failed."),
+        }
+    }
+
+    async fn report_consumer_error(&self, e: &KafkaError) {
+        match e.rdkafka_error_code() {
+            Some(RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic) => {
+                let text = format!(
+                    "{e}: a subscribed topic does not exist (yet); create it or correct the Topic field. Consumption continues once it exists."
+                );
+                tracing::error!(error = %text, "Subscribed topic missing.");
+                self.report(FunctionError::config("TopicMissing", text).with_action(Action::Retry))
+                    .await;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Some(RDKafkaErrorCode::InvalidSessionTimeout) => {
+                // The broker refuses the member's JoinGroup on every retry: without this the member would stay
+                // outside its group forever with only a warning in the log.
+                let text = format!(
+                    "invalid configuration field `sessionTimeoutMs`: the broker refuses a session timeout of {} ms; Apache Kafka accepts `group.min.session.timeout.ms` (default 6000) to `group.max.session.timeout.ms` (default 1800000)",
+                    self.config.session_timeout_ms
+                );
+                tracing::error!(error = %text, "Consumer group join refused.");
+                self.report(
+                    FunctionError::config("ConfigurationError", text).with_action(Action::Crash),
+                )
+                .await;
+            }
+            _ => {
+                tracing::warn!(error = %e, "Kafka consumer error; librdkafka retries.");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+
+    /// Drains in-flight confirms, commits, leaves the group; every step bounded.
+    async fn close(
+        self,
+        mut pending: Pending,
+        mut emits: FuturesUnordered<ConfirmWait>,
+        batch: Vec<(Position, Value)>,
+    ) {
+        if !batch.is_empty() && self.fatal.reason().is_none() {
+            let wait = self.emit(batch).await;
+            emits.push(wait);
+        }
+        tracing::info!(
+            in_flight = emits.len(),
+            "Consumer stopping: waiting for publisher confirms."
+        );
+        let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+            while let Some((positions, result)) = emits.next().await {
+                self.finish(&mut pending, &positions, result).await;
+            }
+        })
+        .await;
+        if drained.is_err() {
+            tracing::error!(
+                "Publisher confirms did not all arrive; those records will be read again."
+            );
+        }
+        let consumer = Arc::clone(&self.consumer);
+        drop(self);
+        let closing = tokio::task::spawn_blocking(move || {
+            match consumer.commit_consumer_state(CommitMode::Sync) {
+                Ok(()) => tracing::info!("Offsets committed."),
+                Err(e) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::NoOffset) => {}
+                Err(e) => tracing::warn!(error = %e, "Final commit failed."),
+            }
+            consumer.unsubscribe();
+            // Dropping the last reference closes the consumer and leaves the group.
+            drop(consumer);
+        });
+        match tokio::time::timeout(CLOSE_TIMEOUT, closing).await {
+            Ok(_) => tracing::info!("Consumer left the group."),
+            Err(_) => tracing::error!(
+                "Leaving the consumer group timed out; the broker will expire the member."
+            ),
+        }
+    }
+}

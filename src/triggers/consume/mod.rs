@@ -1,0 +1,193 @@
+//! The Consume trigger for real-time flows (PROTOCOL.md 5): the first scheduler tick starts one
+//! consumer-group member per distinct connection + topics + group; later ticks start nothing. Every record
+//! is emitted as a data message with the first tick's headers.
+//!
+//! At least once, never lost: `enable.auto.offset.store=false`; a record's offset is stored only after the
+//! publisher confirm of that record **and of every earlier record of its partition**; stored offsets are
+//! committed periodically (auto-commit of stored offsets), on partition revoke and on shutdown. In-flight
+//! records are bounded (at the limit the member waits for confirms, and pauses its partitions while polling
+//! continues if that lasts), and librdkafka's fetch queue is capped.
+
+pub mod config;
+mod context;
+mod member;
+mod pending;
+mod record;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use tokio::sync::Mutex as AsyncMutex;
+use tokio::task::JoinHandle;
+
+use self::config::{ConsumeConfig, StartFrom};
+use self::context::ConsumeContext;
+use self::member::MemberRun;
+use crate::contract::{Execution, Function, FunctionError};
+use crate::kafka::client::ClientState;
+use crate::kafka::config::{Auth, KafkaConnection};
+use crate::kafka::token::TokenSource;
+
+/// How long shutdown waits for outstanding publisher confirms.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+/// Bound on the final commit and on leaving the group.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One running group member.
+struct Member {
+    task: JoinHandle<()>,
+}
+
+/// The Consume trigger: a registry of running members.
+#[derive(Default)]
+pub struct ConsumeTrigger {
+    members: AsyncMutex<HashMap<String, Member>>,
+}
+
+impl std::fmt::Debug for ConsumeTrigger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsumeTrigger").finish_non_exhaustive()
+    }
+}
+
+impl Function for ConsumeTrigger {
+    fn process(&self, exec: Execution) -> BoxFuture<'_, Result<(), FunctionError>> {
+        Box::pin(self.tick(exec))
+    }
+
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        Box::pin(self.stop_members())
+    }
+}
+
+impl ConsumeTrigger {
+    /// Handles one scheduler tick: starts the member on the first tick, nothing afterwards. Returns at once.
+    ///
+    /// # Errors
+    /// Invalid configuration, or a consumer that cannot be created.
+    async fn tick(&self, exec: Execution) -> Result<(), FunctionError> {
+        let conn = KafkaConnection::from_cfg(&exec.cfg)?;
+        let cc = ConsumeConfig::from_cfg(&exec.cfg)?;
+        let key = format!(
+            "{}|{}|{}",
+            conn.cache_key(),
+            cc.topics.join(","),
+            cc.group_id
+        );
+        let mut members = self.members.lock().await;
+        if members.contains_key(&key) {
+            tracing::info!(group = %cc.group_id, "Consumer already running; tick acknowledged.");
+            return Ok(());
+        }
+        // OAUTHBEARER: the first token before the consumer exists, so its first connection has one.
+        let token = TokenSource::start(&conn).await.map_err(|e| {
+            FunctionError::config(
+                "AuthenticationError",
+                format!(
+                    "Kafka authentication failed for {}: token: {e}",
+                    conn.describe_auth()
+                ),
+            )
+        })?;
+        let state = Arc::new(ClientState::default());
+        let context = ConsumeContext {
+            state: Arc::clone(&state),
+            token,
+            start_timestamp: match cc.start_from {
+                StartFrom::Timestamp(ts) => Some(ts),
+                _ => None,
+            },
+            revoked: Mutex::new(Vec::new()),
+            stored: Mutex::new(HashMap::new()),
+            resume_at: Mutex::new(HashMap::new()),
+        };
+        let consumer: StreamConsumer<ConsumeContext> = client_config(&conn, &cc)
+            .create_with_context(context)
+            .map_err(|e| {
+                FunctionError::config(
+                    "ConfigurationError",
+                    format!("cannot create the Kafka consumer: {e}"),
+                )
+            })?;
+        let topics: Vec<&str> = cc.topics.iter().map(String::as_str).collect();
+        consumer.subscribe(&topics).map_err(|e| {
+            FunctionError::config(
+                "ConfigurationError",
+                format!("cannot subscribe to {}: {e}", cc.topics.join(", ")),
+            )
+        })?;
+        tracing::info!(topics = %cc.topics.join(","), group = %cc.group_id, brokers = %conn.brokers.join(","), "Consumer group member started.");
+        let run = MemberRun::new(
+            Arc::new(consumer),
+            state,
+            &exec,
+            cc,
+            (
+                conn.describe_auth(),
+                conn.auth
+                    .as_ref()
+                    .map_or("Check the security settings of the credentials.", Auth::fix),
+            ),
+        );
+        members.insert(
+            key,
+            Member {
+                task: tokio::spawn(run.run()),
+            },
+        );
+        Ok(())
+    }
+
+    /// Stops every member: no more fetching, outstanding confirms awaited, offsets committed, group left.
+    async fn stop_members(&self) {
+        let members: Vec<Member> = self.members.lock().await.drain().map(|(_, m)| m).collect();
+        for m in members {
+            match tokio::time::timeout(DRAIN_TIMEOUT + 2 * CLOSE_TIMEOUT, m.task).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "Consumer task failed."),
+                Err(_) => tracing::error!(
+                    "Consumer did not stop in time; uncommitted records will be read again."
+                ),
+            }
+        }
+    }
+}
+
+/// The member's librdkafka settings: the connection's, plus group membership, manual offset store with
+/// periodic commits, and a bounded prefetch.
+fn client_config(conn: &KafkaConnection, cc: &ConsumeConfig) -> ClientConfig {
+    let mut client = conn.to_client_config();
+    client
+        .set("group.id", &cc.group_id)
+        .set("enable.auto.commit", "true")
+        .set("auto.commit.interval.ms", "1000")
+        .set("enable.auto.offset.store", "false")
+        .set(
+            "auto.offset.reset",
+            if cc.start_from == StartFrom::Latest {
+                "latest"
+            } else {
+                "earliest"
+            },
+        )
+        .set("partition.assignment.strategy", "cooperative-sticky")
+        .set("session.timeout.ms", cc.session_timeout_ms.to_string())
+        // At most a third of the session, so a slow heartbeat never expires the member.
+        .set(
+            "heartbeat.interval.ms",
+            (cc.session_timeout_ms / 3).clamp(100, 3000).to_string(),
+        )
+        .set("max.poll.interval.ms", "300000")
+        // Memory budget for prefetched records: librdkafka's default is ~1 GB per consumer.
+        .set("queued.max.messages.kbytes", "16384")
+        .set("queued.min.messages", "2000")
+        .set("fetch.max.bytes", "8388608")
+        // When the local queue is full librdkafka postpones the next fetch by this long (default 1 s, which
+        // shows up as one-second stalls between fetches).
+        .set("fetch.queue.backoff.ms", "20");
+    client
+}
