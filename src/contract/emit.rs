@@ -63,6 +63,18 @@ impl fmt::Debug for Confirm {
     }
 }
 
+impl From<EmitError> for FunctionError {
+    fn from(e: EmitError) -> Self {
+        let text = super::error::error_chain(&e);
+        match e {
+            // The message the function built is too large for the platform: the data's size is the cause.
+            EmitError::TooLarge { .. } => Self::data("Error", text),
+            EmitError::NoReplyTo | EmitError::NoAccount => Self::config("Error", text),
+            EmitError::Platform(_) => Self::internal("Error", text),
+        }
+    }
+}
+
 /// A boxed emit future.
 pub type EmitFuture<'a, T> = BoxFuture<'a, Result<T, EmitError>>;
 
@@ -174,4 +186,24 @@ pub fn new_message(body: Value) -> Value {
     m.insert("attachments".into(), Value::Object(serde_json::Map::new()));
     m.insert("metadata".into(), Value::Object(serde_json::Map::new()));
     Value::Object(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emit_errors_say_whose_fault() {
+        let too_large = FunctionError::from(EmitError::TooLarge { size: 2, limit: 1 });
+        assert_eq!(
+            (too_large.fault, too_large.action),
+            (
+                super::super::error::Fault::Data,
+                super::super::error::Action::Reject
+            )
+        );
+        let lost = FunctionError::from(EmitError::Platform("confirm timed out".into()));
+        assert_eq!(lost.fault, super::super::error::Fault::Internal);
+        assert!(lost.message.contains("confirm timed out"));
+    }
 }

@@ -99,20 +99,6 @@ impl FunctionError {
     }
 }
 
-impl From<super::emit::EmitError> for FunctionError {
-    fn from(e: super::emit::EmitError) -> Self {
-        let text = error_chain(&e);
-        match e {
-            // The message the function built is too large for the platform: the data's size is the cause.
-            super::emit::EmitError::TooLarge { .. } => Self::data("Error", text),
-            super::emit::EmitError::NoReplyTo | super::emit::EmitError::NoAccount => {
-                Self::config("Error", text)
-            }
-            super::emit::EmitError::Platform(_) => Self::internal("Error", text),
-        }
-    }
-}
-
 /// `error: cause: cause` text of an error and its sources.
 pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
@@ -145,18 +131,5 @@ mod tests {
         );
         let crash = FunctionError::config("E", "x").with_action(Action::Crash);
         assert_eq!(crash.level(), tracing::Level::ERROR);
-    }
-
-    #[test]
-    fn emit_errors_say_whose_fault() {
-        use super::super::emit::EmitError;
-        let too_large = FunctionError::from(EmitError::TooLarge { size: 2, limit: 1 });
-        assert_eq!(
-            (too_large.fault, too_large.action),
-            (Fault::Data, Action::Reject)
-        );
-        let lost = FunctionError::from(EmitError::Platform("confirm timed out".into()));
-        assert_eq!(lost.fault, Fault::Internal);
-        assert!(lost.message.contains("confirm timed out"));
     }
 }

@@ -6,7 +6,8 @@ use serde_json::{Value, json};
 
 use super::super::headers;
 use super::super::storage::StorageError;
-use super::{EmitterShared, Rules, to_json};
+use super::shared::to_json;
+use super::{EmitterShared, Rules};
 use crate::contract::EmitError;
 
 /// Removes an `x-eio-routing-key` header (any case) and returns its value.

@@ -71,6 +71,22 @@ impl ConsumerContext for ConsumeContext {
 }
 
 impl ConsumeContext {
+    /// The context of a new member.
+    pub(super) fn new(
+        state: Arc<ClientState>,
+        token: Option<Arc<TokenSource>>,
+        start_timestamp: Option<i64>,
+    ) -> Self {
+        Self {
+            state,
+            token,
+            start_timestamp,
+            revoked: Mutex::new(Vec::new()),
+            stored: Mutex::new(HashMap::new()),
+            resume_at: Mutex::new(HashMap::new()),
+        }
+    }
+
     fn rebalance_now(
         &self,
         consumer: &BaseConsumer<Self>,

@@ -15,7 +15,7 @@ mod pending;
 mod record;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
@@ -94,17 +94,11 @@ impl ConsumeTrigger {
             )
         })?;
         let state = Arc::new(ClientState::default());
-        let context = ConsumeContext {
-            state: Arc::clone(&state),
-            token,
-            start_timestamp: match cc.start_from {
-                StartFrom::Timestamp(ts) => Some(ts),
-                _ => None,
-            },
-            revoked: Mutex::new(Vec::new()),
-            stored: Mutex::new(HashMap::new()),
-            resume_at: Mutex::new(HashMap::new()),
+        let start_timestamp = match cc.start_from {
+            StartFrom::Timestamp(ts) => Some(ts),
+            _ => None,
         };
+        let context = ConsumeContext::new(Arc::clone(&state), token, start_timestamp);
         let consumer: StreamConsumer<ConsumeContext> = client_config(&conn, &cc)
             .create_with_context(context)
             .map_err(|e| {
