@@ -78,34 +78,8 @@ fn main() -> ExitCode {
                 function,
                 config,
                 input,
-            }) => {
-                let token = shutdown::on_signals();
-                match kafka_component::local::exec(
-                    kafka_component::resolve,
-                    &function,
-                    &config,
-                    input.as_deref(),
-                    token,
-                )
-                .await
-                {
-                    Ok(true) => ExitCode::SUCCESS,
-                    Ok(false) => ExitCode::FAILURE,
-                    Err(e) => {
-                        eprintln!("kafka-component exec: {e}");
-                        ExitCode::FAILURE
-                    }
-                }
-            }
-            Some(Command::Service { method }) => {
-                match kafka_component::service::run(&method, &env).await {
-                    Ok(()) => ExitCode::SUCCESS,
-                    Err(e) => {
-                        tracing::error!(error = %e, "Service mode failed.");
-                        ExitCode::FAILURE
-                    }
-                }
-            }
+            }) => run_exec(&function, &config, input.as_deref()).await,
+            Some(Command::Service { method }) => run_service(&method, &env).await,
         }
     });
     if one_shot {
@@ -117,6 +91,36 @@ fn main() -> ExitCode {
         runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     }
     code
+}
+
+/// The local runner: one function, its messages printed as JSON lines, until it ends or a signal comes.
+async fn run_exec(
+    function: &str,
+    config: &std::path::Path,
+    input: Option<&std::path::Path>,
+) -> ExitCode {
+    let token = shutdown::on_signals();
+    match kafka_component::local::exec(kafka_component::resolve, function, config, input, token)
+        .await
+    {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("kafka-component exec: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Service mode: one helper, its result posted to the platform.
+async fn run_service(method: &str, env: &Env) -> ExitCode {
+    match kafka_component::service::run(method, env).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "Service mode failed.");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 async fn run_worker(env: &Env) -> ExitCode {
