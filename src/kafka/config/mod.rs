@@ -1,11 +1,13 @@
-//! The step `cfg` (credentials + fields): lenient field types ([`fields`]), the connection model ([`model`]),
-//! `cfg` → [`KafkaConnection`] ([`parse`]) and the one translation into librdkafka settings, [`librdkafka`]
-//! ([`KafkaConnection::to_client_config`]).
+//! The step `cfg` (credentials + fields): lenient field types ([`fields`]), the connection model (`model.rs`),
+//! `cfg` → [`KafkaConnection`] (`parse.rs`) and the one translation into librdkafka settings
+//! ([`KafkaConnection::to_client_config`], `librdkafka.rs`).
 
 pub mod fields;
 mod librdkafka;
 mod model;
 mod parse;
+#[cfg(test)]
+pub(crate) mod testing;
 #[cfg(test)]
 mod tests;
 

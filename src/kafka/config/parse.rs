@@ -1,4 +1,4 @@
-//! `cfg` → [`KafkaConnection`]: the credentials fields read at once into [`Fields`], then checked field by field
+//! `cfg` → [`KafkaConnection`]: the credentials fields read at once into `Fields`, then checked field by field
 //! in the order below, so the first problem reported is always the same one.
 
 use serde::Deserialize;
@@ -10,7 +10,7 @@ use super::{Auth, KafkaConnection, Mechanism, MskIam, OAuthClient, Sasl, Tls};
 /// The credentials fields (component.json ids); every other key of `cfg` is ignored.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-struct Fields {
+pub(super) struct Fields {
     brokers: Text,
     client_id: Text,
     username: Text,

@@ -181,3 +181,11 @@ fn debug_never_shows_the_password() {
     );
     assert!(!c.cache_key().contains("hunter2"));
 }
+
+#[test]
+fn the_credentials_struct_reads_exactly_the_component_json_fields() {
+    let (read, declared) = crate::kafka::config::testing::struct_and_component_fields::<
+        super::parse::Fields,
+    >("/credentials/fields");
+    assert_eq!(read, declared);
+}

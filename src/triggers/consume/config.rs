@@ -179,4 +179,12 @@ mod tests {
             "topic"
         );
     }
+
+    #[test]
+    fn the_fields_struct_reads_exactly_the_component_json_fields() {
+        let (read, declared) = crate::kafka::config::testing::struct_and_component_fields::<Fields>(
+            "/triggers/consume/fields",
+        );
+        assert_eq!(read, declared);
+    }
 }
