@@ -1,8 +1,9 @@
 //! The Produce action's fields → producer settings.
 
+use serde::Deserialize;
 use serde_json::Value;
 
-use crate::kafka::config::{ConfigError, bool_field, str_field, u64_field};
+use crate::kafka::config::{ConfigError, Count, Flag, Text, TextOrNumber, read};
 
 const DEFAULT_TIMEOUT_MS: u64 = 30_000;
 const DEFAULT_MESSAGE_MAX_BYTES: u64 = 1_048_576;
@@ -30,81 +31,70 @@ pub struct ProduceConfig {
     pub sticky_keyless: bool,
 }
 
+/// The action's fields (component.json ids); every other key of `cfg` is ignored.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct Fields {
+    topic: Text,
+    compression: Text,
+    compression_level: Count,
+    acks: TextOrNumber,
+    idempotence: Flag,
+    request_timeout_ms: Count,
+    delivery_timeout_ms: Count,
+    message_max_bytes: Count,
+    keyless_partitioning: Text,
+}
+
 impl ProduceConfig {
-    /// Parses the action's fields.
+    /// Parses the action's fields, checking them in a fixed order (the first problem is reported).
     ///
     /// # Errors
     /// [`ConfigError`] naming the field.
     pub fn from_cfg(cfg: &Value) -> Result<Self, ConfigError> {
-        let err = |field: &'static str, reason: String| ConfigError { field, reason };
-        let topic = str_field(cfg, "topic")
+        let f: Fields = read(cfg);
+        let topic = f
+            .topic
+            .get()
             .ok_or_else(|| {
-                err(
-                    "topic",
-                    "no topic given; enter the topic to write to".into(),
-                )
+                ConfigError::new("topic", "no topic given; enter the topic to write to")
             })?
             .to_owned();
-        let compression = str_field(cfg, "compression")
-            .unwrap_or("none")
-            .to_ascii_lowercase();
-        if !["none", "gzip", "snappy", "lz4", "zstd"].contains(&compression.as_str()) {
-            return Err(err(
-                "compression",
-                format!("unknown codec `{compression}`; use none, gzip, snappy, lz4 or zstd"),
-            ));
-        }
-        let acks = match cfg.get("acks") {
-            Some(Value::Number(n)) => n.to_string(),
-            _ => str_field(cfg, "acks").unwrap_or("all").to_ascii_lowercase(),
-        };
-        let acks = match acks.as_str() {
-            "all" | "-1" => "all".to_owned(),
-            "1" | "0" => acks,
-            other => {
-                return Err(err(
-                    "acks",
-                    format!("`{other}` is not valid; use all, 1 or 0"),
-                ));
-            }
-        };
-        let idempotence_default = acks == "all";
-        let idempotence = bool_field(cfg, "idempotence", idempotence_default)?;
-        if idempotence && acks != "all" {
-            return Err(err(
-                "idempotence",
-                format!(
-                    "the idempotent producer needs acks=all (acks is {acks}); turn idempotence off or use acks=all"
-                ),
-            ));
-        }
-        let delivery_timeout_ms =
-            u64_field(cfg, "deliveryTimeoutMs")?.unwrap_or(DEFAULT_TIMEOUT_MS);
-        let request_timeout_ms = u64_field(cfg, "requestTimeoutMs")?
+        let compression = compression(&f)?;
+        let (acks, idempotence) = acks_and_idempotence(&f)?;
+        let delivery_timeout_ms = f
+            .delivery_timeout_ms
+            .get("deliveryTimeoutMs")?
+            .unwrap_or(DEFAULT_TIMEOUT_MS);
+        let request_timeout_ms = f
+            .request_timeout_ms
+            .get("requestTimeoutMs")?
             .unwrap_or(DEFAULT_TIMEOUT_MS)
             .min(delivery_timeout_ms.max(1));
-        let sticky_keyless = match str_field(cfg, "keylessPartitioning").unwrap_or("sticky") {
+        let sticky_keyless = match f.keyless_partitioning.get().unwrap_or("sticky") {
             "sticky" => true,
             "random" => false,
             other => {
-                return Err(err(
+                return Err(ConfigError::new(
                     "keylessPartitioning",
                     format!("`{other}` is not valid; use sticky or random"),
                 ));
             }
         };
-        let message_max_bytes =
-            u64_field(cfg, "messageMaxBytes")?.unwrap_or(DEFAULT_MESSAGE_MAX_BYTES);
+        let message_max_bytes = f
+            .message_max_bytes
+            .get("messageMaxBytes")?
+            .unwrap_or(DEFAULT_MESSAGE_MAX_BYTES);
         if !(1000..=1_000_000_000).contains(&message_max_bytes) {
-            return Err(err(
+            return Err(ConfigError::new(
                 "messageMaxBytes",
-                "must be between 1000 and 1000000000".into(),
+                "must be between 1000 and 1000000000",
             ));
         }
         Ok(Self {
             topic,
             compression,
-            compression_level: u64_field(cfg, "compressionLevel")?,
+            compression_level: f.compression_level.get("compressionLevel")?,
             acks,
             idempotence,
             request_timeout_ms,
@@ -154,6 +144,44 @@ impl ProduceConfig {
     }
 }
 
+/// `compression`, lower-cased; `none` when not given.
+fn compression(f: &Fields) -> Result<String, ConfigError> {
+    let compression = f.compression.get().unwrap_or("none").to_ascii_lowercase();
+    if !["none", "gzip", "snappy", "lz4", "zstd"].contains(&compression.as_str()) {
+        return Err(ConfigError::new(
+            "compression",
+            format!("unknown codec `{compression}`; use none, gzip, snappy, lz4 or zstd"),
+        ));
+    }
+    Ok(compression)
+}
+
+/// `acks` (`all` when not given; `-1` means `all`) and `idempotence`, which defaults to on exactly when acks is
+/// `all` and needs it.
+fn acks_and_idempotence(f: &Fields) -> Result<(String, bool), ConfigError> {
+    let acks = f.acks.get().unwrap_or("all").to_ascii_lowercase();
+    let acks = match acks.as_str() {
+        "all" | "-1" => "all".to_owned(),
+        "1" | "0" => acks,
+        other => {
+            return Err(ConfigError::new(
+                "acks",
+                format!("`{other}` is not valid; use all, 1 or 0"),
+            ));
+        }
+    };
+    let idempotence = f.idempotence.get("idempotence", acks == "all")?;
+    if idempotence && acks != "all" {
+        return Err(ConfigError::new(
+            "idempotence",
+            format!(
+                "the idempotent producer needs acks=all (acks is {acks}); turn idempotence off or use acks=all"
+            ),
+        ));
+    }
+    Ok((acks, idempotence))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,5 +213,13 @@ mod tests {
                 .field,
             "compression"
         );
+    }
+
+    #[test]
+    fn the_fields_struct_reads_exactly_the_component_json_fields() {
+        let (read, declared) = crate::kafka::config::testing::struct_and_component_fields::<Fields>(
+            "/actions/produce/fields",
+        );
+        assert_eq!(read, declared);
     }
 }

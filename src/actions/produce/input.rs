@@ -96,66 +96,71 @@ pub fn parse_input(body: &Value) -> Result<Vec<Record>, Vec<String>> {
     if !violations.is_empty() {
         return Err(violations.iter().map(ToString::to_string).collect());
     }
-    let mut problems = Vec::new();
-    let mut records = Vec::new();
     let messages = body
         .get("messages")
         .and_then(Value::as_array)
         .map_or(&[][..], Vec::as_slice);
-    records.reserve(messages.len());
-    for (index, m) in messages.iter().enumerate() {
-        let key_json = m.get("key").cloned().unwrap_or(Value::Null);
-        let key = payload_bytes(
-            &key_json,
-            || format!("/messages/{index}/key"),
-            &mut problems,
-        );
-        let value = payload_bytes(
-            m.get("value").unwrap_or(&Value::Null),
-            || format!("/messages/{index}/value"),
-            &mut problems,
-        );
-        let headers = match m.get("headers") {
-            Some(Value::Object(o)) => o
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        k.clone(),
-                        v.as_str().unwrap_or_default().as_bytes().to_vec(),
-                    )
-                })
-                .collect(),
-            Some(Value::Array(pairs)) => pairs
-                .iter()
-                .filter_map(|p| {
-                    let name = p.get(0)?.as_str()?;
-                    let value = p.get(1)?.as_str()?;
-                    Some((name.to_owned(), value.as_bytes().to_vec()))
-                })
-                .collect(),
-            _ => Vec::new(),
-        };
-        let partition = m.get("partition").and_then(|v| {
-            bounded_int::<i32>(v, || format!("/messages/{index}/partition"), &mut problems)
-        });
-        // Kafka timestamps are signed 64-bit milliseconds; a larger one must not silently become "now".
-        let timestamp = m.get("timestamp").and_then(|v| {
-            bounded_int::<i64>(v, || format!("/messages/{index}/timestamp"), &mut problems)
-        });
-        records.push(Record {
-            index,
-            key,
-            key_json,
-            value,
-            headers,
-            partition,
-            timestamp,
-        });
-    }
+    let mut problems = Vec::new();
+    let records: Vec<Record> = messages
+        .iter()
+        .enumerate()
+        .map(|(index, m)| parse_record(index, m, &mut problems))
+        .collect();
     if problems.is_empty() {
         Ok(records)
     } else {
         Err(problems)
+    }
+}
+
+/// One message (already schema-valid) → a record; problems are added with their paths.
+fn parse_record(index: usize, m: &Value, problems: &mut Vec<String>) -> Record {
+    let key_json = m.get("key").cloned().unwrap_or(Value::Null);
+    let key = payload_bytes(&key_json, || format!("/messages/{index}/key"), problems);
+    let value = payload_bytes(
+        m.get("value").unwrap_or(&Value::Null),
+        || format!("/messages/{index}/value"),
+        problems,
+    );
+    let partition = m
+        .get("partition")
+        .and_then(|v| bounded_int::<i32>(v, || format!("/messages/{index}/partition"), problems));
+    // Kafka timestamps are signed 64-bit milliseconds; a larger one must not silently become "now".
+    let timestamp = m
+        .get("timestamp")
+        .and_then(|v| bounded_int::<i64>(v, || format!("/messages/{index}/timestamp"), problems));
+    Record {
+        index,
+        key,
+        key_json,
+        value,
+        headers: headers(m.get("headers")),
+        partition,
+        timestamp,
+    }
+}
+
+/// Headers as an object (`{"name": "value"}`) or as pairs (`[["name", "value"], …]`, names may repeat).
+fn headers(v: Option<&Value>) -> Vec<(String, Vec<u8>)> {
+    match v {
+        Some(Value::Object(o)) => o
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    v.as_str().unwrap_or_default().as_bytes().to_vec(),
+                )
+            })
+            .collect(),
+        Some(Value::Array(pairs)) => pairs
+            .iter()
+            .filter_map(|p| {
+                let name = p.get(0)?.as_str()?;
+                let value = p.get(1)?.as_str()?;
+                Some((name.to_owned(), value.as_bytes().to_vec()))
+            })
+            .collect(),
+        _ => Vec::new(),
     }
 }
 

@@ -1,8 +1,9 @@
 //! The Consume trigger's fields.
 
+use serde::Deserialize;
 use serde_json::Value;
 
-use crate::kafka::config::{ConfigError, bool_field, str_field, u64_field};
+use crate::kafka::config::{ConfigError, Count, Flag, Text, read};
 
 /// Default for records emitted but not yet confirmed, across all partitions, before fetching pauses.
 const DEFAULT_MAX_IN_FLIGHT: usize = 1024;
@@ -37,14 +38,29 @@ pub struct ConsumeConfig {
     pub max_in_flight: usize,
 }
 
+/// The trigger's fields (component.json ids); every other key of `cfg` is ignored.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct Fields {
+    topic: Text,
+    group_id: Text,
+    start_from: Text,
+    batch_size: Count,
+    parse_json: Flag,
+    session_timeout_ms: Count,
+    max_in_flight: Count,
+}
+
 impl ConsumeConfig {
-    /// Parses the trigger's fields.
+    /// Parses the trigger's fields, checking them in a fixed order (the first problem is reported).
     ///
     /// # Errors
     /// [`ConfigError`] naming the field.
     pub fn from_cfg(cfg: &Value) -> Result<Self, ConfigError> {
-        let err = |field: &'static str, reason: String| ConfigError { field, reason };
-        let topics: Vec<String> = str_field(cfg, "topic")
+        let f: Fields = read(cfg);
+        let topics: Vec<String> = f
+            .topic
+            .get()
             .unwrap_or("")
             .split(',')
             .map(str::trim)
@@ -52,29 +68,55 @@ impl ConsumeConfig {
             .map(str::to_owned)
             .collect();
         if topics.is_empty() {
-            return Err(err(
+            return Err(ConfigError::new(
                 "topic",
-                "no topic given; enter one topic or several separated by commas".into(),
+                "no topic given; enter one topic or several separated by commas",
             ));
         }
-        let group_id = str_field(cfg, "groupId")
+        let group_id = f
+            .group_id
+            .get()
             .ok_or_else(|| {
-                err(
-                    "groupId",
-                    "no consumer group given; enter a group id".into(),
-                )
+                ConfigError::new("groupId", "no consumer group given; enter a group id")
             })?
             .to_owned();
-        let start_from = match str_field(cfg, "startFrom")
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
+        let start_from = start_from(&f)?;
+        let session_timeout_ms = f
+            .session_timeout_ms
+            .get("sessionTimeoutMs")?
+            .unwrap_or(45_000);
+        if !(1_000..=3_600_000).contains(&session_timeout_ms) {
+            return Err(ConfigError::new(
+                "sessionTimeoutMs",
+                "must be between 1000 and 3600000",
+            ));
+        }
+        let batch_size = f.batch_size.get("batchSize")?.unwrap_or(1);
+        if !(1..=10_000).contains(&batch_size) {
+            return Err(ConfigError::new("batchSize", "must be between 1 and 10000"));
+        }
+        Ok(Self {
+            topics,
+            group_id,
+            start_from,
+            batch_size: usize::try_from(batch_size).unwrap_or(1),
+            parse_json: f.parse_json.get("parseJson", false)?,
+            session_timeout_ms,
+            max_in_flight: max_in_flight(&f)?,
+        })
+    }
+}
+
+/// `startFrom`: earliest (when not given), latest, or a time in ms since the epoch.
+fn start_from(f: &Fields) -> Result<StartFrom, ConfigError> {
+    Ok(
+        match f.start_from.get().map(str::to_ascii_lowercase).as_deref() {
             None | Some("earliest") => StartFrom::Earliest,
             Some("latest") => StartFrom::Latest,
             Some(other) => match other.parse::<i64>() {
                 Ok(ts) if ts >= 0 => StartFrom::Timestamp(ts),
                 _ => {
-                    return Err(err(
+                    return Err(ConfigError::new(
                         "startFrom",
                         format!(
                             "`{other}` is not valid; use earliest, latest or a time in ms since the epoch"
@@ -82,33 +124,21 @@ impl ConsumeConfig {
                     ));
                 }
             },
-        };
-        let session_timeout_ms = u64_field(cfg, "sessionTimeoutMs")?.unwrap_or(45_000);
-        if !(1_000..=3_600_000).contains(&session_timeout_ms) {
-            return Err(err(
-                "sessionTimeoutMs",
-                "must be between 1000 and 3600000".into(),
-            ));
+        },
+    )
+}
+
+/// `maxInFlight`: 1 to 100000, [`DEFAULT_MAX_IN_FLIGHT`] when not given.
+fn max_in_flight(f: &Fields) -> Result<usize, ConfigError> {
+    match f.max_in_flight.get("maxInFlight")? {
+        None => Ok(DEFAULT_MAX_IN_FLIGHT),
+        Some(v) if (1..=100_000).contains(&v) => {
+            Ok(usize::try_from(v).unwrap_or(DEFAULT_MAX_IN_FLIGHT))
         }
-        let batch_size = u64_field(cfg, "batchSize")?.unwrap_or(1);
-        if !(1..=10_000).contains(&batch_size) {
-            return Err(err("batchSize", "must be between 1 and 10000".into()));
-        }
-        Ok(Self {
-            topics,
-            group_id,
-            start_from,
-            batch_size: usize::try_from(batch_size).unwrap_or(1),
-            parse_json: bool_field(cfg, "parseJson", false)?,
-            session_timeout_ms,
-            max_in_flight: match u64_field(cfg, "maxInFlight")? {
-                None => DEFAULT_MAX_IN_FLIGHT,
-                Some(v) if (1..=100_000).contains(&v) => {
-                    usize::try_from(v).unwrap_or(DEFAULT_MAX_IN_FLIGHT)
-                }
-                Some(_) => return Err(err("maxInFlight", "must be between 1 and 100000".into())),
-            },
-        })
+        Some(_) => Err(ConfigError::new(
+            "maxInFlight",
+            "must be between 1 and 100000",
+        )),
     }
 }
 
@@ -148,5 +178,13 @@ mod tests {
                 .field,
             "topic"
         );
+    }
+
+    #[test]
+    fn the_fields_struct_reads_exactly_the_component_json_fields() {
+        let (read, declared) = crate::kafka::config::testing::struct_and_component_fields::<Fields>(
+            "/triggers/consume/fields",
+        );
+        assert_eq!(read, declared);
     }
 }
