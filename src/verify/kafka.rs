@@ -8,8 +8,9 @@ use openssl::x509::X509VerifyResult;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, Producer};
 
-use super::reasons::{auth_reason, plaintext_reason, tls_reason};
-use super::stages::PROBE_TIMEOUT;
+use super::PROBE_TIMEOUT;
+use super::reasons::{auth_reason, plaintext_reason};
+use super::tls::tls_reason;
 use super::tls::{Probe, tls_probe};
 use super::verdict::Verdict;
 use crate::kafka::client::{ClientState, KafkaContext};

@@ -5,6 +5,8 @@
 //! The verdict is `{"verified":true}` or `{"verified":false,"reason":"<stage>: <what failed>. <what to do>"}`.
 //! Owns the stages and the wording; does not own how the verdict is delivered (see `service`).
 
+use std::time::Duration;
+
 mod kafka;
 mod network;
 mod reasons;
@@ -17,3 +19,9 @@ mod tests;
 
 pub use stages::verify_credentials;
 pub use verdict::Verdict;
+
+const DNS_TIMEOUT: Duration = Duration::from_secs(3);
+const TCP_TIMEOUT: Duration = Duration::from_secs(3);
+const TLS_TIMEOUT: Duration = Duration::from_secs(4);
+/// A TLS probe of a port that dropped a plaintext connection (is it a TLS port?).
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);

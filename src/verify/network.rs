@@ -2,8 +2,8 @@
 
 use std::net::SocketAddr;
 
-use super::stages::{DNS_TIMEOUT, TCP_TIMEOUT};
 use super::verdict::Verdict;
+use super::{DNS_TIMEOUT, TCP_TIMEOUT};
 
 /// DNS: the addresses of every broker that resolves; a verdict when none does.
 pub(super) async fn resolve(brokers: &[String]) -> Result<Vec<(String, Vec<SocketAddr>)>, Verdict> {

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use super::PROBE_TIMEOUT;
 use super::kafka::kafka_stage;
 use super::network::{connect, resolve};
 use super::tls::tls_stage;
@@ -12,17 +13,12 @@ use super::verdict::{Verdict, token_verdict};
 use crate::kafka::config::KafkaConnection;
 use crate::kafka::token::{FETCH_TIMEOUT, TokenError, TokenSource};
 
-pub(super) const DNS_TIMEOUT: Duration = Duration::from_secs(3);
-pub(super) const TCP_TIMEOUT: Duration = Duration::from_secs(3);
-pub(super) const TLS_TIMEOUT: Duration = Duration::from_secs(4);
 /// Budget for SASL + metadata.
 const KAFKA_TIMEOUT: Duration = Duration::from_secs(6);
 /// The whole check, every stage together: the platform's form waits for the verdict.
 const TOTAL_BUDGET: Duration = Duration::from_secs(14);
 /// The token stage: an OAuth request may be sent twice (Basic, then the secret in the form).
 const TOKEN_TIMEOUT: Duration = Duration::from_secs(FETCH_TIMEOUT.as_secs() + 3);
-/// A TLS probe of a port that dropped a plaintext connection (is it a TLS port?).
-pub(super) const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Runs every stage against `cfg` (credentials fields).
 pub async fn verify_credentials(cfg: &Value) -> Verdict {

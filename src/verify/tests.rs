@@ -3,7 +3,8 @@
 use openssl::x509::X509VerifyResult;
 use serde_json::json;
 
-use super::reasons::{sasl_reason, tls_reason};
+use super::reasons::sasl_reason;
+use super::tls::tls_reason;
 use super::verdict::Verdict;
 
 #[test]

@@ -8,9 +8,8 @@ use openssl::x509::X509VerifyResult;
 use secrecy::ExposeSecret;
 
 use super::network::host_of;
-use super::reasons::tls_reason;
-use super::stages::{PROBE_TIMEOUT, TCP_TIMEOUT, TLS_TIMEOUT};
 use super::verdict::Verdict;
+use super::{PROBE_TIMEOUT, TCP_TIMEOUT, TLS_TIMEOUT};
 use crate::kafka::config::Tls;
 
 /// The TLS stage: a handshake with the first reachable broker, within `left` of the budget.
@@ -206,5 +205,83 @@ pub(super) fn tls_probe(addr: SocketAddr) -> Probe {
             }
         }
         Err(openssl::ssl::HandshakeError::SetupFailure(_)) => Probe::NotTls,
+    }
+}
+
+/// A failed handshake: by the certificate verification result, else by OpenSSL's text.
+pub(super) fn tls_reason(broker: &str, verify: X509VerifyResult, detail: &str) -> Verdict {
+    let code = verify.as_raw();
+    // X509_V_ERR_* codes from OpenSSL's x509_vfy.h.
+    match code {
+        0 => handshake_reason(broker, detail),
+
+        2 | 18 | 19 | 20 | 21 => Verdict::fail(
+            "TLS",
+            format!(
+                "the certificate of {broker} is signed by an unknown CA ({})",
+                verify.error_string()
+            ),
+            "Paste the cluster's CA certificate into `CA certificate`, or fix the broker's certificate chain.",
+        ),
+        62 | 64 => Verdict::fail(
+            "TLS",
+            format!(
+                "the certificate of {broker} does not name host `{}` (hostname mismatch)",
+                host_of(broker)
+            ),
+            "Connect with a host name listed in the broker certificate, or fix the certificate.",
+        ),
+        10 => Verdict::fail(
+            "TLS",
+            format!("the certificate of {broker} has expired"),
+            "Renew the broker certificate.",
+        ),
+        9 => Verdict::fail(
+            "TLS",
+            format!("the certificate of {broker} is not yet valid"),
+            "Check the clocks, or the certificate's validity dates.",
+        ),
+        _ => Verdict::fail(
+            "TLS",
+            format!(
+                "the certificate of {broker} was rejected: {}",
+                verify.error_string()
+            ),
+            "Check the broker certificate and the CA in the credentials.",
+        ),
+    }
+}
+
+/// A handshake that failed without a certificate verdict: not a TLS port, a refused client certificate, or
+/// something else.
+fn handshake_reason(broker: &str, detail: &str) -> Verdict {
+    let lower = detail.to_ascii_lowercase();
+    if lower.contains("wrong version number")
+        || lower.contains("unexpected eof")
+        || lower.contains("packet length too long")
+    {
+        Verdict::fail(
+            "TLS",
+            format!("{broker} did not answer the TLS handshake ({detail})"),
+            "The port does not use TLS: turn off `Use TLS`, or use the broker's TLS port.",
+        )
+    } else if lower.contains("certificate required")
+        || lower.contains("alert handshake failure")
+        || lower.contains("alert bad certificate")
+        || lower.contains("alert unknown ca")
+        // Java brokers (Apache Kafka) answer a client certificate of a CA they do not trust so.
+        || lower.contains("alert certificate unknown")
+    {
+        Verdict::fail(
+            "TLS",
+            format!("{broker} refused the client certificate ({detail})"),
+            "The broker requires mutual TLS: add a client certificate and key that its CA trusts.",
+        )
+    } else {
+        Verdict::fail(
+            "TLS",
+            format!("handshake with {broker} failed ({detail})"),
+            "Check the TLS settings of the credentials.",
+        )
     }
 }

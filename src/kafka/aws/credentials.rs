@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use secrecy::SecretString;
 
-use super::http::clip;
+use super::error::clip;
 use super::time::parse_iso8601;
 
 /// AWS credentials (secret parts redacted in Debug).

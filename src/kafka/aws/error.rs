@@ -114,3 +114,15 @@ impl AwsError {
         }
     }
 }
+
+/// Longest detail taken from a remote answer.
+pub(super) const DETAIL_MAX: usize = 300;
+
+/// Cuts `s` to [`DETAIL_MAX`] characters.
+pub(super) fn clip(s: &str) -> String {
+    let s = s.trim();
+    match s.char_indices().nth(DETAIL_MAX) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_owned(),
+    }
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 use secrecy::ExposeSecret;
 
 use super::credentials::Credentials;
-use super::error::{AwsError, AwsErrorKind};
+use super::error::{AwsError, AwsErrorKind, clip};
 use super::sigv4::enc;
 
 /// Bound of each instance metadata request (connect included): IMDS that is absent must fail fast.
@@ -15,9 +15,6 @@ pub(super) const IMDS_TIMEOUT: Duration = Duration::from_secs(1);
 pub(super) const CONTAINER_TIMEOUT: Duration = Duration::from_secs(2);
 /// Bound of each STS request.
 pub(super) const STS_TIMEOUT: Duration = Duration::from_secs(3);
-/// Longest detail taken from a remote answer.
-pub(super) const DETAIL_MAX: usize = 300;
-
 /// An HTTP client suited to the chain and the STS check: 1 s connect timeout, 3 s per request, no redirects.
 ///
 /// # Errors
@@ -49,15 +46,6 @@ pub(super) fn http_detail(e: reqwest::Error) -> String {
         out.push_str(" (timed out)");
     }
     out
-}
-
-/// Cuts `s` to [`DETAIL_MAX`] characters.
-pub(super) fn clip(s: &str) -> String {
-    let s = s.trim();
-    match s.char_indices().nth(DETAIL_MAX) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_owned(),
-    }
 }
 
 /// Removes the secret parts of `creds` from a remote text, then clips it.

@@ -36,6 +36,7 @@ pub use credentials::{CredentialSource, Credentials};
 pub use env::{AwsEnv, DEFAULT_CONTAINER_BASE, DEFAULT_IMDS_BASE, FileReader};
 pub use error::{AwsError, AwsErrorKind};
 pub use http::http_client;
-pub use msk::{MskToken, TOKEN_LIFETIME_SECS, USER_AGENT, msk_token};
+pub use msk::{MskToken, USER_AGENT, msk_token};
 pub use region::region_from_brokers;
+pub use sigv4::TOKEN_LIFETIME_SECS;
 pub use sts::check_credentials;

@@ -7,14 +7,11 @@ use base64::Engine as _;
 use percent_encoding::utf8_percent_encode;
 
 use super::credentials::Credentials;
-use super::sigv4::{Presign, SIGV4_ENCODE, presign_query};
+use super::sigv4::{Presign, SIGV4_ENCODE, TOKEN_LIFETIME_SECS, presign_query};
 use super::time::unix_secs;
 
 /// The user agent appended (unsigned) to our MSK tokens; MSK logs it.
 pub const USER_AGENT: &str = concat!("kafka-component/", env!("CARGO_PKG_VERSION"));
-
-/// Lifetime of an MSK token and of the STS check's presigned URL (`X-Amz-Expires`), in seconds.
-pub const TOKEN_LIFETIME_SECS: u64 = 900;
 
 /// An MSK IAM SASL/OAUTHBEARER token.
 #[derive(Clone, PartialEq, Eq)]

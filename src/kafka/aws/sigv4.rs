@@ -7,8 +7,10 @@ use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 
 use super::credentials::Credentials;
-use super::msk::TOKEN_LIFETIME_SECS;
 use super::time::{amz_date, unix_secs};
+
+/// Lifetime of an MSK token and of the STS check's presigned URL (`X-Amz-Expires`), in seconds.
+pub const TOKEN_LIFETIME_SECS: u64 = 900;
 
 /// RFC 3986 encoding as SigV4 wants it: everything but `A-Z a-z 0-9 - _ . ~`.
 pub(super) const SIGV4_ENCODE: &AsciiSet = &NON_ALPHANUMERIC

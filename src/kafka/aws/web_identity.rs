@@ -6,8 +6,9 @@ use secrecy::SecretString;
 
 use super::credentials::Credentials;
 use super::env::AwsEnv;
+use super::error::clip;
 use super::error::{AwsError, AwsErrorKind};
-use super::http::{STS_TIMEOUT, clip, http_detail, xml_error, xml_text};
+use super::http::{STS_TIMEOUT, http_detail, xml_error, xml_text};
 use super::sigv4::enc;
 use super::time::{parse_iso8601, unix_secs};
 

@@ -68,3 +68,12 @@ impl From<aws::AwsError> for TokenError {
         }
     }
 }
+
+/// The innermost cause of an error (reqwest's own text names the whole URL).
+pub(super) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}

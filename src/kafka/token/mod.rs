@@ -21,5 +21,5 @@ mod source;
 mod tests;
 
 pub use error::{TokenError, TokenErrorKind};
-pub use oauth::FETCH_TIMEOUT;
+pub use source::FETCH_TIMEOUT;
 pub use source::TokenSource;

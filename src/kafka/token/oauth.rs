@@ -6,15 +6,10 @@ use base64::Engine as _;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
-use super::error::{TokenError, TokenErrorKind};
+use super::error::{TokenError, TokenErrorKind, root_cause};
 use super::refusal::refusal;
-use super::source::{Token, TokenSource, now_ms};
+use super::source::{FETCH_TIMEOUT, Token, TokenSource, now_ms};
 use crate::kafka::config::OAuthClient;
-
-/// Connecting to the token endpoint.
-pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-/// One token request, end to end.
-pub const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A token whose answer names no lifetime (`expires_in` or a JWT `exp`) is used for this long.
 pub(super) const DEFAULT_LIFETIME: Duration = Duration::from_secs(300);
@@ -132,15 +127,6 @@ pub(super) enum ClientAuth {
     Basic,
     /// `client_secret_post`.
     Form,
-}
-
-/// The innermost cause of an error (reqwest's own text names the whole URL).
-pub(super) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = e;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    cause.to_string()
 }
 
 pub(super) fn endpoint(url: &url::Url) -> String {

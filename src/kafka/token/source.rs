@@ -2,15 +2,20 @@
 
 use std::fmt;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rdkafka::client::OAuthToken;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::error::{TokenError, TokenErrorKind};
-use super::oauth::{CONNECT_TIMEOUT, FETCH_TIMEOUT, root_cause};
+use super::error::{TokenError, TokenErrorKind, root_cause};
 use crate::kafka::aws::{self, AwsEnv, AwsErrorKind};
 use crate::kafka::config::{Auth, KafkaConnection, MskIam, OAuthClient};
+
+/// Connecting to the token endpoint.
+pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// One token request, end to end.
+pub const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A token and when it stops being valid.
 #[derive(Clone)]
