@@ -11,6 +11,7 @@
 //! - [`schema`]: JSON Schema validators compiled from `schemas/`.
 //! - [`local`]: the `exec` runner (one function, no RabbitMQ, no platform).
 //! - [`service`], [`verify`]: service mode (verifyCredentials, getMetaModel, selectModel).
+//! - [`retry`]: the named backoff policies every retry uses.
 //! - [`telemetry`], [`shutdown`]: logging and signals.
 
 pub mod actions;
@@ -19,6 +20,7 @@ pub mod function;
 pub mod kafka;
 pub mod local;
 pub mod platform;
+pub mod retry;
 pub mod schema;
 pub mod service;
 pub mod settings;
