@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use crate::function::{Execution, Fatal, Function};
-use crate::platform::amqp::{LocalMessage, Sink};
+use crate::platform::amqp::{LocalSender, Sink};
 use crate::platform::component::{self, FunctionKind};
 use crate::platform::crypto::Crypto;
 use crate::platform::emitter::{Emitter, EmitterShared, IncomingRaw};
@@ -124,7 +124,7 @@ pub async fn exec(
         .ok_or_else(|| LocalError::Setup("no AMQP settings".into()))?;
     let crypto =
         Crypto::new("local", "local-runner-iv!").map_err(|_| LocalError::Setup("IV".into()))?;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<LocalMessage>();
+    let (tx, mut rx) = LocalSender::channel();
     let shared = Arc::new(EmitterShared::new(
         Sink::Local(tx),
         crypto,

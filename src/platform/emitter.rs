@@ -434,10 +434,11 @@ impl Emitter {
             Some(api) => api.update_keys(&account, keys).await?,
             None => {
                 if let Sink::Local(tx) = &self.shared.sink {
-                    let _ignored = tx.send(super::amqp::LocalMessage {
+                    tx.deliver(super::amqp::LocalMessage {
                         event: "updateKeys",
                         message: keys.clone(),
-                    });
+                    })
+                    .await;
                 }
             }
         }

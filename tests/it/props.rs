@@ -626,7 +626,7 @@ struct Harness {
     rt: tokio::runtime::Runtime,
     action: ProduceAction,
     shared: Arc<EmitterShared>,
-    rx: std::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<LocalMessage>>,
+    rx: std::sync::Mutex<tokio::sync::mpsc::Receiver<LocalMessage>>,
     cfg: Value,
     settings: Settings,
 }
@@ -643,7 +643,7 @@ impl Harness {
         env.insert("ELASTICIO_DATA_RATE_LIMIT".into(), "1000000".into());
         env.insert("ELASTICIO_ERROR_RATE_LIMIT".into(), "1000000".into());
         let settings = parse(&env).unwrap();
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let (tx, rx) = kafka_component::platform::amqp::LocalSender::channel();
         let shared = Arc::new(EmitterShared::new(
             Sink::Local(tx),
             cipher(),
