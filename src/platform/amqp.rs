@@ -691,8 +691,9 @@ async fn reconnector(
         };
         link.send_replace(Link { round, state });
     }
+    let round = link.borrow().round;
     let last = link.send_replace(Link {
-        round: link.borrow().round,
+        round,
         state: LinkState::Closed,
     });
     if let LinkState::Up(channel) = last.state
