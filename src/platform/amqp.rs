@@ -1,9 +1,13 @@
 //! RabbitMQ connections (PROTOCOL.md 2): a `-read` connection for consuming and a `-write` connection with a
 //! confirm-mode channel for publishing.
 //!
-//! Owns connecting with the reference retry policy, the publisher (mandatory flag, returned-message logging,
-//! publisher confirms, retry with backoff and the `retry` header, channel re-creation) and nothing else.
+//! Owns connecting ([`Policy::AMQP_CONNECT`], async handshake under a timeout), the publisher (mandatory flag,
+//! returned-message logging, publisher confirms, retry with [`Policy::AMQP_PUBLISH`] and the `retry` header,
+//! channel re-creation by one reconnect task), the local runner's bounded sink, and nothing else.
 //! The worker never declares exchanges or queues.
+//!
+//! Locking: no lock is held across an await. A publish reads the current channel from a `watch` snapshot;
+//! when it is closed, the publish wakes the reconnect task and waits for its outcome on the same `watch`.
 
 use std::sync::Arc;
 use std::time::Duration;
