@@ -10,7 +10,8 @@
 //!   platform API, the worker loop). Uses [`contract`], never a function.
 //! - [`local`]: the `exec` runtime (one function, no RabbitMQ, no platform).
 //! - [`service`], [`verify`]: service mode (verifyCredentials, getMetaModel, selectModel).
-//! - [`settings`], [`schema`], [`retry`], [`telemetry`], [`shutdown`]: shared plumbing.
+//! - [`retry`]: the one backoff helper and its named policies.
+//! - [`settings`], [`schema`], [`telemetry`], [`shutdown`]: shared plumbing.
 //! - [`resolve`] (here, at the top): the one place that knows every function.
 
 pub mod actions;
@@ -20,6 +21,7 @@ pub mod diag;
 pub mod kafka;
 pub mod local;
 pub mod platform;
+pub mod retry;
 pub mod schema;
 pub mod service;
 pub mod settings;

@@ -12,6 +12,7 @@ use crate::kafka::config::KafkaConnection;
 use crate::kafka::token::TokenSource;
 use crate::platform::api::http_client;
 use crate::platform::component;
+use crate::retry::{Attempt, Policy};
 use crate::settings::Env;
 use crate::verify;
 
@@ -59,9 +60,8 @@ fn split_userinfo(raw: &str) -> Result<(String, Option<(String, String)>), Servi
     let auth = if url.username().is_empty() && url.password().is_none() {
         None
     } else {
-        let decode = |s: &str| percent_decode(s);
-        let user = decode(url.username());
-        let pass = decode(url.password().unwrap_or(""));
+        let user = percent_decode(url.username());
+        let pass = percent_decode(url.password().unwrap_or(""));
         let _ignored = url.set_username("");
         let _ignored = url.set_password(None);
         Some((user, pass))
@@ -69,26 +69,12 @@ fn split_userinfo(raw: &str) -> Result<(String, Option<(String, String)>), Servi
     Ok((url.to_string(), auth))
 }
 
+/// Percent-decodes URL userinfo: only `%` followed by two hex digits is a byte; anything else (`%+1`, a lone
+/// `%`) stays as written. Bytes that are not UTF-8 become U+FFFD.
 fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Ok(v) = u8::from_str_radix(
-                std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"),
-                16,
-            )
-        {
-            out.push(v);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 async fn compute(method: &str, env: &Env) -> Result<Value, String> {
@@ -197,28 +183,40 @@ async fn post(
 ) -> Result<(), ServiceError> {
     let client = http_client().map_err(|e| ServiceError::Post(e.to_string()))?;
     let attempts = env.number("API_REQUEST_RETRY_ATTEMPTS", 3).clamp(1, 10);
-    let delay = Duration::from_millis(env.number("API_REQUEST_RETRY_DELAY", 100));
-    let mut last = String::new();
-    for attempt in 1..=attempts {
+    let policy = Policy::SERVICE_RESULT
+        .with_attempts(u32::try_from(attempts).unwrap_or(1))
+        .with_initial(Duration::from_millis(
+            env.number("API_REQUEST_RETRY_DELAY", 100),
+        ));
+    let attempt = |_attempt: u32| {
         let mut req = client.post(url).json(body);
         if let Some((user, pass)) = &auth {
             req = req.basic_auth(user, Some(pass));
         }
-        match req.send().await {
-            Ok(resp) if resp.status() == reqwest::StatusCode::OK => {
-                tracing::info!(status = %body["status"], "Service result delivered.");
-                return Ok(());
+        async move {
+            match req.send().await {
+                Ok(resp) if resp.status() == reqwest::StatusCode::OK => Ok(()),
+                Ok(resp) if resp.status().is_server_error() => {
+                    Err(Attempt::Retry(format!("HTTP {}", resp.status())))
+                }
+                Ok(resp) => Err(Attempt::Stop(format!("HTTP {}", resp.status()))),
+                Err(e) => Err(Attempt::Retry(e.without_url().to_string())),
             }
-            Ok(resp) if resp.status().is_server_error() => last = format!("HTTP {}", resp.status()),
-            Ok(resp) => return Err(ServiceError::Post(format!("HTTP {}", resp.status()))),
-            Err(e) => last = e.without_url().to_string(),
         }
-        tracing::warn!(attempt, error = %last, "Posting the service result failed.");
-        if attempt < attempts {
-            tokio::time::sleep(delay).await;
+    };
+    let log = |error: &String, next: u32, _delay: Duration| {
+        tracing::warn!(attempt = next, error = %error, "Posting the service result failed.");
+    };
+    match policy.retry(attempt, log).await {
+        Ok(()) => {
+            tracing::info!(status = %body["status"], "Service result delivered.");
+            Ok(())
+        }
+        Err(gave_up) => {
+            tracing::warn!(attempts = gave_up.attempts, error = %gave_up.error, "Posting the service result failed.");
+            Err(ServiceError::Post(gave_up.error))
         }
     }
-    Err(ServiceError::Post(last))
 }
 
 #[cfg(test)]
@@ -231,6 +229,24 @@ mod tests {
         assert_eq!(url, "http://127.0.0.1:9/result?x=1");
         assert_eq!(auth, Some(("us@er".to_owned(), "p:ss".to_owned())));
         assert_eq!(split_userinfo("http://h/r").unwrap().1, None);
+    }
+
+    #[test]
+    fn percent_decoding_decodes_only_valid_escapes() {
+        // Valid sequences are bytes, also multi-byte UTF-8 and upper/lower-case hex.
+        assert_eq!(percent_decode("p%40ss%3a%3A"), "p@ss::");
+        assert_eq!(percent_decode("caf%C3%A9"), "café");
+        // `%+1`: `+1` is not hex (the old decoder parsed it as the number 1 and produced a 0x01 byte).
+        assert_eq!(percent_decode("a%+1b"), "a%+1b");
+        assert_eq!(percent_decode("%-f"), "%-f");
+        // Incomplete or non-hex escapes stay as written.
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%4"), "%4");
+        assert_eq!(percent_decode("%zz%41"), "%zzA");
+        // Not UTF-8 after decoding: replaced, never a panic.
+        assert_eq!(percent_decode("%FF"), "\u{fffd}");
+        let (_, auth) = split_userinfo("http://u%2B1:p%+1@h/r").unwrap();
+        assert_eq!(auth, Some(("u+1".to_owned(), "p%+1".to_owned())));
     }
 
     #[test]

@@ -1,24 +1,32 @@
 //! RabbitMQ connections (PROTOCOL.md 2): a `-read` connection for consuming and a `-write` connection with a
 //! confirm-mode channel for publishing.
 //!
-//! Owns connecting with the reference retry policy, the publisher (mandatory flag, returned-message logging,
-//! publisher confirms, retry with backoff and the `retry` header, channel re-creation) and nothing else.
+//! Owns connecting ([`Policy::AMQP_CONNECT`], async handshake under a timeout), the publisher (mandatory flag,
+//! returned-message logging, publisher confirms, retry with [`Policy::AMQP_PUBLISH`] and the `retry` header,
+//! channel re-creation by one reconnect task), the local runner's bounded sink, and nothing else.
 //! The worker never declares exchanges or queues.
+//!
+//! Locking: no lock is held across an await. A publish reads the current channel from a `watch` snapshot;
+//! when it is closed, the publish wakes the reconnect task and waits for its outcome on the same `watch`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use lapin::options::{BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions};
+use lapin::tcp::OwnedTLSConfig;
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use secrecy::ExposeSecret;
-use tokio::sync::Mutex;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use super::headers;
+use crate::retry::{Attempt, Policy};
 use crate::settings::AmqpSettings;
 
-/// An AMQP failure.
-#[derive(Debug, thiserror::Error)]
+/// An AMQP failure (`Clone`: the outcome of one reconnect is handed to every publish that waited for it).
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum AmqpError {
     /// Could not connect after all attempts.
     #[error("could not connect to RabbitMQ ({name}) after {attempts} attempts")]
@@ -56,44 +64,46 @@ pub enum AmqpError {
     },
 }
 
-/// Opens one named connection with `1 + reconnect_attempts` tries.
+/// Opens one named connection with `1 + reconnect_attempts` tries ([`Policy::AMQP_CONNECT`]).
 ///
 /// # Errors
 /// [`AmqpError::Connect`] after the last attempt.
 pub async fn connect(settings: &AmqpSettings, name: &'static str) -> Result<Connection, AmqpError> {
-    let attempts = settings.reconnect_attempts.saturating_add(1);
+    let policy = Policy::AMQP_CONNECT
+        .with_retries(Some(u64::from(settings.reconnect_attempts)))
+        .with_initial(settings.reconnect_timeout);
     let uri = settings.uri.expose_secret();
     // Unparsable: lapin reports the error on the attempt.
     let parsed = with_frame_max(uri);
-    let mut last = None;
-    for attempt in 1..=attempts {
+    let attempt = |attempt: u32| {
         let props = ConnectionProperties::default()
             .with_connection_name(format!("{}-{name}", settings.hostname).into());
         // lapin leaves a task (and its connection state) behind for every handshake that fails, so while the
         // broker is down (a restart, an outage) a retry or a reconnect first checks that its port accepts at
         // all. The very first attempt of the process skips the check (no needless connection in the broker's log).
-        let probe_first = attempt > 1 || EVER_CONNECTED.load(std::sync::atomic::Ordering::Relaxed);
-        match connect_once(uri, parsed.as_ref(), props, probe_first).await {
-            Ok(conn) => {
-                EVER_CONNECTED.store(true, std::sync::atomic::Ordering::Relaxed);
-                return Ok(conn);
-            }
-            Err(e) => {
-                tracing::warn!(connection = name, attempt, error = %e, "RabbitMQ connection failed.");
-                last = Some(e);
-                if attempt < attempts {
-                    tokio::time::sleep(settings.reconnect_timeout).await;
+        let probe_first = attempt > 0 || EVER_CONNECTED.load(std::sync::atomic::Ordering::Relaxed);
+        let parsed = parsed.clone();
+        async move {
+            match connect_once(uri, parsed, props, probe_first).await {
+                Ok(conn) => {
+                    EVER_CONNECTED.store(true, std::sync::atomic::Ordering::Relaxed);
+                    Ok(conn)
+                }
+                Err(e) => {
+                    tracing::warn!(connection = name, attempt = attempt + 1, error = %e, "RabbitMQ connection failed.");
+                    Err(Attempt::Retry(e))
                 }
             }
         }
-    }
-    Err(AmqpError::Connect {
-        name,
-        attempts,
-        source: last.unwrap_or(lapin::Error::from(
-            lapin::ErrorKind::InvalidConnectionState(lapin::ConnectionState::Closed),
-        )),
-    })
+    };
+    policy
+        .retry(attempt, |_, _, _| {})
+        .await
+        .map_err(|gave_up| AmqpError::Connect {
+            name,
+            attempts: u32::try_from(gave_up.attempts).unwrap_or(u32::MAX),
+            source: gave_up.error,
+        })
 }
 
 /// Whether any connection of this process has been opened (later connects are reconnects).
@@ -110,11 +120,11 @@ fn timed_out() -> lapin::Error {
 /// by [`CONNECT_TIMEOUT`].
 async fn connect_once(
     uri: &str,
-    parsed: Option<&lapin::uri::AMQPUri>,
+    parsed: Option<lapin::uri::AMQPUri>,
     props: ConnectionProperties,
     probe_first: bool,
 ) -> Result<Connection, lapin::Error> {
-    if probe_first && let Some(p) = parsed {
+    if probe_first && let Some(p) = &parsed {
         let addr = (p.authority.host.as_str(), p.authority.port);
         match tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr)).await {
             Ok(Ok(_stream)) => {}
@@ -122,22 +132,24 @@ async fn connect_once(
             Err(_) => return Err(timed_out()),
         }
     }
-    // A broker that is starting may accept TCP and never finish the handshake, and parts of the handshake
-    // block their thread: run it on the blocking pool and bound it, so a hung attempt cannot stall the runtime.
-    let (uri, parsed) = (uri.to_owned(), parsed.cloned());
-    let handle = tokio::runtime::Handle::current();
-    let task = tokio::task::spawn_blocking(move || {
-        handle.block_on(async move {
-            match parsed {
-                Some(parsed) => Connection::connect_uri(parsed, props).await,
-                None => Connection::connect(&uri, props).await,
-            }
-        })
-    });
-    match tokio::time::timeout(CONNECT_TIMEOUT, task).await {
-        Ok(Ok(result)) => result,
-        Ok(Err(_)) | Err(_) => Err(timed_out()),
-    }
+    // A broker that is starting may accept TCP and never finish the handshake: bound it. lapin's connect is
+    // async on the tokio runtime (its I/O loop runs on its own thread), so a timeout drops the attempt and no
+    // thread of ours is left waiting for it. TLS (amqps) uses the native-tls defaults, as `connect_uri` does.
+    let parsed = match parsed {
+        Some(p) => p,
+        None => uri.parse::<lapin::uri::AMQPUri>().map_err(|e| {
+            lapin::Error::from(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("invalid AMQP URI: {e}"),
+            ))
+        })?,
+    };
+    let runtime = lapin::runtime::default_runtime()?;
+    let handshake =
+        Connection::connect_uri_with_config(parsed, props, OwnedTLSConfig::default(), runtime);
+    tokio::time::timeout(CONNECT_TIMEOUT, handshake)
+        .await
+        .unwrap_or_else(|_| Err(timed_out()))
 }
 
 /// Largest AMQP frame the worker proposes (RabbitMQ's default is 128 KiB). lapin keeps a receive and a send buffer
@@ -246,11 +258,6 @@ pub struct Confirming {
 }
 
 impl Confirming {
-    /// A message that needs no confirm (local sink).
-    pub fn done() -> Self {
-        Self { inner: None }
-    }
-
     /// Waits for the broker's confirm; a nack or failure is retried (see [`Publisher::publish`]).
     ///
     /// # Errors
@@ -265,70 +272,48 @@ impl Confirming {
         };
         match first {
             Ok(true) => Ok(()),
-            other => {
-                publisher.log_failure(&out.routing_key, 0, other);
-                publisher.retry(&out, 0).await
-            }
+            Ok(false) => publisher.retry(&out, Failure::Nacked).await,
+            Err(e) => publisher.retry(&out, Failure::Error(e)).await,
         }
     }
 }
 
-/// A message emitted by a function, in readable form (for the local runner).
+/// Why a publish attempt did not succeed.
+#[derive(Debug)]
+enum Failure {
+    /// The broker nacked it.
+    Nacked,
+    /// It was not sent, or its confirm failed or did not come.
+    Error(AmqpError),
+}
+
+/// The publish channel as every publisher sees it. Published through a `watch` channel by the reconnect task,
+/// so a publish takes a snapshot (a clone of the channel handle) and holds no lock while it sends.
 #[derive(Debug, Clone)]
-pub struct LocalMessage {
-    /// `data`, `error`, `errorReply`, `rebound`, `snapshot`, `updateSnapshot`.
-    pub event: &'static str,
-    /// The decrypted message.
-    pub message: serde_json::Value,
+struct Link {
+    /// Reconnects started so far; a waiter knows the answer to its request by a higher round.
+    round: u64,
+    state: LinkState,
 }
 
-/// Where emitted messages go: the platform exchange, or a local channel (the `exec` runner).
 #[derive(Debug, Clone)]
-pub enum Sink {
-    /// Publish to RabbitMQ with confirms.
-    Amqp(Publisher),
-    /// Hand readable copies to a local receiver; nothing is encrypted or published.
-    Local(tokio::sync::mpsc::UnboundedSender<LocalMessage>),
-}
-
-impl Sink {
-    /// Sends `out` (AMQP) or `readable()` (local); await [`Confirming::wait`] for delivery.
-    pub async fn send(
-        &self,
-        event: &'static str,
-        out: Outgoing,
-        readable: impl FnOnce() -> serde_json::Value,
-    ) -> Confirming {
-        match self {
-            Self::Amqp(p) => p.send(out).await,
-            Self::Local(tx) => {
-                let _ignored = tx.send(LocalMessage {
-                    event,
-                    message: readable(),
-                });
-                Confirming::done()
-            }
-        }
-    }
-}
-
-/// Publishing policy from the settings.
-#[derive(Debug, Clone)]
-struct RetryPolicy {
-    delay: Duration,
-    max_delay: Duration,
-    attempts: Option<u64>,
-}
-
-impl RetryPolicy {
-    /// `min(delay · 2^i, max_delay)`.
-    fn backoff(&self, iteration: u32) -> Duration {
-        let factor = 2u32.saturating_pow(iteration.min(31));
-        self.delay.saturating_mul(factor).min(self.max_delay)
-    }
+enum LinkState {
+    /// A channel (it may have been closed since; publishers check its status).
+    Up(Channel),
+    /// The reconnect task is opening a new connection and channel.
+    Reconnecting,
+    /// The last reconnect failed; the next publish asks for another.
+    Failed(AmqpError),
+    /// The publisher was closed.
+    Closed,
 }
 
 /// The confirm-mode publisher on the `-write` connection, shared by every execution.
+///
+/// Publishing never waits behind a lock: the current channel is read from a `watch` snapshot. When it is
+/// closed, the publish wakes the publisher's one reconnect task and waits (without a lock) for the next
+/// [`Link`]; publishes that find the same closed channel share that one reconnect. Progress therefore does not
+/// depend on which caller's future is polled (a parked confirm wait cannot stall another caller's send).
 #[derive(Debug, Clone)]
 pub struct Publisher {
     inner: Arc<PublisherInner>,
@@ -336,51 +321,99 @@ pub struct Publisher {
 
 #[derive(Debug)]
 struct PublisherInner {
-    settings: AmqpSettings,
-    conn: Mutex<Connection>,
-    channel: Mutex<Channel>,
+    link: watch::Receiver<Link>,
+    /// Wakes the reconnect task (a stored permit: a request made while it is busy is not lost).
+    wake: Arc<Notify>,
+    /// Stops the reconnect task, which then closes the channel and the connection.
+    stop: CancellationToken,
+    task: std::sync::Mutex<Option<JoinHandle<()>>>,
     exchange: String,
-    retry: RetryPolicy,
+    retry: Policy,
     delivery_mode: u8,
 }
 
+impl Drop for PublisherInner {
+    fn drop(&mut self) {
+        // Without `close()`, the reconnect task still ends (and closes its connection) with the last handle.
+        self.stop.cancel();
+    }
+}
+
+fn publisher_closed() -> AmqpError {
+    AmqpError::Channel {
+        op: "publish",
+        source: lapin::Error::from(lapin::ErrorKind::InvalidConnectionState(
+            lapin::ConnectionState::Closed,
+        )),
+    }
+}
+
 impl Publisher {
-    /// Opens the publish channel on `conn`.
+    /// Opens the publish channel on `conn` and starts the reconnect task.
     ///
     /// # Errors
     /// [`AmqpError::Channel`].
     pub async fn new(conn: Connection, settings: &AmqpSettings) -> Result<Self, AmqpError> {
         let channel = confirm_channel(&conn).await?;
+        let (tx, rx) = watch::channel(Link {
+            round: 0,
+            state: LinkState::Up(channel),
+        });
+        let wake = Arc::new(Notify::new());
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(reconnector(
+            settings.clone(),
+            conn,
+            tx,
+            Arc::clone(&wake),
+            stop.clone(),
+        ));
         Ok(Self {
             inner: Arc::new(PublisherInner {
-                settings: settings.clone(),
-                conn: Mutex::new(conn),
-                channel: Mutex::new(channel),
+                link: rx,
+                wake,
+                stop,
+                task: std::sync::Mutex::new(Some(task)),
                 exchange: settings.publish_messages_to.clone(),
-                retry: RetryPolicy {
-                    delay: settings.publish_retry_delay,
-                    max_delay: settings.publish_max_retry_delay,
-                    attempts: settings.publish_retry_attempts,
-                },
+                retry: Policy::AMQP_PUBLISH
+                    .with_initial(settings.publish_retry_delay)
+                    .with_cap(settings.publish_max_retry_delay)
+                    .with_retries(settings.publish_retry_attempts),
                 delivery_mode: if settings.persistent_messages { 2 } else { 1 },
             }),
         })
     }
 
-    /// A usable confirm channel: the current one, or a new one (and a new connection if it is gone).
+    /// Reconnects of the publish channel started so far (diagnostics and tests).
+    pub fn reconnects(&self) -> u64 {
+        self.inner.link.borrow().round
+    }
+
+    /// A usable confirm channel: the current one, or the one the reconnect task opens next (or its error).
     async fn channel(&self) -> Result<Channel, AmqpError> {
-        let mut guard = self.inner.channel.lock().await;
-        if guard.status().connected() {
-            return Ok(guard.clone());
+        let mut rx = self.inner.link.clone();
+        // The round in which this caller asked for (or joined) a reconnect: a later round is its answer.
+        let mut asked: Option<u64> = None;
+        loop {
+            // A snapshot: the borrow ends at the end of this statement, before any await.
+            let link = rx.borrow_and_update().clone();
+            let answered = asked.is_some_and(|r| link.round > r);
+            match link.state {
+                LinkState::Up(ch) if answered || ch.status().connected() => return Ok(ch),
+                LinkState::Failed(e) if answered => return Err(e),
+                LinkState::Closed => return Err(publisher_closed()),
+                LinkState::Reconnecting => {
+                    asked.get_or_insert(link.round.saturating_sub(1));
+                }
+                LinkState::Up(_) | LinkState::Failed(_) => {
+                    self.inner.wake.notify_one();
+                    asked = Some(link.round);
+                }
+            }
+            if rx.changed().await.is_err() {
+                return Err(publisher_closed());
+            }
         }
-        tracing::warn!("Publish channel closed, opening a new connection and channel.");
-        // Always a fresh connection: after a broker restart the old one can still look connected, and opening a
-        // channel on it never completes.
-        let mut conn = self.inner.conn.lock().await;
-        *conn = connect(&self.inner.settings, "write").await?;
-        let channel = bounded(confirm_channel(&conn)).await?;
-        *guard = channel;
-        Ok(guard.clone())
     }
 
     fn properties(&self, out: &Outgoing, headers: FieldTable) -> BasicProperties {
@@ -400,7 +433,8 @@ impl Publisher {
     }
 
     /// Publishes with `mandatory` and waits for the broker's confirm; a nack or a channel failure is retried
-    /// with `min(delay·2^i, max)` backoff and header `retry: i` until confirmed or the attempts run out.
+    /// ([`Policy::AMQP_PUBLISH`]: `min(delay·2^i, max)` backoff, header `retry: i`) until confirmed or the
+    /// attempts run out.
     ///
     /// # Errors
     /// [`AmqpError::NotConfirmed`] when the attempts are exhausted.
@@ -408,7 +442,8 @@ impl Publisher {
         self.send(out).await.wait().await
     }
 
-    /// Sends without waiting for the confirm; call [`Confirming::wait`].
+    /// Sends without waiting for the confirm; call [`Confirming::wait`]. With a healthy channel this returns
+    /// as soon as lapin has written the publish, so sends of one caller reach the channel in call order.
     pub async fn send(&self, out: Outgoing) -> Confirming {
         let props = self.properties(&out, out.headers.clone());
         let first = self.send_once(&out.routing_key, &out.payload, props).await;
@@ -417,36 +452,9 @@ impl Publisher {
         }
     }
 
-    fn log_failure(&self, routing_key: &str, iteration: u32, outcome: Result<bool, AmqpError>) {
-        match outcome {
-            Ok(_) => tracing::warn!(
-                routing_key,
-                iteration,
-                "Publish nacked by the broker, retrying."
-            ),
-            Err(e) => {
-                tracing::warn!(routing_key, iteration, error = %e, "Publish failed, retrying.")
-            }
-        }
-    }
-
-    /// The retry loop after a failed attempt number `iteration`.
-    async fn retry(&self, out: &Outgoing, mut iteration: u32) -> Result<(), AmqpError> {
-        loop {
-            let attempts_made = u64::from(iteration) + 1;
-            if self
-                .inner
-                .retry
-                .attempts
-                .is_some_and(|max| attempts_made > max)
-            {
-                return Err(AmqpError::NotConfirmed {
-                    routing_key: out.routing_key.clone(),
-                    attempts: attempts_made,
-                });
-            }
-            tokio::time::sleep(self.inner.retry.backoff(iteration)).await;
-            iteration = iteration.saturating_add(1);
+    /// The retry loop after the first attempt failed.
+    async fn retry(&self, out: &Outgoing, first: Failure) -> Result<(), AmqpError> {
+        let attempt = |iteration: u32| async move {
             let mut table = out.headers.clone();
             headers::set(&mut table, "retry", headers::int(i64::from(iteration)));
             let props = self.properties(out, table);
@@ -455,10 +463,34 @@ impl Publisher {
                 Err(e) => Err(e),
             };
             match outcome {
-                Ok(true) => return Ok(()),
-                other => self.log_failure(&out.routing_key, iteration, other),
+                Ok(true) => Ok(()),
+                Ok(false) => Err(Attempt::Retry(Failure::Nacked)),
+                Err(e) => Err(Attempt::Retry(Failure::Error(e))),
             }
-        }
+        };
+        let routing_key = out.routing_key.as_str();
+        let log = |failure: &Failure, next: u32, delay: Duration| {
+            let (iteration, delay_ms) = (next - 1, delay.as_millis() as u64);
+            match failure {
+                Failure::Nacked => tracing::warn!(
+                    routing_key,
+                    iteration,
+                    delay_ms,
+                    "Publish nacked by the broker, retrying."
+                ),
+                Failure::Error(e) => {
+                    tracing::warn!(routing_key, iteration, delay_ms, error = %e, "Publish failed, retrying.")
+                }
+            }
+        };
+        self.inner
+            .retry
+            .retry_after(first, 1, attempt, log)
+            .await
+            .map_err(|gave_up| AmqpError::NotConfirmed {
+                routing_key: out.routing_key.clone(),
+                attempts: gave_up.attempts,
+            })
     }
 
     /// Sends one publish.
@@ -521,20 +553,94 @@ impl Publisher {
         Ok(true)
     }
 
-    /// Closes the channel and the connection.
+    /// Stops the reconnect task, which closes the channel and the connection; waits for it.
     pub async fn close(&self) {
-        let channel = self.inner.channel.lock().await.clone();
-        if channel.status().connected()
-            && let Err(e) = channel.close(200, "bye".into()).await
+        self.inner.stop.cancel();
+        let task = self.inner.task.lock().ok().and_then(|mut t| t.take());
+        if let Some(task) = task
+            && let Err(e) = task.await
         {
-            tracing::debug!(error = %e, "Closing publish channel failed.");
+            tracing::error!(error = %e, "Publish reconnect task failed.");
         }
-        let conn = self.inner.conn.lock().await;
-        if conn.status().connected()
-            && let Err(e) = conn.close(200, "bye".into()).await
-        {
-            tracing::debug!(error = %e, "Closing publish connection failed.");
+    }
+}
+
+/// The publisher's reconnect task: owns the `-write` connection; when woken and the current channel is closed
+/// (or the last reconnect failed), opens a fresh connection and confirm channel ([`connect`] with its retry
+/// policy) and publishes the outcome. Closes the channel and the connection when stopped.
+async fn reconnector(
+    settings: AmqpSettings,
+    mut conn: Connection,
+    link: watch::Sender<Link>,
+    wake: Arc<Notify>,
+    stop: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            biased;
+            () = stop.cancelled() => break,
+            () = wake.notified() => {}
         }
+        let round = {
+            let current = link.borrow();
+            let needed = match &current.state {
+                LinkState::Up(ch) => !ch.status().connected(),
+                LinkState::Failed(_) => true,
+                LinkState::Reconnecting | LinkState::Closed => false,
+            };
+            if !needed {
+                // A request that an earlier reconnect already answered.
+                continue;
+            }
+            current.round + 1
+        };
+        link.send_replace(Link {
+            round,
+            state: LinkState::Reconnecting,
+        });
+        tracing::warn!(
+            round,
+            "Publish channel closed, opening a new connection and channel."
+        );
+        // Always a fresh connection: after a broker restart the old one can still look connected, and opening a
+        // channel on it never completes.
+        let opened = async {
+            let conn = connect(&settings, "write").await?;
+            let channel = bounded(confirm_channel(&conn)).await?;
+            Ok::<_, AmqpError>((conn, channel))
+        };
+        let state = tokio::select! {
+            biased;
+            () = stop.cancelled() => break,
+            opened = opened => match opened {
+                Ok((new_conn, channel)) => {
+                    conn = new_conn;
+                    tracing::info!(round, "Publish channel open again.");
+                    LinkState::Up(channel)
+                }
+                Err(e) => {
+                    tracing::warn!(round, error = %e, "Publish channel could not be reopened.");
+                    LinkState::Failed(e)
+                }
+            }
+        };
+        link.send_replace(Link { round, state });
+    }
+    let round = link.borrow().round;
+    let last = link.send_replace(Link {
+        round,
+        state: LinkState::Closed,
+    });
+    if let LinkState::Up(channel) = last.state
+        && channel.status().connected()
+        && let Err(e) = channel.close(200, "bye".into()).await
+    {
+        tracing::debug!(error = %e, "Closing publish channel failed.");
+    }
+    if conn.status().connected()
+        && let Err(e) = conn.close(200, "bye".into()).await
+    {
+        tracing::debug!(error = %e, "Closing publish connection failed.");
     }
 }
 
@@ -549,18 +655,5 @@ mod tests {
         let uri = with_frame_max("amqp://h/%2f?frame_max=131072&heartbeat=5").unwrap();
         assert_eq!(uri.query.frame_max, Some(131_072));
         assert_eq!(uri.query.heartbeat, Some(5));
-    }
-
-    #[test]
-    fn backoff_doubles_and_is_capped() {
-        let p = RetryPolicy {
-            delay: Duration::from_millis(100),
-            max_delay: Duration::from_secs(300),
-            attempts: None,
-        };
-        assert_eq!(p.backoff(0), Duration::from_millis(100));
-        assert_eq!(p.backoff(1), Duration::from_millis(200));
-        assert_eq!(p.backoff(3), Duration::from_millis(800));
-        assert_eq!(p.backoff(40), Duration::from_secs(300));
     }
 }

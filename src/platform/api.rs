@@ -1,8 +1,9 @@
 //! Platform HTTP API client (PROTOCOL.md 1.5): step retrieval, account keys, startup-hook data,
 //! and the service-mode result POST.
 //!
-//! Owns retries and timeouts: 3 attempts 1 s apart on network errors and 5xx, immediate failure on 4xx,
-//! 15 s per request. Does not own what is done with the answers.
+//! Owns retries and timeouts: [`Policy::PLATFORM_API`] (3 attempts 1 s apart) for step and account calls and
+//! [`Policy::PLATFORM_HOOKS`] (the `API_REQUEST_RETRY_*` settings) for startup-hook data, on network errors and
+//! 5xx; immediate failure on 4xx; 15 s per request. Does not own what is done with the answers.
 
 use std::time::Duration;
 
@@ -11,11 +12,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::retry::{Attempt, Policy};
 use crate::settings::ApiSettings;
 
-/// Attempts for step and account calls (the reference client ignores the env settings here, Q6).
-const ATTEMPTS: u32 = 3;
-const RETRY_DELAY: Duration = Duration::from_secs(1);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// A failed platform API call.
@@ -105,8 +104,10 @@ pub struct ApiClient {
     base: String,
     username: String,
     key: SecretString,
-    hooks_attempts: u32,
-    hooks_delay: Duration,
+    /// Step and account calls (the reference client ignores the env settings here, Q6).
+    api_policy: Policy,
+    /// Startup-hook data calls.
+    hooks_policy: Policy,
 }
 
 impl ApiClient {
@@ -120,9 +121,16 @@ impl ApiClient {
             base: api.uri.clone(),
             username: api.username.clone(),
             key: api.key.clone(),
-            hooks_attempts: api.retry_attempts.max(1),
-            hooks_delay: api.retry_delay,
+            api_policy: Policy::PLATFORM_API,
+            hooks_policy: Policy::PLATFORM_HOOKS
+                .with_attempts(api.retry_attempts.max(1))
+                .with_initial(api.retry_delay),
         })
+    }
+
+    /// The HTTP client of the platform calls (same timeouts), for other platform services (object storage).
+    pub fn http(&self) -> reqwest::Client {
+        self.http.clone()
     }
 
     async fn call(
@@ -130,14 +138,11 @@ impl ApiClient {
         method: Method,
         path: &str,
         body: Option<&Value>,
-        attempts: u32,
-        delay: Duration,
+        policy: &Policy,
         accept_4xx: &[StatusCode],
     ) -> Result<reqwest::Response, ApiError> {
         let url = format!("{}{path}", self.base);
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
+        let attempt = |_attempt: u32| {
             let mut req = self
                 .http
                 .request(method.clone(), &url)
@@ -146,33 +151,44 @@ impl ApiClient {
             if let Some(body) = body {
                 req = req.json(body);
             }
-            let retry_reason = match req.send().await {
-                Ok(resp) if resp.status().is_success() || accept_4xx.contains(&resp.status()) => {
-                    return Ok(resp);
+            async move {
+                match req.send().await {
+                    Ok(resp)
+                        if resp.status().is_success() || accept_4xx.contains(&resp.status()) =>
+                    {
+                        Ok(resp)
+                    }
+                    Ok(resp) if resp.status().is_server_error() => {
+                        Err(Attempt::Retry(CallFailure::Status(resp.status())))
+                    }
+                    Ok(resp) => Err(Attempt::Stop(CallFailure::Status(resp.status()))),
+                    Err(e) => Err(Attempt::Retry(CallFailure::Network(e))),
                 }
-                Ok(resp) if resp.status().is_server_error() && attempt < attempts => {
-                    format!("HTTP {}", resp.status())
-                }
-                Ok(resp) => {
-                    return Err(ApiError::Status {
-                        method,
-                        path: path.to_owned(),
-                        status: resp.status(),
-                    });
-                }
-                Err(source) if attempt >= attempts => {
-                    return Err(ApiError::Network {
-                        method,
-                        path: path.to_owned(),
-                        attempts,
-                        source,
-                    });
-                }
-                Err(e) => format!("{e}"),
+            }
+        };
+        let log = |failure: &CallFailure, next: u32, _delay: Duration| {
+            let reason = match failure {
+                CallFailure::Status(status) => format!("HTTP {status}"),
+                CallFailure::Network(e) => format!("{e}"),
             };
-            tracing::warn!(%method, path, attempt, reason = %retry_reason, "Platform API call failed, retrying.");
-            tokio::time::sleep(delay).await;
-        }
+            tracing::warn!(%method, path, attempt = next, reason = %reason, "Platform API call failed, retrying.");
+        };
+        policy
+            .retry(attempt, log)
+            .await
+            .map_err(|gave_up| match gave_up.error {
+                CallFailure::Status(status) => ApiError::Status {
+                    method: method.clone(),
+                    path: path.to_owned(),
+                    status,
+                },
+                CallFailure::Network(source) => ApiError::Network {
+                    method: method.clone(),
+                    path: path.to_owned(),
+                    attempts: u32::try_from(gave_up.attempts).unwrap_or(u32::MAX),
+                    source,
+                },
+            })
     }
 
     /// `GET /v1/tasks/{flow}/steps/{step}`.
@@ -182,7 +198,7 @@ impl ApiClient {
     pub async fn retrieve_step(&self, flow_id: &str, step_id: &str) -> Result<Step, ApiError> {
         let path = format!("/v1/tasks/{flow_id}/steps/{step_id}");
         let resp = self
-            .call(Method::GET, &path, None, ATTEMPTS, RETRY_DELAY, &[])
+            .call(Method::GET, &path, None, &self.api_policy, &[])
             .await?;
         resp.json()
             .await
@@ -196,7 +212,7 @@ impl ApiClient {
     pub async fn update_keys(&self, account_id: &str, keys: &Value) -> Result<(), ApiError> {
         let path = format!("/v1/accounts/{account_id}");
         let body = serde_json::json!({ "keys": keys });
-        self.call(Method::PUT, &path, Some(&body), ATTEMPTS, RETRY_DELAY, &[])
+        self.call(Method::PUT, &path, Some(&body), &self.api_policy, &[])
             .await
             .map(drop)
     }
@@ -211,20 +227,19 @@ impl ApiClient {
     /// [`ApiError`] after retries.
     pub async fn store_startup_state(&self, flow_id: &str, state: &Value) -> Result<(), ApiError> {
         let path = Self::hooks_path(flow_id);
-        let (a, d) = (self.hooks_attempts, self.hooks_delay);
+        let policy = &self.hooks_policy;
         let resp = self
             .call(
                 Method::POST,
                 &path,
                 Some(state),
-                a,
-                d,
+                policy,
                 &[StatusCode::CONFLICT],
             )
             .await?;
         if resp.status() == StatusCode::CONFLICT {
             self.delete_startup_state(flow_id).await?;
-            self.call(Method::POST, &path, Some(state), a, d, &[])
+            self.call(Method::POST, &path, Some(state), policy, &[])
                 .await?;
         }
         Ok(())
@@ -237,14 +252,7 @@ impl ApiClient {
     pub async fn read_startup_state(&self, flow_id: &str) -> Result<Value, ApiError> {
         let path = Self::hooks_path(flow_id);
         let resp = self
-            .call(
-                Method::GET,
-                &path,
-                None,
-                self.hooks_attempts,
-                self.hooks_delay,
-                &[],
-            )
+            .call(Method::GET, &path, None, &self.hooks_policy, &[])
             .await?;
         Ok(resp
             .json()
@@ -258,17 +266,19 @@ impl ApiClient {
     /// [`ApiError`] after retries.
     pub async fn delete_startup_state(&self, flow_id: &str) -> Result<(), ApiError> {
         let path = Self::hooks_path(flow_id);
-        self.call(
-            Method::DELETE,
-            &path,
-            None,
-            self.hooks_attempts,
-            self.hooks_delay,
-            &[],
-        )
-        .await
-        .map(drop)
+        self.call(Method::DELETE, &path, None, &self.hooks_policy, &[])
+            .await
+            .map(drop)
     }
+}
+
+/// Why one attempt of a platform call failed.
+#[derive(Debug)]
+enum CallFailure {
+    /// An error status (5xx is retried, 4xx is not).
+    Status(StatusCode),
+    /// Transport failure or timeout.
+    Network(reqwest::Error),
 }
 
 /// The HTTP client every platform call uses: bounded timeouts, no redirects.

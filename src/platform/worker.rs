@@ -20,7 +20,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use super::amqp::{self, AmqpError, Outgoing, Publisher};
-use super::api::{self, ApiClient};
+use super::api::ApiClient;
 use super::component;
 use super::crypto::Crypto;
 use super::emitter::{
@@ -31,6 +31,7 @@ use super::headers::{self, ExecutionHeaders};
 use super::storage::ObjectStorage;
 pub use crate::contract::error_chain;
 use crate::contract::{Action, Emit, Emitter, Execution, Fatal, Function, FunctionError, Resolve};
+use crate::retry::{Attempt, Policy};
 use crate::settings::{InputFormat, Settings};
 
 /// Why the worker stopped with a failure.
@@ -96,7 +97,8 @@ pub async fn run(
     let publisher = Publisher::new(write_conn, &amqp_settings).await?;
     let storage = settings.object_storage.uri.clone().map(|uri| {
         ObjectStorage::new(
-            api::http_client().unwrap_or_default(),
+            // The API client's: built (with its timeouts) above, where a failure already stopped startup.
+            api.http(),
             uri,
             settings.object_storage.token.clone(),
             format!("f:{};s:{};m:", settings.step.flow_id, settings.step.step_id),
@@ -222,57 +224,75 @@ pub async fn run(
     lost.map_or(Ok(()), Err)
 }
 
-/// Re-opens the consumer after the broker closed its channel or connection (PROTOCOL.md 2.5).
+/// Re-opens the consumer after the broker closed its channel or connection (PROTOCOL.md 2.5), with
+/// [`Policy::AMQP_CONSUMER_RECONNECT`]; gives up at once when shutdown has begun.
 async fn reconnect(
     amqp: &crate::settings::AmqpSettings,
     conn: &mut lapin::Connection,
     shutdown: &CancellationToken,
 ) -> Result<(lapin::Channel, lapin::Consumer), AmqpError> {
-    let mut attempt: u32 = 0;
-    loop {
-        attempt += 1;
-        let result = async {
-            if !conn.status().connected() {
-                *conn = amqp::connect(amqp, "read").await?;
-            }
-            let ch = match tokio::time::timeout(
-                std::time::Duration::from_secs(10),
-                amqp::consumer_channel(conn, amqp.prefetch),
-            )
-            .await
-            {
-                Ok(Ok(ch)) => ch,
-                _ => {
-                    // The connection looked alive but cannot open a channel: replace it.
-                    *conn = amqp::connect(amqp, "read").await?;
-                    amqp::consumer_channel(conn, amqp.prefetch).await?
+    // A connection opened by an attempt, kept for the next attempt and handed back at the end. Only taken and
+    // put back between awaits (attempts run one after the other), never held across one.
+    let opened: std::sync::Mutex<Option<lapin::Connection>> = std::sync::Mutex::new(None);
+    let original: &lapin::Connection = conn;
+    let attempt = |_attempt: u32| {
+        let opened = &opened;
+        async move {
+            let mut fresh = opened.lock().ok().and_then(|mut o| o.take());
+            let result = async {
+                if !fresh.as_ref().unwrap_or(original).status().connected() {
+                    fresh = Some(amqp::connect(amqp, "read").await?);
                 }
-            };
-            let consumer = ch
-                .basic_consume(
-                    amqp.listen_messages_on.as_str().into(),
-                    "".into(),
-                    BasicConsumeOptions::default(),
-                    FieldTable::default(),
+                let ch = match tokio::time::timeout(
+                    std::time::Duration::from_secs(10),
+                    amqp::consumer_channel(fresh.as_ref().unwrap_or(original), amqp.prefetch),
                 )
                 .await
-                .map_err(|source| AmqpError::Channel {
-                    op: "basic.consume",
-                    source,
-                })?;
-            Ok::<_, AmqpError>((ch, consumer))
-        }
-        .await;
-        match result {
-            Ok(v) => return Ok(v),
-            Err(e) if attempt >= 10 || shutdown.is_cancelled() => return Err(e),
-            Err(e) => {
-                tracing::warn!(attempt, error = %e, "Reconnect failed, retrying.");
-                tokio::time::sleep(std::time::Duration::from_millis(200 * u64::from(attempt)))
-                    .await;
+                {
+                    Ok(Ok(ch)) => ch,
+                    _ => {
+                        // The connection looked alive but cannot open a channel: replace it.
+                        let replaced = fresh.insert(amqp::connect(amqp, "read").await?);
+                        amqp::consumer_channel(replaced, amqp.prefetch).await?
+                    }
+                };
+                let consumer = ch
+                    .basic_consume(
+                        amqp.listen_messages_on.as_str().into(),
+                        "".into(),
+                        BasicConsumeOptions::default(),
+                        FieldTable::default(),
+                    )
+                    .await
+                    .map_err(|source| AmqpError::Channel {
+                        op: "basic.consume",
+                        source,
+                    })?;
+                Ok::<_, AmqpError>((ch, consumer))
             }
+            .await;
+            if let Ok(mut o) = opened.lock() {
+                *o = fresh;
+            }
+            result.map_err(|e| {
+                if shutdown.is_cancelled() {
+                    Attempt::Stop(e)
+                } else {
+                    Attempt::Retry(e)
+                }
+            })
         }
+    };
+    let result = Policy::AMQP_CONSUMER_RECONNECT
+        .retry(attempt, |e, next, delay| {
+            tracing::warn!(attempt = next, delay_ms = delay.as_millis() as u64, error = %e, "Reconnect failed, retrying.");
+        })
+        .await
+        .map_err(|gave_up| gave_up.error);
+    if let Some(fresh) = opened.into_inner().ok().flatten() {
+        *conn = fresh;
     }
+    result
 }
 
 /// Deliveries being processed, by `messageId`, to recognise broker redeliveries after a channel loss.

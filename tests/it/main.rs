@@ -18,6 +18,7 @@ mod oauth;
 mod produce;
 mod props;
 mod protocol;
+mod publisher;
 mod real_kafka;
 mod runtime;
 mod secrets;

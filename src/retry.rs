@@ -1,0 +1,397 @@
+//! The backoff policies every retry of the worker uses, and the one loop that applies them.
+//!
+//! Owns the numbers (attempts, first delay, growth, cap) of each named [`Policy`] and the retry loop
+//! ([`Policy::retry`], [`Policy::retry_after`]). Does not own what is retried, which errors are worth a retry
+//! (the caller answers [`Attempt::Retry`] or [`Attempt::Stop`]) nor the error reported when the attempts run out.
+//!
+//! Conventions shared by every policy: attempts are counted from 0; a delay is slept only *between* two
+//! attempts (never after the last one); `retries` is the number of attempts after the first (`None` = no limit).
+//!
+//! We do not use the `backon` crate (already in the tree through lapin): one of today's policies grows linearly,
+//! the publish retry needs the attempt number inside the operation (the `retry` header) and callers need the
+//! number of attempts made for their errors. With backon each of these is a custom builder or a captured
+//! counter; the loop below is short and lets the policies be `const`.
+
+use std::future::Future;
+use std::time::Duration;
+
+/// How the delay grows from one retry to the next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Growth {
+    /// Always the first delay.
+    Constant,
+    /// `initial · n` before the n-th retry (n = 1, 2, …).
+    Linear,
+    /// `initial · factor^(n-1)` before the n-th retry.
+    Exponential(u32),
+}
+
+/// A named backoff policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// Shown in logs.
+    pub name: &'static str,
+    /// Attempts after the first; `None` retries until success.
+    pub retries: Option<u64>,
+    /// Delay before the first retry.
+    pub initial: Duration,
+    /// How the delay grows.
+    pub growth: Growth,
+    /// Upper bound of any delay.
+    pub cap: Duration,
+}
+
+impl Policy {
+    /// Opening an AMQP connection (PROTOCOL.md 2.5): `1 + AMQP_RECONNECT_ATTEMPTS` tries (default 3 → 4),
+    /// `AMQP_RECONNECT_TIMEOUT` apart (default 100 ms). Override with [`Policy::with_retries`] /
+    /// [`Policy::with_initial`] from the settings.
+    pub const AMQP_CONNECT: Self = Self {
+        name: "amqp connect",
+        retries: Some(3),
+        initial: Duration::from_millis(100),
+        growth: Growth::Constant,
+        cap: Duration::MAX,
+    };
+
+    /// Re-opening the consumer after the broker closed it: 10 attempts, `200 ms · n` before the n-th retry.
+    pub const AMQP_CONSUMER_RECONNECT: Self = Self {
+        name: "amqp consumer reconnect",
+        retries: Some(9),
+        initial: Duration::from_millis(200),
+        growth: Growth::Linear,
+        cap: Duration::MAX,
+    };
+
+    /// A publish that was nacked or failed (PROTOCOL.md 2.3): `min(AMQP_PUBLISH_RETRY_DELAY · 2^i,
+    /// AMQP_PUBLISH_MAX_RETRY_DELAY)` (100 ms, 5 min), `AMQP_PUBLISH_RETRY_ATTEMPTS` retries (unlimited).
+    pub const AMQP_PUBLISH: Self = Self {
+        name: "amqp publish",
+        retries: None,
+        initial: Duration::from_millis(100),
+        growth: Growth::Exponential(2),
+        cap: Duration::from_secs(300),
+    };
+
+    /// Step and account calls of the platform API: 3 attempts 1 s apart (the reference client ignores the
+    /// `API_REQUEST_RETRY_*` settings here).
+    pub const PLATFORM_API: Self = Self {
+        name: "platform api",
+        retries: Some(2),
+        initial: Duration::from_secs(1),
+        growth: Growth::Constant,
+        cap: Duration::MAX,
+    };
+
+    /// Startup-hook calls of the platform API: `API_REQUEST_RETRY_ATTEMPTS` attempts (default 3, at least 1),
+    /// `API_REQUEST_RETRY_DELAY` apart (default 100 ms).
+    pub const PLATFORM_HOOKS: Self = Self {
+        name: "platform hooks",
+        retries: Some(2),
+        initial: Duration::from_millis(100),
+        growth: Growth::Constant,
+        cap: Duration::MAX,
+    };
+
+    /// The service-mode result POST: `API_REQUEST_RETRY_ATTEMPTS` attempts (default 3, clamped to 1..=10),
+    /// `API_REQUEST_RETRY_DELAY` apart (default 100 ms).
+    pub const SERVICE_RESULT: Self = Self {
+        name: "service result",
+        retries: Some(2),
+        initial: Duration::from_millis(100),
+        growth: Growth::Constant,
+        cap: Duration::MAX,
+    };
+
+    /// The same policy with `retries` attempts after the first (`None` = unlimited).
+    #[must_use]
+    pub const fn with_retries(mut self, retries: Option<u64>) -> Self {
+        self.retries = retries;
+        self
+    }
+
+    /// The same policy with `attempts` attempts in all (at least one).
+    #[must_use]
+    pub const fn with_attempts(self, attempts: u32) -> Self {
+        self.with_retries(Some(attempts.saturating_sub(1) as u64))
+    }
+
+    /// The same policy with another first delay.
+    #[must_use]
+    pub const fn with_initial(mut self, initial: Duration) -> Self {
+        self.initial = initial;
+        self
+    }
+
+    /// The same policy with another cap.
+    #[must_use]
+    pub const fn with_cap(mut self, cap: Duration) -> Self {
+        self.cap = cap;
+        self
+    }
+
+    /// Attempts in all, `None` when unlimited.
+    pub fn attempts(&self) -> Option<u64> {
+        self.retries.map(|r| r.saturating_add(1))
+    }
+
+    /// The delay before attempt number `attempt` (0-based) after `attempt` failures; `None` when the policy
+    /// allows no further attempt (or for attempt 0, which has no delay).
+    pub fn delay_before(&self, attempt: u32) -> Option<Duration> {
+        if attempt == 0 || self.retries.is_some_and(|max| u64::from(attempt) > max) {
+            return None;
+        }
+        let n = attempt - 1;
+        let delay = match self.growth {
+            Growth::Constant => self.initial,
+            Growth::Linear => self.initial.saturating_mul(attempt),
+            Growth::Exponential(factor) => self
+                .initial
+                .saturating_mul(factor.saturating_pow(n.min(31))),
+        };
+        Some(delay.min(self.cap))
+    }
+
+    /// Runs `op(attempt)` (attempt = 0, 1, …) until it succeeds, answers [`Attempt::Stop`] or the attempts run
+    /// out. `on_retry(error, next_attempt, delay)` is called before each sleep (for logging).
+    ///
+    /// # Errors
+    /// [`GaveUp`] with the last error and the number of attempts made.
+    pub async fn retry<T, E, Fut>(
+        &self,
+        mut op: impl FnMut(u32) -> Fut,
+        on_retry: impl FnMut(&E, u32, Duration),
+    ) -> Result<T, GaveUp<E>>
+    where
+        Fut: Future<Output = Result<T, Attempt<E>>>,
+    {
+        match op(0).await {
+            Ok(v) => Ok(v),
+            Err(Attempt::Stop(error)) => Err(GaveUp { error, attempts: 1 }),
+            Err(Attempt::Retry(error)) => self.retry_after(error, 1, op, on_retry).await,
+        }
+    }
+
+    /// Continues after `failed` attempts already failed with `last` (the publisher makes its first attempt
+    /// before the caller waits for its confirm). The next attempt is number `failed`.
+    ///
+    /// # Errors
+    /// [`GaveUp`] with the last error and the number of attempts made.
+    pub async fn retry_after<T, E, Fut>(
+        &self,
+        mut last: E,
+        mut failed: u32,
+        mut op: impl FnMut(u32) -> Fut,
+        mut on_retry: impl FnMut(&E, u32, Duration),
+    ) -> Result<T, GaveUp<E>>
+    where
+        Fut: Future<Output = Result<T, Attempt<E>>>,
+    {
+        loop {
+            let Some(delay) = self.delay_before(failed) else {
+                return Err(GaveUp {
+                    error: last,
+                    attempts: u64::from(failed),
+                });
+            };
+            on_retry(&last, failed, delay);
+            tokio::time::sleep(delay).await;
+            match op(failed).await {
+                Ok(v) => return Ok(v),
+                Err(Attempt::Stop(error)) => {
+                    return Err(GaveUp {
+                        error,
+                        attempts: u64::from(failed) + 1,
+                    });
+                }
+                Err(Attempt::Retry(error)) => {
+                    last = error;
+                    failed = failed.saturating_add(1);
+                }
+            }
+        }
+    }
+}
+
+/// How one attempt failed.
+#[derive(Debug)]
+pub enum Attempt<E> {
+    /// Worth another attempt (if the policy allows one).
+    Retry(E),
+    /// Not worth retrying (a 4xx answer, shutdown): return at once.
+    Stop(E),
+}
+
+/// The last error once a retry loop gave up.
+#[derive(Debug)]
+pub struct GaveUp<E> {
+    /// The error of the last attempt.
+    pub error: E,
+    /// Attempts made.
+    pub attempts: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use tokio::time::Instant;
+
+    use super::*;
+
+    /// Runs `policy` with an operation that fails `fail` times (then succeeds) and records when each attempt
+    /// started, relative to the start.
+    async fn run(policy: Policy, fail: u32) -> (Result<u32, GaveUp<u32>>, Vec<Duration>) {
+        let start = Instant::now();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let result = policy
+            .retry(
+                |attempt| {
+                    let seen = Arc::clone(&seen);
+                    async move {
+                        seen.lock().unwrap().push(start.elapsed());
+                        if attempt < fail {
+                            Err(Attempt::Retry(attempt))
+                        } else {
+                            Ok(attempt)
+                        }
+                    }
+                },
+                |_, _, _| {},
+            )
+            .await;
+        let seen = seen.lock().unwrap().clone();
+        (result, seen)
+    }
+
+    fn ms(v: &[u64]) -> Vec<Duration> {
+        v.iter().map(|m| Duration::from_millis(*m)).collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn amqp_connect_tries_four_times_100_ms_apart() {
+        let (result, at) = run(Policy::AMQP_CONNECT, u32::MAX).await;
+        let gave_up = result.unwrap_err();
+        assert_eq!((gave_up.error, gave_up.attempts), (3, 4));
+        assert_eq!(at, ms(&[0, 100, 200, 300]));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn amqp_consumer_reconnect_tries_ten_times_with_linear_delays() {
+        let (result, at) = run(Policy::AMQP_CONSUMER_RECONNECT, u32::MAX).await;
+        assert_eq!(result.unwrap_err().attempts, 10);
+        // 200, 400, …, 1800 ms between the attempts.
+        assert_eq!(
+            at,
+            ms(&[0, 200, 600, 1200, 2000, 3000, 4200, 5600, 7200, 9000])
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn amqp_publish_doubles_from_100_ms_up_to_5_min_without_limit() {
+        let p = Policy::AMQP_PUBLISH;
+        assert_eq!(p.attempts(), None);
+        let delays: Vec<_> = (1..=14).map(|a| p.delay_before(a).unwrap()).collect();
+        assert_eq!(
+            delays,
+            ms(&[
+                100, 200, 400, 800, 1600, 3200, 6400, 12_800, 25_600, 51_200, 102_400, 204_800,
+                300_000, 300_000
+            ])
+        );
+        assert_eq!(p.delay_before(u32::MAX), Some(Duration::from_secs(300)));
+        // Succeeds on the 21st attempt: still retrying, and the sleeps add up.
+        let (result, at) = run(p, 20).await;
+        assert_eq!(result.unwrap(), 20);
+        assert_eq!(at.len(), 21);
+        let expected: u64 = delays.iter().map(|d| d.as_millis() as u64).sum::<u64>() + 6 * 300_000;
+        assert_eq!(at[20], Duration::from_millis(expected));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn publish_attempts_setting_counts_retries_after_the_first() {
+        // AMQP_PUBLISH_RETRY_ATTEMPTS=5: the first publish and 5 retries (headers retry: 1..=5).
+        let p = Policy::AMQP_PUBLISH.with_retries(Some(5));
+        let (result, at) = run(p, u32::MAX).await;
+        assert_eq!(result.unwrap_err().attempts, 6);
+        assert_eq!(at, ms(&[0, 100, 300, 700, 1500, 3100]));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn platform_api_tries_three_times_one_second_apart() {
+        let (result, at) = run(Policy::PLATFORM_API, u32::MAX).await;
+        assert_eq!(result.unwrap_err().attempts, 3);
+        assert_eq!(at, ms(&[0, 1000, 2000]));
+        // Success on the second attempt stops the loop.
+        let (result, at) = run(Policy::PLATFORM_API, 1).await;
+        assert_eq!(result.unwrap(), 1);
+        assert_eq!(at, ms(&[0, 1000]));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn hooks_and_service_result_try_three_times_100_ms_apart() {
+        for p in [Policy::PLATFORM_HOOKS, Policy::SERVICE_RESULT] {
+            let (result, at) = run(p, u32::MAX).await;
+            assert_eq!(result.unwrap_err().attempts, 3, "{}", p.name);
+            assert_eq!(at, ms(&[0, 100, 200]), "{}", p.name);
+        }
+        let one = Policy::SERVICE_RESULT.with_attempts(1);
+        let (result, at) = run(one, u32::MAX).await;
+        assert_eq!(result.unwrap_err().attempts, 1);
+        assert_eq!(at, ms(&[0]));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stop_returns_at_once_and_on_retry_sees_every_retry() {
+        let start = Instant::now();
+        let mut retries = Vec::new();
+        let result: Result<(), _> = Policy::PLATFORM_API
+            .retry(
+                |attempt| async move {
+                    if attempt == 0 {
+                        Err(Attempt::Retry("5xx"))
+                    } else {
+                        Err(Attempt::Stop("4xx"))
+                    }
+                },
+                |e, next, delay| retries.push((*e, next, delay)),
+            )
+            .await;
+        let gave_up = result.unwrap_err();
+        assert_eq!((gave_up.error, gave_up.attempts), ("4xx", 2));
+        assert_eq!(retries, vec![("5xx", 1, Duration::from_secs(1))]);
+        assert_eq!(start.elapsed(), Duration::from_secs(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_after_continues_the_numbering() {
+        let start = Instant::now();
+        let mut seen = Vec::new();
+        let result: Result<(), GaveUp<u32>> = Policy::AMQP_PUBLISH
+            .with_retries(Some(2))
+            .retry_after(
+                0,
+                1,
+                |attempt| {
+                    seen.push((attempt, start.elapsed()));
+                    async move { Err(Attempt::Retry(attempt)) }
+                },
+                |_, _, _| {},
+            )
+            .await;
+        assert_eq!(result.unwrap_err().attempts, 3);
+        assert_eq!(
+            seen,
+            vec![
+                (1, Duration::from_millis(100)),
+                (2, Duration::from_millis(300))
+            ]
+        );
+        // No retry allowed at all: gives up with the first error, without sleeping.
+        let result: Result<(), GaveUp<&str>> = Policy::AMQP_PUBLISH
+            .with_retries(Some(0))
+            .retry_after("nack", 1, |_| async { Ok(()) }, |_, _, _| {})
+            .await;
+        let gave_up = result.unwrap_err();
+        assert_eq!((gave_up.error, gave_up.attempts), ("nack", 1));
+    }
+}
