@@ -83,37 +83,7 @@ impl ConsumeTrigger {
             tracing::info!(group = %cc.group_id, "Consumer already running; tick acknowledged.");
             return Ok(());
         }
-        // OAUTHBEARER: the first token before the consumer exists, so its first connection has one.
-        let token = TokenSource::start(&conn).await.map_err(|e| {
-            FunctionError::config(
-                "AuthenticationError",
-                format!(
-                    "Kafka authentication failed for {}: token: {e}",
-                    conn.describe_auth()
-                ),
-            )
-        })?;
-        let state = Arc::new(ClientState::default());
-        let start_timestamp = match cc.start_from {
-            StartFrom::Timestamp(ts) => Some(ts),
-            _ => None,
-        };
-        let context = ConsumeContext::new(Arc::clone(&state), token, start_timestamp);
-        let consumer: StreamConsumer<ConsumeContext> = client_config(&conn, &cc)
-            .create_with_context(context)
-            .map_err(|e| {
-                FunctionError::config(
-                    "ConfigurationError",
-                    format!("cannot create the Kafka consumer: {e}"),
-                )
-            })?;
-        let topics: Vec<&str> = cc.topics.iter().map(String::as_str).collect();
-        consumer.subscribe(&topics).map_err(|e| {
-            FunctionError::config(
-                "ConfigurationError",
-                format!("cannot subscribe to {}: {e}", cc.topics.join(", ")),
-            )
-        })?;
+        let (consumer, state) = start_consumer(&conn, &cc).await?;
         tracing::info!(topics = %cc.topics.join(","), group = %cc.group_id, brokers = %conn.brokers.join(","), "Consumer group member started.");
         let run = MemberRun::new(
             Arc::new(consumer),
@@ -184,4 +154,44 @@ fn client_config(conn: &KafkaConnection, cc: &ConsumeConfig) -> ClientConfig {
         // shows up as one-second stalls between fetches).
         .set("fetch.queue.backoff.ms", "20");
     client
+}
+
+/// A subscribed consumer of `cc`'s group with its connection state (the OAUTHBEARER token fetched first, so
+/// its first connection has one).
+async fn start_consumer(
+    conn: &KafkaConnection,
+    cc: &ConsumeConfig,
+) -> Result<(StreamConsumer<ConsumeContext>, Arc<ClientState>), FunctionError> {
+    // OAUTHBEARER: the first token before the consumer exists, so its first connection has one.
+    let token = TokenSource::start(conn).await.map_err(|e| {
+        FunctionError::config(
+            "AuthenticationError",
+            format!(
+                "Kafka authentication failed for {}: token: {e}",
+                conn.describe_auth()
+            ),
+        )
+    })?;
+    let state = Arc::new(ClientState::default());
+    let start_timestamp = match cc.start_from {
+        StartFrom::Timestamp(ts) => Some(ts),
+        _ => None,
+    };
+    let context = ConsumeContext::new(Arc::clone(&state), token, start_timestamp);
+    let consumer: StreamConsumer<ConsumeContext> = client_config(conn, cc)
+        .create_with_context(context)
+        .map_err(|e| {
+            FunctionError::config(
+                "ConfigurationError",
+                format!("cannot create the Kafka consumer: {e}"),
+            )
+        })?;
+    let topics: Vec<&str> = cc.topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&topics).map_err(|e| {
+        FunctionError::config(
+            "ConfigurationError",
+            format!("cannot subscribe to {}: {e}", cc.topics.join(", ")),
+        )
+    })?;
+    Ok((consumer, state))
 }

@@ -1,0 +1,72 @@
+//! A delivery's content → the message handed to the function (decryption, JSON, the error input format), or
+//! `None` when it must be rejected. Pure functions of their inputs (the fuzz target `decode_message` calls them).
+
+use lapin::types::FieldTable;
+use serde_json::{Value, json};
+
+use super::super::crypto::Crypto;
+use super::super::headers;
+use crate::settings::InputFormat;
+
+/// Decodes a delivery's `content` (with its AMQP headers `incoming`) into the message handed to the function,
+/// its plaintext and its protocol version, or `None` when it must be rejected (logged at warn).
+pub fn decode(
+    crypto: &Crypto,
+    input_format: InputFormat,
+    content: &[u8],
+    incoming: &FieldTable,
+) -> Option<(Value, Vec<u8>, u8)> {
+    let version = headers::get_num(incoming, "protocolVersion")
+        .map_or(1, |v| u8::try_from(v.clamp(1, 2)).unwrap_or(1));
+    if input_format == InputFormat::Error {
+        return decode_error_input(crypto, content, incoming)
+            .map(|m| (m, content.to_vec(), version));
+    }
+    let plaintext = match crypto.decode(content, version) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(error = %e, size = content.len(), protocol_version = version, "Rejecting a message that cannot be decrypted.");
+            return None;
+        }
+    };
+    match serde_json::from_slice::<Value>(&plaintext) {
+        Ok(msg @ Value::Object(_)) => Some((msg, plaintext, version)),
+        Ok(_) => {
+            tracing::warn!("Rejecting a message whose content is not a JSON object.");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "Rejecting a message whose content is not JSON.");
+            None
+        }
+    }
+}
+
+/// `ELASTICIO_INPUT_FORMAT=error`: `{error, errorInput}` wrappers of another step (PROTOCOL.md 3.7).
+pub fn decode_error_input(crypto: &Crypto, content: &[u8], incoming: &FieldTable) -> Option<Value> {
+    let outer: Value = serde_json::from_slice(content).ok()?;
+    let decrypt = |field: &str| -> Option<Value> {
+        let text = outer.get(field)?.as_str()?;
+        let plain = crypto.decode(text.as_bytes(), 1).ok()?;
+        serde_json::from_slice(&plain).ok()
+    };
+    let Some(error) = decrypt("error") else {
+        tracing::warn!("Rejecting an error-format message without a decryptable `error` field.");
+        return None;
+    };
+    let mut body = json!({ "error": error });
+    if let Some(input) = decrypt("errorInput") {
+        body["errorInput"] = input;
+    }
+    let hdrs: serde_json::Map<String, Value> = incoming
+        .inner()
+        .keys()
+        .filter_map(|k| {
+            Some((
+                k.as_str().to_owned(),
+                Value::String(headers::get_str(incoming, k.as_str())?),
+            ))
+        })
+        .collect();
+    Some(json!({ "body": body, "headers": hdrs }))
+}
