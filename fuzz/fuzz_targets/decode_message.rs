@@ -1,7 +1,7 @@
 //! The path an incoming AMQP delivery takes before the function sees it: decryption of protocol version 1 (base64
 //! text) and 2 (raw bytes) content with `Crypto::decode`, then the JSON parse (src/platform/worker.rs `decode` and
-//! `decode_error_input`). Those two functions need a lapin `Delivery` and the emitter's shared state, so their steps
-//! are repeated here on plain inputs; `Crypto` itself is the real code.
+//! `decode_error_input`). The worker's own `platform::worker::decode` runs on every input (the protocol version in
+//! its header table, as a delivery carries it), and its verdict must match these checked steps.
 //!
 //! Input: the first byte selects, the rest is the delivery's content.
 //! - `selector & 0x0f`: the protocol version given to `Crypto::decode`. The worker clamps the header to 1..=2, but
@@ -14,6 +14,9 @@
 #![no_main]
 
 use kafka_component::platform::crypto::Crypto;
+use kafka_component::platform::headers::{int, set};
+use kafka_component::platform::worker;
+use kafka_component::settings::InputFormat;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 
@@ -28,10 +31,24 @@ fuzz_target!(|data: &[u8]| {
         unreachable!("the IV constant is 16 bytes");
     };
     let version = selector & 0x0f;
+    let mut headers = Default::default();
+    set(&mut headers, "protocolVersion", int(i64::from(version)));
+    // The worker reads the header leniently and clamps it to the versions it knows.
+    let clamped = version.clamp(1, 2);
     if selector & 0x10 == 0 {
         decode_default(&crypto, content, version);
+        let real = worker::decode(&crypto, InputFormat::Default, content, &headers);
+        let checked = decode_default(&crypto, content, clamped);
+        assert_eq!(real.is_some(), checked.is_some(), "the worker's decode disagrees (v{clamped})");
+        if let Some((msg, plain, v)) = real {
+            assert_eq!(v, clamped);
+            assert!(msg.is_object());
+            assert_eq!(crypto.decode(content, v).ok(), Some(plain));
+        }
     } else {
-        decode_error_input(&crypto, content);
+        let checked = decode_error_input(&crypto, content);
+        let real = worker::decode(&crypto, InputFormat::Error, content, &headers);
+        assert_eq!(real.is_some(), checked.is_some(), "the worker's error-format decode disagrees");
     }
     round_trip(&crypto, content, version);
 });
