@@ -39,7 +39,11 @@ fuzz_target!(|data: &[u8]| {
         decode_default(&crypto, content, version);
         let real = worker::decode(&crypto, InputFormat::Default, content, &headers);
         let checked = decode_default(&crypto, content, clamped);
-        assert_eq!(real.is_some(), checked.is_some(), "the worker's decode disagrees (v{clamped})");
+        assert_eq!(
+            real.is_some(),
+            checked.is_some(),
+            "the worker's decode disagrees (v{clamped})"
+        );
         if let Some((msg, plain, v)) = real {
             assert_eq!(v, clamped);
             assert!(msg.is_object());
@@ -48,7 +52,11 @@ fuzz_target!(|data: &[u8]| {
     } else {
         let checked = decode_error_input(&crypto, content);
         let real = worker::decode(&crypto, InputFormat::Error, content, &headers);
-        assert_eq!(real.is_some(), checked.is_some(), "the worker's error-format decode disagrees");
+        assert_eq!(
+            real.is_some(),
+            checked.is_some(),
+            "the worker's error-format decode disagrees"
+        );
     }
     round_trip(&crypto, content, version);
 });
