@@ -42,6 +42,12 @@ impl std::fmt::Display for Violation {
     }
 }
 
+/// Whether `schemas/produce.in.json` compiled. When it did not, the build is broken: that is our fault, never the
+/// user's input (the Produce action reports it as an internal error, not as a `ValidationError`).
+pub fn produce_input_schema_compiles() -> bool {
+    PRODUCE_IN_VALIDATOR.is_some()
+}
+
 /// Every violation of the produce input schema by `body` (empty when valid).
 pub fn validate_produce_input(body: &Value) -> Vec<Violation> {
     let Some(validator) = PRODUCE_IN_VALIDATOR.as_ref() else {

@@ -87,6 +87,10 @@ impl ProduceAction {
     /// Invalid input or configuration, failed records (all listed in one error), or a cluster that is
     /// unavailable for now (rebound).
     async fn produce(&self, exec: Execution) -> Result<(), FunctionError> {
+        if !crate::schema::produce_input_schema_compiles() {
+            let text = "internal error: schemas/produce.in.json does not compile";
+            return Err(FunctionError::internal("Error", text));
+        }
         let prepared = self.prepare(&exec.cfg)?;
         let (conn, pc) = (&prepared.conn, &prepared.pc);
         let records = parse_input(exec.msg.get("body").unwrap_or(&Value::Null)).map_err(|p| {
@@ -114,7 +118,7 @@ impl ProduceAction {
             .find(|f| f.code == Some(RDKafkaErrorCode::Authentication))
         {
             self.producers.forget(&producer).await;
-            return Err(authentication_failed(conn, auth.text()));
+            return Err(authentication_failed(conn, &auth.error));
         }
         if !failures.is_empty()
             && failures
@@ -158,7 +162,7 @@ impl ProduceAction {
                 f.disposition = classify_code(cause);
                 f.code = Some(cause);
                 let text = format!("{} ({reason})", describe(cause, topic));
-                f.detail["error"] = Value::String(text);
+                f.error = text;
             }
         }
         if !failures.is_empty()
@@ -171,7 +175,8 @@ impl ProduceAction {
             for f in failures.iter_mut() {
                 f.disposition = Disposition::User;
                 f.code = Some(RDKafkaErrorCode::UnknownTopicOrPartition);
-                f.detail = serde_json::json!({ "index": f.index, "error": text });
+                f.error.clone_from(&text);
+                f.size = None;
             }
         }
     }
@@ -251,7 +256,9 @@ fn unavailable(pc: &ProduceConfig, total: usize, failures: &[Failure]) -> Functi
         failures.len(),
         pc.topic,
         pc.delivery_timeout_ms,
-        failures.first().map_or("broker unavailable", Failure::text)
+        failures
+            .first()
+            .map_or("broker unavailable", |f| f.error.as_str())
     ))
 }
 
@@ -262,7 +269,7 @@ fn not_written(
     written: usize,
     failures: &[Failure],
 ) -> FunctionError {
-    let details: Vec<&Value> = failures.iter().map(|f| &f.detail).collect();
+    let details: Vec<Value> = failures.iter().map(Failure::detail).collect();
     let indexes: Vec<String> = failures.iter().map(|f| f.index.to_string()).collect();
     FunctionError::new(
         "ProduceError",
@@ -271,7 +278,7 @@ fn not_written(
             failures.len(),
             pc.topic,
             indexes.join(", "),
-            Value::from(details.into_iter().cloned().collect::<Vec<Value>>())
+            Value::from(details)
         ),
         fault_of(failures),
         crate::contract::Action::Reject,

@@ -22,8 +22,10 @@ pub(super) struct Failure {
     pub(super) index: usize,
     pub(super) disposition: Disposition,
     pub(super) code: Option<RDKafkaErrorCode>,
-    /// `{index, error, …}` as listed in the error message.
-    pub(super) detail: Value,
+    /// What went wrong, as the error message lists it.
+    pub(super) error: String,
+    /// The record's size and the limit, when it was too large.
+    pub(super) size: Option<(usize, usize)>,
 }
 
 impl Failure {
@@ -37,16 +39,19 @@ impl Failure {
             index,
             disposition,
             code,
-            detail: json!({ "index": index, "error": error }),
+            error: error.to_owned(),
+            size: None,
         }
     }
 
-    /// The failure's text.
-    pub(super) fn text(&self) -> &str {
-        self.detail
-            .get("error")
-            .and_then(Value::as_str)
-            .unwrap_or("unknown error")
+    /// `{index, size?, limit?, error}` as the error message lists it.
+    pub(super) fn detail(&self) -> Value {
+        match self.size {
+            Some((size, limit)) => {
+                json!({ "index": self.index, "size": size, "limit": limit, "error": self.error })
+            }
+            None => json!({ "index": self.index, "error": self.error }),
+        }
     }
 }
 
@@ -72,10 +77,13 @@ pub(super) async fn send_all(
         let size = r.size();
         if size > limit {
             failures.push(Failure {
-                index: r.index,
-                disposition: Disposition::User,
-                code: Some(RDKafkaErrorCode::MessageSizeTooLarge),
-                detail: json!({ "index": r.index, "size": size, "limit": limit, "error": format!("record is {size} bytes, larger than the limit of {limit} bytes (messageMaxBytes)") }),
+                size: Some((size, limit)),
+                ..Failure::new(
+                    r.index,
+                    Some(RDKafkaErrorCode::MessageSizeTooLarge),
+                    Disposition::User,
+                    &format!("record is {size} bytes, larger than the limit of {limit} bytes (messageMaxBytes)"),
+                )
             });
         } else {
             to_send.push(r);
