@@ -102,6 +102,16 @@ impl Policy {
         cap: Duration::MAX,
     };
 
+    /// Refreshing a SASL/OAUTHBEARER token that failed: 1 s, doubling, at most 30 s apart, until it works (the
+    /// current token is used while it is valid).
+    pub const TOKEN_REFRESH: Self = Self {
+        name: "token refresh",
+        retries: None,
+        initial: Duration::from_secs(1),
+        growth: Growth::Exponential(2),
+        cap: Duration::from_secs(30),
+    };
+
     /// The same policy with `retries` attempts after the first (`None` = unlimited).
     #[must_use]
     pub const fn with_retries(mut self, retries: Option<u64>) -> Self {

@@ -4,20 +4,21 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use super::source::{TokenSource, now_ms};
+use crate::retry::Policy;
 
 /// Share of a token's lifetime after which the refresher fetches the next one.
 pub(super) const REFRESH_AT: f64 = 0.75;
 /// Delays between failed refreshes.
-pub(super) const RETRY_MIN: Duration = Duration::from_secs(1);
-pub(super) const RETRY_MAX: Duration = Duration::from_secs(30);
+const BACKOFF: Policy = Policy::TOKEN_REFRESH;
 
 impl TokenSource {
     /// Keeps the cache fresh while the source is in use (the task holds only a weak reference).
     pub(super) fn spawn_refresher(self: &Arc<Self>) {
         let weak: Weak<Self> = Arc::downgrade(self);
         tokio::spawn(async move {
-            let mut backoff = RETRY_MIN;
+            let mut failures: u32 = 0;
             loop {
+                let backoff = BACKOFF.delay_before(failures.max(1)).unwrap_or(BACKOFF.cap);
                 let wait = match weak.upgrade() {
                     Some(source) => source.next_refresh_in(backoff),
                     None => return,
@@ -27,14 +28,15 @@ impl TokenSource {
                     return;
                 };
                 match source.refresh().await {
-                    Ok(()) => backoff = RETRY_MIN,
+                    Ok(()) => failures = 0,
                     Err(e) => {
+                        failures = failures.saturating_add(1);
+                        let backoff = BACKOFF.delay_before(failures).unwrap_or(BACKOFF.cap);
                         tracing::warn!(
                             error = %e,
                             retry_in_s = backoff.as_secs(),
                             "Refreshing the SASL/OAUTHBEARER token failed; the current token is used while it is valid."
                         );
-                        backoff = (backoff * 2).min(RETRY_MAX);
                     }
                 }
             }

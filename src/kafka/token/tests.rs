@@ -6,7 +6,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use serde_json::Value;
 
-use super::refresher::RETRY_MIN;
+const RETRY_MIN: std::time::Duration = std::time::Duration::from_secs(1);
 use super::source::now_ms;
 use super::*;
 use crate::kafka::config::KafkaConnection;
