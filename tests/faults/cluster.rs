@@ -27,7 +27,7 @@ use tokio::task::JoinHandle;
 use wiremock::MockServer;
 
 use super::{Reported, record_reported, return_rebounds, tail, worker_env};
-use crate::helpers::*;
+use crate::harness::*;
 
 const PARTITIONS: i32 = 6;
 /// Partitions of `__consumer_offsets` (scripts/kafka.sh sets `offsets.topic.num.partitions=5`).

@@ -16,15 +16,15 @@
 
 mod cluster;
 mod group;
-#[path = "../it/helpers.rs"]
-mod helpers;
+#[path = "../it/harness/mod.rs"]
+mod harness;
 mod long_run;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use helpers::*;
+use harness::*;
 use lapin::options::{BasicGetOptions, BasicPublishOptions, QueuePurgeOptions};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -588,7 +588,7 @@ pub(crate) fn group_events(logs: &str) -> Vec<String> {
 }
 
 pub(crate) fn tail(logs: &str) -> String {
-    helpers::diagnostic_logs(logs)
+    harness::diagnostic_logs(logs)
 }
 
 fn fill(brokers: &str, topic: &str, n: usize) {

@@ -14,7 +14,7 @@ use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use serde_json::{Value, json};
 
-use crate::helpers::*;
+use crate::harness::*;
 
 const T: Duration = Duration::from_secs(30);
 

@@ -10,7 +10,7 @@
 
 mod bad_input;
 mod consume;
-mod helpers;
+mod harness;
 mod local;
 mod msk_iam;
 mod oauth;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::consume::{Group, committed};
-use crate::helpers::*;
+use crate::harness::*;
 use crate::verify::service;
 
 const T: Duration = Duration::from_secs(30);

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::helpers::*;
+use crate::harness::*;
 
 /// Runs `kafka-component service <method>` and returns (exit code, posted body, auth header, logs).
 pub async fn service(

@@ -1,0 +1,102 @@
+//! Waiting on observable state with a deadline. Every wait of the suites goes through here: a test states
+//! what it waits for (a queue count, a committed offset, an assignment, a process exit) and how long that may
+//! take, and a timeout names it. Nothing else in the suites pauses for a fixed time, except where the pause
+//! is the behaviour under test (each such place says so).
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+/// How often a condition is checked again.
+pub const POLL: Duration = Duration::from_millis(20);
+
+/// Polls `check` until it returns `Some`, at most `timeout`; `None` when the deadline passed. The condition is
+/// checked once more at the deadline, so a zero timeout checks exactly once.
+pub async fn poll_until<T, F, Fut>(timeout: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return Some(v);
+        }
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            return None;
+        }
+        // The poll interval: not a wait for something to happen, `check` decides that.
+        tokio::time::sleep(POLL.min(deadline - now)).await;
+    }
+}
+
+/// Polls `check` until it returns `Some` and returns the value; panics naming `what` when `timeout` passed.
+pub async fn wait_until<T, F, Fut>(timeout: Duration, what: &str, check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    match poll_until(timeout, check).await {
+        Some(v) => v,
+        None => panic!("timed out after {timeout:?} waiting for {what}"),
+    }
+}
+
+/// Like [`wait_until`], but `what` is built at the timeout (to show the state that was last seen).
+pub async fn wait_until_or<T, F, Fut>(
+    timeout: Duration,
+    check: F,
+    what: impl FnOnce() -> String,
+) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    match poll_until(timeout, check).await {
+        Some(v) => v,
+        None => panic!("timed out after {timeout:?} waiting for {}", what()),
+    }
+}
+
+/// Checks `bad` repeatedly for `window`: panics with its message as soon as it returns `Some`. For the
+/// assertions "nothing (more) happens", where waiting out the window is the behaviour under test.
+pub async fn assert_stays<F, Fut>(window: Duration, mut bad: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<String>>,
+{
+    if let Some(msg) = poll_until(window, || bad()).await {
+        panic!("{msg}");
+    }
+}
+
+/// [`poll_until`] for synchronous code (threads, `spawn_blocking`, `Drop`).
+pub fn poll_until_blocking<T>(
+    timeout: Duration,
+    mut check: impl FnMut() -> Option<T>,
+) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check() {
+            return Some(v);
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return None;
+        }
+        // The poll interval: not a wait for something to happen, `check` decides that.
+        std::thread::sleep(POLL.min(deadline - now));
+    }
+}
+
+/// [`wait_until`] for synchronous code.
+pub fn wait_until_blocking<T>(
+    timeout: Duration,
+    what: &str,
+    check: impl FnMut() -> Option<T>,
+) -> T {
+    match poll_until_blocking(timeout, check) {
+        Some(v) => v,
+        None => panic!("timed out after {timeout:?} waiting for {what}"),
+    }
+}
