@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::consume::{Group, committed};
 use crate::harness::*;
 use crate::verify::service;
 

@@ -394,7 +394,7 @@ async fn broker_down_past_the_delivery_timeout_rebounds_and_nothing_is_lost() {
         Some("p1"),
         "original headers kept"
     );
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(rb.unsettled_inputs().await, 0, "the input is settled");
     assert_eq!(
         rb.count("dead").await + rb.count("error").await,
         0,

@@ -203,10 +203,8 @@ async fn item_14_undecryptable_and_non_json_input_is_rejected_with_nothing_publi
     .await;
     let dead = rb.take("dead", 3, T).await;
     assert_eq!(dead.len(), 3, "all three rejected");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    for kind in KINDS {
-        assert_eq!(rb.count(kind).await, 0, "nothing published on {kind}");
-    }
+    rb.assert_nothing_on(&KINDS, Duration::from_millis(300))
+        .await;
     assert_eq!(worker.stop().await, 0);
     rb.teardown().await;
 }
@@ -364,10 +362,12 @@ async fn item_50_51_sigterm_finishes_the_in_flight_message_and_leaves_the_next_q
         &[("messageId", "m2")],
     )
     .await;
-    worker.wait_log("Message received", T).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Prefetch 1: the first message is in the worker's hands (its produce held by the 1.5 s round trip) once
+    // only the second is ready in the queue.
+    rb.wait_count("messages", 1, T).await;
     worker.signal("TERM");
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The first signal was handled once the worker cancelled its consumer (intake stopped).
+    rb.wait_consumers("messages", 0, T).await;
     worker.signal("TERM"); // a second signal changes nothing
     let logs_handle = worker.output.clone();
     let code = worker.stop().await;

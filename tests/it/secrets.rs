@@ -282,7 +282,7 @@ async fn no_secret_appears_in_any_output_message_or_request() {
     // listener and a closed port (connection errors, timeouts, rebound), a broken client key, a bad mechanism.
     let plain = json!({"brokers": brokers, "topic": topic});
     // Records for the consumers to read.
-    crate::consume::produce_records(&brokers, &topic, 1, 3, 10);
+    produce_records(&brokers, &topic, 1, 3, 10);
     let mut runs = vec![
         message_mode(
             "produce ok",

@@ -6,6 +6,8 @@ use std::time::Duration;
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
+use super::*;
+
 /// One Apache Kafka broker process of a test's own (its own ports and data directory), for faults that stop
 /// or kill the broker. `restart` brings it back on the same ports with the same data.
 pub struct KafkaBroker {
@@ -72,26 +74,26 @@ fn start_node(dir: &std::path::Path, port: &str) -> u32 {
         let _ = child.wait();
     });
     std::fs::write(dir.join("pid"), pid.to_string()).unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
+    let what = format!("the broker in {} to serve port {port}", dir.display());
+    wait_until_blocking(Duration::from_secs(60), &what, || {
         let started = std::fs::read_to_string(&log)
             .map(|s| s.matches("Kafka Server started").count())
             .unwrap_or(0);
         if started > before && std::net::TcpStream::connect(format!("127.0.0.1:{port}")).is_ok() {
-            return pid;
+            return Some(pid);
         }
         assert!(
             pid_alive(pid),
             "broker in {} exited; see server.log",
             dir.display()
         );
-        assert!(
-            std::time::Instant::now() < deadline,
-            "broker in {} not ready after 60 s",
-            dir.display()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        None
+    })
+}
+
+/// Waits (up to `timeout`) until process `pid` is gone; whether it is.
+fn wait_exit(pid: u32, timeout: Duration) -> bool {
+    poll_until_blocking(timeout, || (!pid_alive(pid)).then_some(())).is_some()
 }
 
 impl KafkaBroker {
@@ -123,9 +125,11 @@ impl KafkaBroker {
     /// SIGKILL: no clean shutdown, no flush.
     pub fn kill(&mut self) {
         kill_pid(self.pid, "KILL");
-        while pid_alive(self.pid) {
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        assert!(
+            wait_exit(self.pid, Duration::from_secs(30)),
+            "broker {} still alive 30 s after SIGKILL",
+            self.pid
+        );
     }
 
     /// Starts it again on the same ports and data; returns when it serves clients.
@@ -180,20 +184,17 @@ impl KafkaCluster {
     pub fn kill(&mut self, id: i32) {
         let pid = self.pids[(id - 1) as usize];
         kill_pid(pid, "KILL");
-        while pid_alive(pid) {
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        assert!(
+            wait_exit(pid, Duration::from_secs(30)),
+            "node {id} still alive 30 s after SIGKILL"
+        );
     }
 
     /// SIGTERM node `id` and wait for its clean shutdown (a rolling restart's first half).
     pub fn stop(&mut self, id: i32) {
         let pid = self.pids[(id - 1) as usize];
         kill_pid(pid, "TERM");
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while pid_alive(pid) && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        if pid_alive(pid) {
+        if !wait_exit(pid, Duration::from_secs(60)) {
             self.kill(id);
         }
     }

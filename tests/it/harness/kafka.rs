@@ -2,6 +2,7 @@
 //! needs a broker of its own (to kill or restart it) starts one with `KafkaBroker::start` or a cluster with
 //! `KafkaCluster::start` (brokers.rs).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
@@ -235,9 +236,9 @@ pub fn wait_topic_ready(brokers: &str, topic: &str, partitions: i32, client: &[(
         c.set(*k, *v);
     }
     let consumer: BaseConsumer = c.create().unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let ready = consumer
+    let what = format!("every partition of topic {topic} to have a leader");
+    wait_until_blocking(Duration::from_secs(30), &what, || {
+        consumer
             .fetch_metadata(Some(topic), Duration::from_secs(5))
             .is_ok_and(|md| {
                 md.topics().iter().any(|t| {
@@ -246,16 +247,9 @@ pub fn wait_topic_ready(brokers: &str, topic: &str, partitions: i32, client: &[(
                         && t.partitions().len() == partitions as usize
                         && t.partitions().iter().all(|p| p.leader() >= 0)
                 })
-            });
-        if ready {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "topic {topic} has no leaders after 30 s"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+            })
+            .then_some(())
+    });
 }
 
 /// Creates a topic on the shared broker (replication 1).
@@ -401,4 +395,173 @@ pub fn produce_plain(
             })
             .collect()
     })
+}
+
+/// Committed offsets of `group` for partitions `0..partitions` of `topic`, by partition (-1: nothing committed).
+pub fn committed(brokers: &str, group: &str, topic: &str, partitions: i32) -> BTreeMap<i32, i64> {
+    committed_offsets(brokers, group, topic, partitions)
+        .into_iter()
+        .zip(0..)
+        .map(|(o, p)| (p, o.unwrap_or(-1)))
+        .collect()
+}
+
+/// A consumer group of one test, deleted from the shared broker when dropped (after its members stopped).
+pub struct Group(pub String);
+
+impl Group {
+    pub fn new() -> Self {
+        Self(rand_name("group"))
+    }
+}
+
+impl std::ops::Deref for Group {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        delete_group(&kafka(), &self.0);
+    }
+}
+
+/// A consumer group as its coordinator describes it (DescribeGroups).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupView {
+    /// `Stable`, `PreparingRebalance`, `CompletingRebalance`, `Empty` or `Dead`.
+    pub state: String,
+    /// The partitions each member owns (classic consumer protocol assignment), sorted.
+    pub members: Vec<Vec<(String, i32)>>,
+}
+
+impl GroupView {
+    /// How many partitions each member owns.
+    pub fn owned(&self) -> Vec<usize> {
+        self.members.iter().map(Vec::len).collect()
+    }
+}
+
+/// Describes `group` (`None` when the coordinator does not answer).
+pub fn describe_group(brokers: &str, group: &str) -> Option<GroupView> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .unwrap();
+    let list = c
+        .fetch_group_list(Some(group), Duration::from_secs(5))
+        .ok()?;
+    let g = list.groups().iter().find(|g| g.name() == group)?;
+    Some(GroupView {
+        state: g.state().to_owned(),
+        members: g
+            .members()
+            .iter()
+            .map(|m| m.assignment().map(decode_assignment).unwrap_or_default())
+            .collect(),
+    })
+}
+
+/// Decodes a classic consumer protocol `Assignment`: version (i16), [topic (string), [partition (i32)]],
+/// user data.
+fn decode_assignment(b: &[u8]) -> Vec<(String, i32)> {
+    let mut at = 2; // version
+    let mut take = |n: usize| -> Option<&[u8]> {
+        let s = b.get(at..at + n)?;
+        at += n;
+        Some(s)
+    };
+    let mut out = Vec::new();
+    let mut parse = || -> Option<()> {
+        let topics = i32::from_be_bytes(take(4)?.try_into().ok()?);
+        for _ in 0..topics.max(0) {
+            let len = i16::from_be_bytes(take(2)?.try_into().ok()?);
+            let topic = String::from_utf8_lossy(take(usize::try_from(len).ok()?)?).into_owned();
+            let n = i32::from_be_bytes(take(4)?.try_into().ok()?);
+            for _ in 0..n.max(0) {
+                out.push((topic.clone(), i32::from_be_bytes(take(4)?.try_into().ok()?)));
+            }
+        }
+        Some(())
+    };
+    parse();
+    out.sort();
+    out
+}
+
+/// Waits until `group` is `Stable` with `members` members that each own some partitions and together own
+/// `partitions` partitions (a settled rebalance, as the coordinator sees it); returns the view.
+pub async fn wait_group_settled(
+    brokers: &str,
+    group: &str,
+    members: usize,
+    partitions: usize,
+    timeout: Duration,
+) -> GroupView {
+    let last = std::sync::Mutex::new(None);
+    wait_until_or(
+        timeout,
+        || async {
+            let (b, g) = (brokers.to_owned(), group.to_owned());
+            let view = tokio::task::spawn_blocking(move || describe_group(&b, &g))
+                .await
+                .unwrap()?;
+            let owned = view.owned();
+            let settled = view.state == "Stable"
+                && owned.len() == members
+                && owned.iter().all(|n| *n > 0)
+                && owned.iter().sum::<usize>() == partitions;
+            let done = settled.then(|| view.clone());
+            *last.lock().unwrap() = Some(view);
+            done
+        },
+        || {
+            format!(
+                "group {group} to settle with {members} members owning {partitions} partitions; last seen {:?}",
+                last.lock().unwrap()
+            )
+        },
+    )
+    .await
+}
+
+/// Writes `n` records round-robin over `partitions` with a plain rdkafka producer: key `{prefix}{i}`, value
+/// `{value_prefix}{i}` padded with `x` to `value_len` bytes; waits for every delivery.
+pub fn produce_bulk(
+    brokers: &str,
+    topic: &str,
+    partitions: i32,
+    range: std::ops::Range<usize>,
+    (key_prefix, value_prefix): (&str, &str),
+    value_len: usize,
+) {
+    use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("linger.ms", "5")
+        .create()
+        .unwrap();
+    for i in range {
+        let key = format!("{key_prefix}{i}");
+        let mut value = format!("{value_prefix}{i}");
+        if value.len() < value_len {
+            value.push_str(&"x".repeat(value_len - value.len()));
+        }
+        let p = i32::try_from(i).unwrap() % partitions;
+        // A full local queue (QueueFull): wait until deliveries made room, then send again.
+        while producer
+            .send(BaseRecord::to(topic).partition(p).key(&key).payload(&value))
+            .is_err()
+        {
+            let _ = producer.flush(Duration::from_millis(100));
+        }
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+}
+
+/// Writes `n` records round-robin over `partitions`: key `k{i}`, value `v{i}` padded to `value_len`.
+pub fn produce_records(brokers: &str, topic: &str, partitions: i32, n: usize, value_len: usize) {
+    produce_bulk(brokers, topic, partitions, 0..n, ("k", "v"), value_len);
 }

@@ -14,4 +14,5 @@ pub use assertions::*;
 pub use brokers::*;
 pub use kafka::*;
 pub use rabbit::*;
+pub use wait::*;
 pub use worker::*;

@@ -10,6 +10,8 @@ use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
 use serde_json::Value;
 
+use super::*;
+
 pub const PASSWORD: &str = "testCryptoPassword";
 pub const IV: &str = "iv=any16_symbols";
 
@@ -276,25 +278,18 @@ impl Rabbit {
 
     /// Next message of queue `kind`, waiting up to `timeout`.
     pub async fn next(&self, kind: &str, timeout: Duration) -> Option<Got> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            if let Some(m) = self
-                .ch
+        poll_until(timeout, || async {
+            self.ch
                 .basic_get(self.q(kind).into(), BasicGetOptions { no_ack: true })
                 .await
                 .unwrap()
-            {
-                return Some(Got {
+                .map(|m| Got {
                     data: m.delivery.data.clone(),
                     props: m.delivery.properties.clone(),
                     routing_key: m.delivery.routing_key.as_str().to_owned(),
-                });
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return None;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+                })
+        })
+        .await
     }
 
     /// Collects `n` messages of queue `kind`.
@@ -311,7 +306,17 @@ impl Rabbit {
         out
     }
 
+    /// Ready messages in queue `kind` (a passive `queue.declare`).
     pub async fn count(&self, kind: &str) -> u32 {
+        self.declare_passive(kind).await.message_count()
+    }
+
+    /// Consumers on queue `kind`: the worker's intake (1 while it consumes the listen queue, 0 once it cancelled).
+    pub async fn consumers(&self, kind: &str) -> u32 {
+        self.declare_passive(kind).await.consumer_count()
+    }
+
+    async fn declare_passive(&self, kind: &str) -> lapin::Queue {
         self.ch
             .queue_declare(
                 self.q(kind).into(),
@@ -323,7 +328,39 @@ impl Rabbit {
             )
             .await
             .unwrap()
-            .message_count()
+    }
+
+    /// Waits until queue `kind` holds `n` ready messages.
+    pub async fn wait_count(&self, kind: &str, n: u32, timeout: Duration) {
+        let what = format!("{n} messages in queue {kind}");
+        wait_until(timeout, &what, || async {
+            (self.count(kind).await == n).then_some(())
+        })
+        .await;
+    }
+
+    /// Waits until `n` consumers consume queue `kind` (0: the worker cancelled its intake).
+    pub async fn wait_consumers(&self, kind: &str, n: u32, timeout: Duration) {
+        let what = format!("{n} consumers on queue {kind}");
+        wait_until(timeout, &what, || async {
+            (self.consumers(kind).await == n).then_some(())
+        })
+        .await;
+    }
+
+    /// Asserts that nothing is published to any of `kinds` during `window` (checked throughout, failing at the
+    /// first message). Waiting out the window is the behaviour under test: "nothing (more) is published".
+    pub async fn assert_nothing_on(&self, kinds: &[&str], window: Duration) {
+        assert_stays(window, || async {
+            for kind in kinds {
+                let n = self.count(kind).await;
+                if n > 0 {
+                    return Some(format!("{n} unexpected messages on {kind}"));
+                }
+            }
+            None
+        })
+        .await;
     }
 
     /// Input messages not settled yet: ready in the queue, or delivered to a worker and neither acked nor
@@ -366,13 +403,15 @@ impl Rabbit {
     /// Waits (up to 15 s) until every input is settled (acked or rejected, see [`Rabbit::unsettled_now`]) and
     /// returns how many are not.
     pub async fn unsettled_inputs(&self) -> u64 {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-        loop {
-            let n = self.unsettled_now("messages").await;
-            if n == 0 || tokio::time::Instant::now() > deadline {
-                return n;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        let settled = poll_every(
+            Duration::from_millis(100),
+            Duration::from_secs(15),
+            || async { (self.unsettled_now("messages").await == 0).then_some(()) },
+        )
+        .await;
+        match settled {
+            Some(()) => 0,
+            None => self.unsettled_now("messages").await,
         }
     }
 

@@ -11,7 +11,16 @@ pub const POLL: Duration = Duration::from_millis(20);
 
 /// Polls `check` until it returns `Some`, at most `timeout`; `None` when the deadline passed. The condition is
 /// checked once more at the deadline, so a zero timeout checks exactly once.
-pub async fn poll_until<T, F, Fut>(timeout: Duration, mut check: F) -> Option<T>
+pub async fn poll_until<T, F, Fut>(timeout: Duration, check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    poll_every(POLL, timeout, check).await
+}
+
+/// [`poll_until`] with another interval, for checks that are costly themselves (a `rabbitmqctl` call).
+pub async fn poll_every<T, F, Fut>(every: Duration, timeout: Duration, mut check: F) -> Option<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
@@ -26,7 +35,7 @@ where
             return None;
         }
         // The poll interval: not a wait for something to happen, `check` decides that.
-        tokio::time::sleep(POLL.min(deadline - now)).await;
+        tokio::time::sleep(every.min(deadline - now)).await;
     }
 }
 

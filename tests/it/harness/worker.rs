@@ -100,15 +100,17 @@ impl Worker {
 
     /// Waits until the logs contain `needle`.
     pub async fn wait_log(&self, needle: &str, timeout: Duration) {
-        let deadline = tokio::time::Instant::now() + timeout;
-        while !self.logs().contains(needle) {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "worker never logged {needle:?}; logs:\n{}",
-                self.logs()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_until_or(
+            timeout,
+            || async { self.logs().contains(needle).then_some(()) },
+            || format!("the worker to log {needle:?}; logs:\n{}", self.logs()),
+        )
+        .await;
+    }
+
+    /// Whether the process has exited (without waiting).
+    pub fn exited(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_some()
     }
 
     pub async fn ready(&self) {
