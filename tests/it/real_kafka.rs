@@ -2,7 +2,7 @@
 //! watermarks after retention, and interoperability with the Java client.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -246,20 +246,14 @@ async fn log_start_offset_is_the_low_watermark_after_retention_deleted_the_head(
         let head: Vec<(Option<i32>, Option<&str>, &[u8])> =
             (0..10).map(|_| (Some(0), None, &b"old"[..])).collect();
         produce_plain(&b, &t, &head);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            // Appends roll the segment; the retention check (every second) deletes the rolled ones.
-            std::thread::sleep(Duration::from_millis(300));
+        // Appends roll the segment (one every 300 ms, each older than segment.ms); the retention check (every
+        // second) deletes the rolled ones. Wait until the low watermark passed the head.
+        poll_every_blocking(Duration::from_millis(300), Duration::from_secs(60), || {
             produce_plain(&b, &t, &[(Some(0), None, &b"newer"[..])]);
             let (low, _) = watermarks(&b, &t, 0);
-            if low >= 10 {
-                return low;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "retention never deleted the head"
-            );
-        }
+            (low >= 10).then_some(low)
+        })
+        .expect("retention deleted the head (low watermark >= 10) within 60 s")
     })
     .await
     .unwrap();

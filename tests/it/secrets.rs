@@ -231,24 +231,24 @@ async fn message_mode(label: &str, function: &str, cfg: Value, inputs: Vec<Value
     worker.ready().await;
     for input in &inputs {
         publish(&rb, input).await;
-        // Let the execution finish (data, error, or a rebound after the delivery timeout).
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(12);
-        while tokio::time::Instant::now() < deadline {
-            if rb.count("messages").await == 0
-                && (rb.count("data").await
-                    + rb.count("error").await
-                    + rb.count("rebound").await
-                    + rb.count("dead").await)
-                    > 0
-            {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        // Let the execution finish (data, error, or a rebound after the delivery timeout); what is captured
+        // then is checked, whether or not it finished.
+        let _ = poll_until(Duration::from_secs(12), || async {
+            let out = rb.count("data").await
+                + rb.count("error").await
+                + rb.count("rebound").await
+                + rb.count("dead").await;
+            (rb.count("messages").await == 0 && out > 0).then_some(())
+        })
+        .await;
     }
     if function == "consume" {
-        // Let the member connect, fail or fetch for a while.
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        // Let the member connect and fetch the topic's three records, or fail: until it emitted all three or an
+        // error (a member that only retries, against a closed port, is captured after 10 s).
+        let _ = poll_until(Duration::from_secs(10), || async {
+            (rb.count("data").await >= 3 || rb.count("error").await > 0).then_some(())
+        })
+        .await;
     }
     let output = std::sync::Arc::clone(&worker.output);
     worker.stop().await;

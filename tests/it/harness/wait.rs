@@ -80,7 +80,13 @@ where
 }
 
 /// [`poll_until`] for synchronous code (threads, `spawn_blocking`, `Drop`).
-pub fn poll_until_blocking<T>(
+pub fn poll_until_blocking<T>(timeout: Duration, check: impl FnMut() -> Option<T>) -> Option<T> {
+    poll_every_blocking(POLL, timeout, check)
+}
+
+/// [`poll_every`] for synchronous code.
+pub fn poll_every_blocking<T>(
+    every: Duration,
     timeout: Duration,
     mut check: impl FnMut() -> Option<T>,
 ) -> Option<T> {
@@ -94,7 +100,7 @@ pub fn poll_until_blocking<T>(
             return None;
         }
         // The poll interval: not a wait for something to happen, `check` decides that.
-        std::thread::sleep(POLL.min(deadline - now));
+        std::thread::sleep(every.min(deadline - now));
     }
 }
 
