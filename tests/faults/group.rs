@@ -16,6 +16,8 @@ struct ConsumeCase {
     topic: String,
     group: String,
     partitions: i32,
+    /// Workers started through [`ConsumeCase::worker`] (members the group should list).
+    workers: std::sync::atomic::AtomicUsize,
 }
 
 impl ConsumeCase {
@@ -47,6 +49,7 @@ impl ConsumeCase {
             topic,
             group,
             partitions,
+            workers: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -62,20 +65,40 @@ impl ConsumeCase {
             .unwrap();
     }
 
-    /// A new worker of the step that has received a tick (started its group member).
+    /// A new worker of the step that has received a tick and joined the group with its member.
     async fn worker(&self, tick: &str) -> Worker {
         let w = Worker::spawn(&self.env);
         w.ready().await;
-        self.tick_until_started(&w, tick).await;
+        let n = self
+            .workers
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1;
+        self.tick_until_members(n, tick).await;
         w
     }
 
-    /// Publishes ticks until `w` started its member (several containers compete on one step queue).
-    async fn tick_until_started(&self, w: &Worker, tick: &str) {
-        let deadline = Instant::now() + Duration::from_secs(30);
+    /// Publishes ticks (several containers compete on one step queue) until the group coordinator lists
+    /// `members` members.
+    async fn tick_until_members(&self, members: usize, tick: &str) {
+        let deadline = Deadline::new(
+            Duration::from_secs(30),
+            format!(
+                "{members} members in group {} (a tick reached the new worker)",
+                self.group
+            ),
+        )
+        .every(Duration::from_millis(300));
         let mut i = 0;
-        while !w.logs().contains("Consumer group member started") {
-            assert!(Instant::now() < deadline, "no tick reached the worker");
+        loop {
+            let (b, g) = (self.kafka.brokers(), self.group.clone());
+            let listed = tokio::task::spawn_blocking(move || {
+                describe_group(&b, &g).map_or(0, |v| v.members.len())
+            })
+            .await
+            .unwrap();
+            if listed >= members {
+                return;
+            }
             self.rb
                 .publish_input(
                     &json!({"body": {}}),
@@ -83,7 +106,7 @@ impl ConsumeCase {
                 )
                 .await;
             i += 1;
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            deadline.tick_or(|| format!("{listed} listed")).await;
         }
     }
 
@@ -364,6 +387,7 @@ async fn consumer_idle_past_connections_max_idle_then_consumes() {
     c.collect(&mut got, 300, Duration::from_secs(60)).await;
     assert_eq!(got.seen.len(), 300, "the first records were consumed");
     let idle = Duration::from_millis(3 * idle_ms);
+    // The behaviour under test: the member stays idle for three times `connections.max.idle.ms`.
     tokio::time::sleep(idle).await;
     let before_idle_end = w.logs();
     let produced_at = Instant::now();
@@ -465,6 +489,7 @@ async fn sigterm_right_after_a_broker_bounce_exits_in_bound() {
         kafka.restart();
         kafka
     });
+    // The fault's timing under test: the signals land 2 s into the outage, while the broker restarts.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (mut wc, mut wp) = (wc, wp);
     let signalled = Instant::now();
@@ -577,6 +602,7 @@ async fn one_gb_backlog_of_100_kb_records_keeps_rss_bounded() {
     let mut emitted = 0u64;
     let mut curve: Vec<(f64, u64, u64)> = Vec::new();
     while started.elapsed() < Duration::from_secs(secs) && emitted < n as u64 {
+        // The measurement's sampling period: one RSS sample per second of the drain.
         tokio::time::sleep(Duration::from_secs(1)).await;
         // The data queue is emptied as the worker fills it (RabbitMQ would page a 1.4 GB queue to disk).
         emitted += u64::from(

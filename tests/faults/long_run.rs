@@ -182,6 +182,7 @@ async fn long_run_mixed_stream_with_periodic_faults_stays_flat() {
             .ch
             .queue_purge(rp.q("data").into(), QueuePurgeOptions::default())
             .await;
+        // The load's pace under test: the feeder runs every 50 ms and sends what is due by then.
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // Drain: every record produced must reach the consume side.
@@ -193,7 +194,8 @@ async fn long_run_mixed_stream_with_periodic_faults_stays_flat() {
             count_value(&m, &mut seen);
         }
     }
-    // A quiet period, then the last samples (connections settled, nothing in flight).
+    // The behaviour under test: resources after a quiet period of 11 s (connections settled, nothing in
+    // flight), sampled at its end.
     tokio::time::sleep(Duration::from_secs(11)).await;
     let el = started.elapsed().as_secs();
     curve_p.push(sample(&wp, el));

@@ -239,6 +239,7 @@ pub(crate) async fn break_brokers(
         }
         Fault::RabbitRestart => {
             blocking(|| rabbit.ctl(&["stop_app"]));
+            // The fault under test: RabbitMQ is down for 5 s.
             tokio::time::sleep(Duration::from_secs(5)).await;
             blocking(|| {
                 rabbit.ctl(&["start_app"]);
@@ -247,6 +248,7 @@ pub(crate) async fn break_brokers(
         }
         Fault::KafkaRestart => {
             blocking(|| kafka.kill());
+            // The fault under test: Kafka stays down for `kafka_down` (then the restart's own time).
             tokio::time::sleep(kafka_down).await;
             blocking(|| kafka.restart());
             eprintln!(
@@ -447,10 +449,12 @@ async fn produce_under(fault: Fault) {
     let mut worker = Some(Worker::spawn(&env));
     worker.as_ref().unwrap().ready().await;
     // Let part of the stream through, then inject the fault while inputs are still waiting.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while rb.count("data").await < 400 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_until(
+        Duration::from_secs(60),
+        "400 results before the fault",
+        || async { (rb.count("data").await >= 400).then_some(()) },
+    )
+    .await;
     let waiting = rb.count("messages").await;
     assert!(
         waiting > 0,
@@ -465,10 +469,12 @@ async fn produce_under(fault: Fault) {
         rb
     };
     // Drain: bring rebounds back (the platform's delay queue, without the delay) until the input queue stays empty.
-    let deadline = Instant::now() + Duration::from_secs(180);
+    // Settled: ten checks in a row, 500 ms apart, find both queues empty (the counts below say what is missing).
+    let deadline =
+        Deadline::new(Duration::from_secs(180), "queues drained").every(Duration::from_millis(500));
     let mut rebounded = 0;
     let mut quiet = 0;
-    while quiet < 10 && Instant::now() < deadline {
+    while quiet < 10 {
         rebounded += return_rebounds(&rb).await;
         drain_results(&rb, &mut reported).await;
         if rb.count("messages").await == 0 && rb.count("rebound").await == 0 {
@@ -476,7 +482,9 @@ async fn produce_under(fault: Fault) {
         } else {
             quiet = 0;
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        if !deadline.tick_unless_passed().await {
+            break;
+        }
     }
     let logs = worker.as_ref().unwrap().logs();
     assert_eq!(
@@ -607,21 +615,8 @@ pub(crate) fn fill_range(
     range: std::ops::Range<usize>,
     partitions: usize,
 ) {
-    let p: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()
-        .unwrap();
-    for i in range {
-        let (k, v) = (format!("k{i}"), format!("c{i}"));
-        let part = i32::try_from(i % partitions).unwrap();
-        while p
-            .send(BaseRecord::to(topic).partition(part).key(&k).payload(&v))
-            .is_err()
-        {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-    p.flush(Duration::from_secs(30)).unwrap();
+    let partitions = i32::try_from(partitions).unwrap();
+    produce_bulk(brokers, topic, partitions, range, ("k", "c"), 0);
 }
 
 /// What a Consume worker emitted, as the test saw it on the data queue (single records or batches).

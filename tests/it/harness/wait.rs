@@ -110,8 +110,81 @@ pub fn wait_until_blocking<T>(
     what: &str,
     check: impl FnMut() -> Option<T>,
 ) -> T {
-    match poll_until_blocking(timeout, check) {
+    wait_every_blocking(POLL, timeout, what, check)
+}
+
+/// [`wait_until_blocking`] with another interval (checks that are costly, or timings sampled at a set rate).
+pub fn wait_every_blocking<T>(
+    every: Duration,
+    timeout: Duration,
+    what: &str,
+    check: impl FnMut() -> Option<T>,
+) -> T {
+    match poll_every_blocking(every, timeout, check) {
         Some(v) => v,
         None => panic!("timed out after {timeout:?} waiting for {what}"),
+    }
+}
+
+/// A deadline for a polling loop that keeps state between checks (a drain, a collector):
+/// `while !done { deadline.tick().await }`. [`Deadline::tick`] waits one poll interval and panics naming what
+/// was awaited once the deadline has passed.
+#[derive(Debug)]
+pub struct Deadline {
+    at: tokio::time::Instant,
+    timeout: Duration,
+    every: Duration,
+    what: String,
+}
+
+impl Deadline {
+    pub fn new(timeout: Duration, what: impl Into<String>) -> Self {
+        Self {
+            at: tokio::time::Instant::now() + timeout,
+            timeout,
+            every: POLL,
+            what: what.into(),
+        }
+    }
+
+    /// Another poll interval (for checks that are costly themselves, or a loop that must not spin).
+    pub fn every(mut self, every: Duration) -> Self {
+        self.every = every;
+        self
+    }
+
+    pub fn passed(&self) -> bool {
+        tokio::time::Instant::now() >= self.at
+    }
+
+    /// Waits one poll interval; panics if the deadline has passed.
+    pub async fn tick(&self) {
+        self.tick_or(String::new).await;
+    }
+
+    /// Like [`Deadline::tick`], the panic message extended with `state()` (what was seen last).
+    pub async fn tick_or(&self, state: impl FnOnce() -> String) {
+        let now = tokio::time::Instant::now();
+        if now >= self.at {
+            let state = state();
+            let sep = if state.is_empty() { "" } else { "; " };
+            panic!(
+                "timed out after {:?} waiting for {}{sep}{state}",
+                self.timeout, self.what
+            );
+        }
+        // The poll interval: not a wait for something to happen, the caller's loop checks that.
+        tokio::time::sleep(self.every.min(self.at - now)).await;
+    }
+
+    /// Waits one poll interval, or returns false once the deadline has passed (for loops that end on their own
+    /// terms at the deadline).
+    pub async fn tick_unless_passed(&self) -> bool {
+        let now = tokio::time::Instant::now();
+        if now >= self.at {
+            return false;
+        }
+        tokio::time::sleep(self.every.min(self.at - now)).await;
+        true
     }
 }
