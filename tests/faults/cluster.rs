@@ -710,21 +710,18 @@ impl ConsumeStream {
             tokio::spawn(async move {
                 while !done.load(Ordering::SeqCst) {
                     // Waits one poll interval at most, so that `done` is seen.
-                    match rb.next("data", POLL).await {
-                        Some(m) => {
-                            let b = m.decrypted()["body"].clone();
-                            let mut o = obs.lock().unwrap();
-                            o.ends
-                                .push(m.header_int("end").expect("data carries `end`"));
-                            *o.seen
-                                .entry(b["key"].as_str().unwrap_or_default().to_owned())
-                                .or_default() += 1;
-                            o.positions
-                                .entry(partition_of(&b))
-                                .or_default()
-                                .insert(b["offset"].as_i64().unwrap());
-                        }
-                        None => {}
+                    if let Some(m) = rb.next("data", POLL).await {
+                        let b = m.decrypted()["body"].clone();
+                        let mut o = obs.lock().unwrap();
+                        o.ends
+                            .push(m.header_int("end").expect("data carries `end`"));
+                        *o.seen
+                            .entry(b["key"].as_str().unwrap_or_default().to_owned())
+                            .or_default() += 1;
+                        o.positions
+                            .entry(partition_of(&b))
+                            .or_default()
+                            .insert(b["offset"].as_i64().unwrap());
                     }
                 }
                 let _ = rb.conn.close(200, "done".into()).await;

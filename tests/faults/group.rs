@@ -26,12 +26,7 @@ impl ConsumeCase {
     async fn start(props: &[&str], partitions: i32, cfg: Value, env: &[(&str, &str)]) -> Self {
         let (rabbit, kafka) = start_brokers_with(props).await;
         let (topic, group) = (rand_name("fg"), rand_name("gg"));
-        {
-            let (b, t) = (kafka.brokers(), topic.clone());
-            tokio::task::spawn_blocking(move || create_topic(&b, &t, partitions))
-                .await
-                .unwrap();
-        }
+        create_topic_async(&kafka.brokers(), &topic, partitions).await;
         let rb = Rabbit::setup_on(&rabbit.addr(), "fg", true).await;
         let mut step = json!({"brokers": kafka.brokers(), "topic": topic, "groupId": group});
         for (k, v) in cfg.as_object().into_iter().flatten() {
@@ -356,12 +351,7 @@ async fn consumer_idle_past_connections_max_idle_then_consumes() {
     // broker closes.
     // Its own topic, so its records do not mix with the consumed ones.
     let produce_topic = format!("{}-p", c.topic);
-    {
-        let (b, t) = (c.kafka.brokers(), produce_topic.clone());
-        tokio::task::spawn_blocking(move || create_topic(&b, &t, 1))
-            .await
-            .unwrap();
-    }
+    create_topic_async(&c.kafka.brokers(), &produce_topic, 1).await;
     let rp = Rabbit::setup_on(&c.rabbit.addr(), "fi", true).await;
     let api_p = fake_api(
         json!({"brokers": c.kafka.brokers(), "topic": produce_topic, "deliveryTimeoutMs": DELIVERY_TIMEOUT.as_millis()}),

@@ -83,12 +83,7 @@ async fn long_run_mixed_stream_with_periodic_faults_stays_flat() {
         .unwrap_or(180);
     let (rabbit, mut kafka) = start_brokers().await;
     let (topic, group) = (rand_name("lr"), rand_name("lrg"));
-    {
-        let (b, t) = (kafka.brokers(), topic.clone());
-        tokio::task::spawn_blocking(move || create_topic(&b, &t, 3))
-            .await
-            .unwrap();
-    }
+    create_topic_async(&kafka.brokers(), &topic, 3).await;
     let rp = Rabbit::setup_on(&rabbit.addr(), "lrp", true).await;
     let rc = Rabbit::setup_on(&rabbit.addr(), "lrc", true).await;
     let api_p =

@@ -303,6 +303,8 @@ pub(crate) async fn inject(
     }
 }
 
+/// A worker's environment for the fault cases: `HOSTNAME` names its AMQP connections (so that a fault can close
+/// them), its messages are persistent.
 fn worker_env(
     rb: &Rabbit,
     api: &str,
@@ -310,13 +312,16 @@ fn worker_env(
     hostname: &str,
     extra: &[(&str, &str)],
 ) -> Vec<(String, String)> {
-    let mut env = rb.env(api, function);
-    env.push(("HOSTNAME".into(), hostname.into()));
-    env.push(("ELASTICIO_AMQP_PERSISTENT_MESSAGES".into(), "true".into()));
-    for (k, v) in extra {
-        env.push(((*k).into(), (*v).into()));
-    }
-    env
+    let base = step_env(
+        rb,
+        api,
+        function,
+        &[
+            ("HOSTNAME", hostname),
+            ("ELASTICIO_AMQP_PERSISTENT_MESSAGES", "true"),
+        ],
+    );
+    with_env(base, extra)
 }
 
 /// Moves every rebounded message back to the input queue (the platform's delay queue, without the delay).
@@ -417,10 +422,7 @@ pub(crate) async fn start_brokers_with(props: &[&str]) -> (RabbitNode, KafkaBrok
 async fn produce_under(fault: Fault) {
     let (rabbit, mut kafka) = start_brokers().await;
     let topic = rand_name("fp");
-    let (b, t) = (kafka.brokers(), topic.clone());
-    tokio::task::spawn_blocking(move || create_topic(&b, &t, 3))
-        .await
-        .unwrap();
+    create_topic_async(&kafka.brokers(), &topic, 3).await;
     let rb = Rabbit::setup_on(&rabbit.addr(), "fp", true).await;
     let api =
         fake_api(json!({"brokers": kafka.brokers(), "topic": topic, "deliveryTimeoutMs": DELIVERY_TIMEOUT.as_millis()}))

@@ -354,12 +354,13 @@ async fn each_bad_input_gets_its_outcome_and_the_next_good_message_is_still_prod
     let t = Topic::new("bad-input", 2);
     let topic = t.name.clone();
     let rb = Rabbit::setup("badinput").await;
-    let api =
-        fake_api(json!({"brokers": brokers, "topic": topic, "deliveryTimeoutMs": 3000})).await;
-    let mut env = rb.env(&api.uri(), "produce");
-    env.push(("ELASTICIO_DATA_RATE_LIMIT".into(), "1000".into()));
-    let mut worker = Worker::spawn(&env);
-    worker.ready().await;
+    let (mut worker, _api) = start_step(
+        &rb,
+        "produce",
+        json!({"brokers": brokers, "topic": topic, "deliveryTimeoutMs": 3000}),
+        &[("ELASTICIO_DATA_RATE_LIMIT", "1000")],
+    )
+    .await;
 
     let mut expected_records = 0;
     for case in catalogue() {
@@ -457,11 +458,13 @@ async fn huge_messages_are_written_or_fail_with_the_size_named_and_nothing_else_
     let t = Topic::new("huge", 4);
     let topic = t.name.clone();
     let rb = Rabbit::setup("huge").await;
-    let api = fake_api(json!({"brokers": brokers, "topic": topic})).await;
-    let mut env = rb.env(&api.uri(), "produce");
-    env.push(("ELASTICIO_DATA_RATE_LIMIT".into(), "1000".into()));
-    let mut worker = Worker::spawn(&env);
-    worker.ready().await;
+    let (mut worker, _api) = start_step(
+        &rb,
+        "produce",
+        json!({"brokers": brokers, "topic": topic}),
+        &[("ELASTICIO_DATA_RATE_LIMIT", "1000")],
+    )
+    .await;
     let mut expected = 0i64;
 
     // 100 000 records (keyless, so sticky partitioning spreads them in batches).
@@ -676,10 +679,10 @@ async fn garbled_environment_values_stop_startup_with_the_variable_named_or_fall
         ("ELASTICIO_SHUTDOWN_TIMEOUT", ""),
     ]));
     w.ready().await;
-    assert!(
-        w.logs().contains("prefetch=1") || w.logs().contains("\"prefetch\":1"),
-        "{}",
-        w.logs()
+    assert_eq!(
+        rb.consumer_prefetch("messages").await,
+        vec![1],
+        "the default prefetch applies to the worker's consumer"
     );
     assert_eq!(w.stop().await, 0);
     rb.teardown().await;
@@ -745,9 +748,7 @@ async fn broken_component_config_is_a_configuration_error_per_message_and_the_wo
     ];
     let rb = Rabbit::setup("badcfg").await;
     for (cfg, field, reason) in cases {
-        let api = fake_api(cfg.clone()).await;
-        let mut w = Worker::spawn(&rb.env(&api.uri(), "produce"));
-        w.ready().await;
+        let (mut w, _api) = start_step(&rb, "produce", cfg.clone(), &[]).await;
         for i in 0..2 {
             publish(
                 &rb,

@@ -37,15 +37,14 @@ fn default_step() -> Value {
 
 /// A worker running `function` of the diag component with extra environment.
 async fn diag(rb: &Rabbit, api: &MockServer, function: &str, extra: &[(&str, &str)]) -> Worker {
-    let mut env = rb.env(&api.uri(), function);
-    env.push(("ELASTICIO_COMPONENT_PATH".into(), fixture_dir()));
-    env.push(("HOSTNAME".into(), rb.prefix.clone()));
-    for (k, v) in extra {
-        env.push(((*k).to_owned(), (*v).to_owned()));
-    }
-    let w = Worker::spawn(&env);
-    w.ready().await;
-    w
+    let (dir, host) = (fixture_dir(), rb.prefix.clone());
+    let env = step_env(
+        rb,
+        &api.uri(),
+        function,
+        &[("ELASTICIO_COMPONENT_PATH", &dir), ("HOSTNAME", &host)],
+    );
+    spawn_ready(&with_env(env, extra)).await
 }
 
 async fn setup(name: &str, extra: &[(&str, &str)]) -> (Rabbit, MockServer, Worker) {
@@ -1269,7 +1268,8 @@ async fn item_48_consumer_connection_loss_resumes_without_double_processing() {
         &[("messageId", "m-48")],
     )
     .await;
-    w.wait_log("Message received", T).await;
+    // The delivery is in the worker's hands (prefetch 1, nothing else queued): its execution runs.
+    rb.wait_count("messages", 0, T).await;
     close_connection_now(&format!("{}-read", rb.prefix));
     w.wait_log("Consuming again after reconnect", T).await;
     assert_eq!(
@@ -1448,16 +1448,12 @@ async fn item_58_exit_code_follows_the_result_post() {
         .respond_with(ResponseTemplate::new(500))
         .mount(&server)
         .await;
-    let env = vec![
-        (
-            "ELASTICIO_POST_RESULT_URL".to_owned(),
-            format!("{}/result", server.uri()),
-        ),
-        ("ELASTICIO_API_URI".to_owned(), server.uri()),
-        ("ELASTICIO_API_USERNAME".to_owned(), "u".to_owned()),
-        ("ELASTICIO_API_KEY".to_owned(), "k".to_owned()),
-        ("ELASTICIO_CFG".to_owned(), "{}".to_owned()),
-    ];
+    let env = service_env(
+        &format!("{}/result", server.uri()),
+        &server.uri(),
+        "k",
+        &[("ELASTICIO_CFG", "{}")],
+    );
     let mut w = Worker::spawn_args(&["service", "verifyCredentials"], &env);
     assert_eq!(w.exit_code(T).await, 1, "non-200 → 1");
 }

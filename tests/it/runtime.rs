@@ -22,15 +22,19 @@ fn produce_cfg(brokers: &str, topic: &str) -> serde_json::Value {
 async fn data_message_carries_the_reference_headers_and_the_delivery_is_acked() {
     let topic = Topic::new("headers", 1);
     let rb = Rabbit::setup("headers").await;
-    let api = fake_api(produce_cfg(&kafka(), &topic.name)).await;
-    let mut env = rb.env(&api.uri(), "produce");
-    env.push((
-        "ELASTICIO_ADDITIONAL_VARS_FOR_HEADERS".into(),
-        "ELASTICIO_EXTRA_ONE".into(),
-    ));
-    env.push(("ELASTICIO_EXTRA_ONE".into(), "x1".into()));
-    let worker = Worker::spawn(&env);
-    worker.ready().await;
+    let (worker, api) = start_step(
+        &rb,
+        "produce",
+        produce_cfg(&kafka(), &topic.name),
+        &[
+            (
+                "ELASTICIO_ADDITIONAL_VARS_FOR_HEADERS",
+                "ELASTICIO_EXTRA_ONE",
+            ),
+            ("ELASTICIO_EXTRA_ONE", "x1"),
+        ],
+    )
+    .await;
 
     rb.publish_input(
         &json!({"id": "m1", "body": {"messages": [{"key": "k1", "value": "v1"}]}}),
@@ -139,9 +143,7 @@ async fn data_message_carries_the_reference_headers_and_the_delivery_is_acked() 
 async fn item_26_failed_execution_publishes_the_error_wrapper_and_rejects() {
     let topic = Topic::new("error", 1);
     let rb = Rabbit::setup("error").await;
-    let api = fake_api(produce_cfg(&kafka(), &topic.name)).await;
-    let worker = Worker::spawn(&rb.env(&api.uri(), "produce"));
-    worker.ready().await;
+    let (worker, _api) = start_step(&rb, "produce", produce_cfg(&kafka(), &topic.name), &[]).await;
     let content = rb
         .publish_input(
             &json!({"body": {"records": []}}),
@@ -188,9 +190,7 @@ async fn item_26_failed_execution_publishes_the_error_wrapper_and_rejects() {
 async fn item_14_undecryptable_and_non_json_input_is_rejected_with_nothing_published() {
     let topic = Topic::new("garbage", 1);
     let rb = Rabbit::setup("garbage").await;
-    let api = fake_api(produce_cfg(&kafka(), &topic.name)).await;
-    let worker = Worker::spawn(&rb.env(&api.uri(), "produce"));
-    worker.ready().await;
+    let (worker, _api) = start_step(&rb, "produce", produce_cfg(&kafka(), &topic.name), &[]).await;
     rb.publish_raw(b"this is not base64 ciphertext", &[("messageId", "bad-1")])
         .await;
     let not_json = crypto().encode(b"not json at all", 1);
@@ -340,9 +340,13 @@ async fn item_50_51_sigterm_finishes_the_in_flight_message_and_leaves_the_next_q
     let topic = rand_name("topic");
     mock.create_topic(&topic, 1, 1).unwrap();
     let rb = Rabbit::setup("sigterm").await;
-    let api = fake_api(produce_cfg(&mock.bootstrap_servers(), &topic)).await;
-    let worker = Worker::spawn(&rb.env(&api.uri(), "produce"));
-    worker.ready().await;
+    let (worker, _api) = start_step(
+        &rb,
+        "produce",
+        produce_cfg(&mock.bootstrap_servers(), &topic),
+        &[],
+    )
+    .await;
     // Warm the producer so the slow part is only the broker round trip below.
     rb.publish_input(
         &json!({"body": {"messages": [{"value": "warm"}]}}),

@@ -175,19 +175,19 @@ fn find(haystack: &[u8], needle: &[u8]) -> bool {
 
 /// The message-mode environment with every secret in place; debug logs of every crate.
 fn env(rb: &Rabbit, api: &str, function: &str) -> Vec<(String, String)> {
-    let mut env = rb.env(api, function);
-    for (k, v) in [
-        ("ELASTICIO_API_KEY", API_KEY),
-        ("ELASTICIO_MESSAGE_CRYPTO_PASSWORD", CRYPTO_PASSWORD),
-        ("ELASTICIO_MESSAGE_CRYPTO_IV", CRYPTO_IV),
-        ("ELASTICIO_OBJECT_STORAGE_TOKEN", STORAGE_TOKEN),
-        ("ELASTICIO_DATA_RATE_LIMIT", "1000"),
-        ("RUST_LOG", "debug"),
-    ] {
-        env.retain(|(name, _)| name != k);
-        env.push((k.to_owned(), v.to_owned()));
-    }
-    env
+    step_env(
+        rb,
+        api,
+        function,
+        &[
+            ("ELASTICIO_API_KEY", API_KEY),
+            ("ELASTICIO_MESSAGE_CRYPTO_PASSWORD", CRYPTO_PASSWORD),
+            ("ELASTICIO_MESSAGE_CRYPTO_IV", CRYPTO_IV),
+            ("ELASTICIO_OBJECT_STORAGE_TOKEN", STORAGE_TOKEN),
+            ("ELASTICIO_DATA_RATE_LIMIT", "1000"),
+            ("RUST_LOG", "debug"),
+        ],
+    )
 }
 
 async fn publish(rb: &Rabbit, msg: &Value) {
@@ -227,8 +227,7 @@ async fn message_mode(label: &str, function: &str, cfg: Value, inputs: Vec<Value
     let cap = &mut capture;
     let rb = Rabbit::setup("secrets").await;
     let api = fake_api(cfg).await;
-    let worker = Worker::spawn(&env(&rb, &api.uri(), function));
-    worker.ready().await;
+    let worker = spawn_ready(&env(&rb, &api.uri(), function)).await;
     for input in &inputs {
         publish(&rb, input).await;
         // Let the execution finish (data, error, or a rebound after the delivery timeout); what is captured
@@ -575,25 +574,17 @@ async fn service(label: &str, method_name: &str, cfg: Value) -> Capture {
     let cap = &mut capture;
     let server = result_server().await;
     let addr = server.address();
-    let env = vec![
-        (
-            "ELASTICIO_POST_RESULT_URL".to_owned(),
-            format!("http://svc:{RESULT_PASSWORD}@{addr}/result"),
-        ),
-        ("ELASTICIO_CFG".to_owned(), cfg.to_string()),
-        ("ELASTICIO_API_URI".to_owned(), server.uri()),
-        ("ELASTICIO_API_USERNAME".to_owned(), "u".to_owned()),
-        ("ELASTICIO_API_KEY".to_owned(), API_KEY.to_owned()),
-        (
-            "ELASTICIO_ACTION_OR_TRIGGER".to_owned(),
-            "produce".to_owned(),
-        ),
-        (
-            "ELASTICIO_GET_MODEL_METHOD".to_owned(),
-            "getTopics".to_owned(),
-        ),
-        ("RUST_LOG".to_owned(), "debug".to_owned()),
-    ];
+    let env = service_env(
+        &format!("http://svc:{RESULT_PASSWORD}@{addr}/result"),
+        &server.uri(),
+        API_KEY,
+        &[
+            ("ELASTICIO_CFG", &cfg.to_string()),
+            ("ELASTICIO_ACTION_OR_TRIGGER", "produce"),
+            ("ELASTICIO_GET_MODEL_METHOD", "getTopics"),
+            ("RUST_LOG", "debug"),
+        ],
+    );
     let mut w = Worker::spawn_args(&["service", method_name], &env);
     let code = w.exit_code(Duration::from_secs(40)).await;
     assert_eq!(code, 0, "{label}: {}", w.logs());

@@ -30,15 +30,12 @@ pub async fn service_timed(
 ) -> (i32, Option<Value>, Option<String>, String, Option<Duration>) {
     let server = result_server().await;
     let addr = server.address();
-    let mut env = vec![
-        (
-            "ELASTICIO_POST_RESULT_URL".to_owned(),
-            format!("http://svc%40user:p%3Ass@{addr}/result"),
-        ),
-        ("ELASTICIO_API_URI".to_owned(), server.uri()),
-        ("ELASTICIO_API_USERNAME".to_owned(), "u".to_owned()),
-        ("ELASTICIO_API_KEY".to_owned(), "k".to_owned()),
-    ];
+    let mut env = service_env(
+        &format!("http://svc%40user:p%3Ass@{addr}/result"),
+        &server.uri(),
+        "k",
+        &[],
+    );
     if let Some(cfg) = cfg {
         env.push(("ELASTICIO_CFG".to_owned(), cfg.to_string()));
     }

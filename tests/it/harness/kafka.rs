@@ -565,3 +565,11 @@ pub fn produce_bulk(
 pub fn produce_records(brokers: &str, topic: &str, partitions: i32, n: usize, value_len: usize) {
     produce_bulk(brokers, topic, partitions, 0..n, ("k", "v"), value_len);
 }
+
+/// [`create_topic`] from async code (the admin calls block, so they run on a blocking thread).
+pub async fn create_topic_async(brokers: &str, topic: &str, partitions: i32) {
+    let (b, t) = (brokers.to_owned(), topic.to_owned());
+    tokio::task::spawn_blocking(move || create_topic(&b, &t, partitions))
+        .await
+        .unwrap();
+}

@@ -400,6 +400,36 @@ impl Rabbit {
             .sum()
     }
 
+    /// The prefetch count of each consumer on queue `kind`, as the broker applies it (`rabbitmqctl`).
+    pub async fn consumer_prefetch(&self, kind: &str) -> Vec<u64> {
+        let name = self.q(kind);
+        let out = tokio::task::spawn_blocking(|| {
+            std::process::Command::new("rabbitmqctl")
+                .args([
+                    "list_consumers",
+                    "-q",
+                    "--no-table-headers",
+                    "queue_name",
+                    "prefetch_count",
+                ])
+                .output()
+                .expect("rabbitmqctl")
+        })
+        .await
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "rabbitmqctl list_consumers: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .filter(|cols| cols.first() == Some(&name.as_str()))
+            .map(|cols| cols[1].parse().expect("a prefetch count"))
+            .collect()
+    }
+
     /// Waits (up to 15 s) until every input is settled (acked or rejected, see [`Rabbit::unsettled_now`]) and
     /// returns how many are not.
     pub async fn unsettled_inputs(&self) -> u64 {

@@ -69,12 +69,12 @@ where
 
 /// Checks `bad` repeatedly for `window`: panics with its message as soon as it returns `Some`. For the
 /// assertions "nothing (more) happens", where waiting out the window is the behaviour under test.
-pub async fn assert_stays<F, Fut>(window: Duration, mut bad: F)
+pub async fn assert_stays<F, Fut>(window: Duration, bad: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<String>>,
 {
-    if let Some(msg) = poll_until(window, || bad()).await {
+    if let Some(msg) = poll_until(window, bad).await {
         panic!("{msg}");
     }
 }

@@ -27,6 +27,23 @@ pub async fn fake_api(config: Value) -> MockServer {
     server
 }
 
+/// The environment of `kafka-component service …`: the result goes to `result_url`, the platform API is
+/// `api` (user `u`, key `api_key`), with `extra` settings.
+pub fn service_env(
+    result_url: &str,
+    api: &str,
+    api_key: &str,
+    extra: &[(&str, &str)],
+) -> Vec<(String, String)> {
+    let base = [
+        ("ELASTICIO_POST_RESULT_URL", result_url),
+        ("ELASTICIO_API_URI", api),
+        ("ELASTICIO_API_USERNAME", "u"),
+        ("ELASTICIO_API_KEY", api_key),
+    ];
+    with_env(with_env(Vec::new(), &base), extra)
+}
+
 /// A fake platform endpoint for service mode's result POST (`/result`, answered 200).
 pub async fn result_server() -> MockServer {
     let server = MockServer::start().await;
@@ -174,22 +191,59 @@ pub fn diagnostic_logs(logs: &str) -> String {
         last.join("\n")
     )
 }
+
+/// `env` with each of `settings` set (replacing a variable of that name).
+pub fn with_env(
+    mut env: Vec<(String, String)>,
+    settings: &[(&str, &str)],
+) -> Vec<(String, String)> {
+    for (k, v) in settings {
+        env.retain(|(name, _)| name != k);
+        env.push(((*k).to_owned(), (*v).to_owned()));
+    }
+    env
+}
+
+/// The environment of a worker running `function` on `rb` against the platform API at `api`, with `extra`
+/// settings.
+pub fn step_env(
+    rb: &Rabbit,
+    api: &str,
+    function: &str,
+    extra: &[(&str, &str)],
+) -> Vec<(String, String)> {
+    with_env(rb.env(api, function), extra)
+}
+
+/// Spawns a worker and waits until it is ready.
+pub async fn spawn_ready(env: &[(String, String)]) -> Worker {
+    let worker = Worker::spawn(env);
+    worker.ready().await;
+    worker
+}
+
 /// Starts a worker running `function` for the step config `cfg` (served by a fake platform API) on `rb`, with
-/// the data throttle raised and `extra` settings; returns it ready. For a trigger, also publishes the tick.
-pub async fn start_worker(
+/// `extra` settings (the platform's defaults otherwise); returns it ready.
+pub async fn start_step(
     rb: &Rabbit,
     function: &str,
     cfg: Value,
     extra: &[(&str, &str)],
 ) -> (Worker, MockServer) {
     let api = fake_api(cfg).await;
-    let mut env = rb.env(&api.uri(), function);
-    env.push(("ELASTICIO_DATA_RATE_LIMIT".into(), "100000".into()));
-    for (k, v) in extra {
-        env.push(((*k).to_owned(), (*v).to_owned()));
-    }
-    let worker = Worker::spawn(&env);
-    worker.ready().await;
+    let worker = spawn_ready(&step_env(rb, &api.uri(), function, extra)).await;
+    (worker, api)
+}
+
+/// Like [`start_step`], with the data throttle raised (before `extra`). For a trigger, also publishes the tick.
+pub async fn start_worker(
+    rb: &Rabbit,
+    function: &str,
+    cfg: Value,
+    extra: &[(&str, &str)],
+) -> (Worker, MockServer) {
+    let settings = [&[("ELASTICIO_DATA_RATE_LIMIT", "100000")], extra].concat();
+    let (worker, api) = start_step(rb, function, cfg, &settings).await;
     if function == "consume" {
         rb.publish_input(&json!({"body": {}}), &[("messageId", "tick-1")])
             .await;
