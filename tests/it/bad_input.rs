@@ -446,8 +446,7 @@ async fn each_bad_input_gets_its_outcome_and_the_next_good_message_is_still_prod
         read.iter()
             .any(|r| r.key.as_deref() == Some(&b"{\"id\":1}"[..]))
     );
-    assert_eq!(worker.stop().await, 0);
-    rb.teardown().await;
+    finish(rb, worker).await;
 }
 
 /// Big inputs: 100 000 records in one message, a message over the 10 MiB outgoing limit, a record over
@@ -576,8 +575,7 @@ async fn huge_messages_are_written_or_fail_with_the_size_named_and_nothing_else_
     .await
     .unwrap();
     assert_eq!(on_kafka, expected);
-    assert_eq!(worker.stop().await, 0);
-    rb.teardown().await;
+    finish(rb, worker).await;
 }
 
 /// Garbled `ELASTICIO_*` values: the ones the worker cannot run with stop it before it connects (exit 1,
@@ -684,8 +682,7 @@ async fn garbled_environment_values_stop_startup_with_the_variable_named_or_fall
         vec![1],
         "the default prefetch applies to the worker's consumer"
     );
-    assert_eq!(w.stop().await, 0);
-    rb.teardown().await;
+    finish(rb, w).await;
 }
 
 /// Broken step configuration from the platform: the worker starts (configuration is checked per message,

@@ -112,8 +112,7 @@ async fn later_ticks_start_nothing_and_are_acked_promptly() {
         msgs.iter()
             .all(|m| m.header_str("parentMessageId").as_deref() == Some("tick-1"))
     );
-    assert_eq!(worker.stop().await, 0);
-    rb.teardown().await;
+    finish(rb, worker).await;
 }
 
 #[tokio::test]
@@ -168,8 +167,7 @@ async fn kill_9_mid_stream_then_restart_loses_nothing() {
     assert_eq!(values.len(), 1500, "every record at least once");
     let dups = total - 1500;
     eprintln!("kill -9: {dups} duplicates after restart");
-    assert_eq!(worker2.stop().await, 0);
-    rb.teardown().await;
+    finish(rb, worker2).await;
 }
 
 #[tokio::test]
@@ -261,8 +259,7 @@ async fn two_workers_in_one_group_share_the_partitions() {
     let spread: HashSet<i32> = msgs.iter().map(partitions_of).collect();
     assert_eq!(spread.len(), 4);
     assert_eq!(w1.stop().await, 0);
-    assert_eq!(w2.stop().await, 0);
-    rb.teardown().await;
+    finish(rb, w2).await;
 }
 
 #[tokio::test]
@@ -428,8 +425,7 @@ async fn sasl_ssl_produce_then_consume_with_the_ca_certificate() {
         .map(|m| m.decrypted()["body"]["records"].as_array().unwrap().len())
         .sum();
     assert_eq!(written, 10, "logs:\n{}", producer.logs());
-    assert_eq!(producer.stop().await, 0);
-    rb.teardown().await;
+    finish(rb, producer).await;
 
     let rb = Rabbit::setup("sasl-ssl-c").await;
     let (consumer, _api) = start_worker(&rb, "consume", c, &[]).await;
@@ -473,8 +469,7 @@ async fn back_pressure_pauses_and_resumes_without_losing_records() {
         worker.logs().contains("in-flight limit reached"),
         "back-pressure engaged"
     );
-    assert_eq!(worker.stop().await, 0);
-    rb.teardown().await;
+    finish(rb, worker).await;
 }
 
 fn rabbitmqctl(args: &[&str]) {
@@ -524,8 +519,7 @@ async fn stalled_downstream_pauses_fetching_then_resumes_without_losing_records(
         worker.logs().contains("Back-pressure: fetching resumed."),
         "fetching resumed"
     );
-    assert_eq!(worker.stop().await, 0);
-    rb.teardown().await;
+    finish(rb, worker).await;
 }
 
 fn regex_escape(s: &str) -> String {

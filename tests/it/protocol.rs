@@ -58,11 +58,6 @@ fn script(steps: Value) -> Value {
     json!({"body": {"steps": steps}})
 }
 
-async fn finish(rb: Rabbit, w: Worker) {
-    assert_eq!(w.stop().await, 0);
-    rb.teardown().await;
-}
-
 /// The broker's connections: `<pid>\t<client properties>` per line (RabbitMQ's own tooling).
 fn list_connections() -> String {
     let out = std::process::Command::new("rabbitmqctl")

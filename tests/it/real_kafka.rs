@@ -75,8 +75,7 @@ async fn keyed_records_land_in_the_partition_the_java_producer_picks() {
         .map(|o| o.decrypted()["body"]["records"].as_array().unwrap().len())
         .sum();
     assert_eq!(written, 200, "logs:\n{}", worker.logs());
-    assert_eq!(worker.stop().await, 0);
-    rb.teardown().await;
+    finish(rb, worker).await;
 
     let (b, t) = (kafka(), ours.name.clone());
     let read = tokio::task::spawn_blocking(move || read_records(&b, &t, 6, 200, T))
@@ -147,8 +146,7 @@ async fn records_the_java_producer_compressed_with_each_codec_are_consumed() {
         ));
     }
     assert_eq!(seen, expected, "logs:\n{}", worker.logs());
-    assert_eq!(worker.stop().await, 0);
-    rb.teardown().await;
+    finish(rb, worker).await;
     delete_group(&kafka(), &group);
 }
 
@@ -213,8 +211,7 @@ async fn only_the_refused_record_fails(topic: &Topic, bad: Value, error_text: &s
         .await
         .expect("the next message is produced");
     assert_eq!(next.decrypted()["body"]["errorCode"], "0");
-    assert_eq!(worker.stop().await, 0);
-    rb.teardown().await;
+    finish(rb, worker).await;
 }
 
 #[tokio::test]
@@ -289,8 +286,7 @@ async fn log_start_offset_is_the_low_watermark_after_retention_deleted_the_head(
         high - 1,
         "{body}"
     );
-    assert_eq!(worker.stop().await, 0);
-    rb.teardown().await;
+    finish(rb, worker).await;
 }
 
 #[tokio::test]

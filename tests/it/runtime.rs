@@ -182,8 +182,7 @@ async fn item_26_failed_execution_publishes_the_error_wrapper_and_rejects() {
         .expect("rejected into the dead-letter queue");
     assert_eq!(dead.data, content);
     assert_eq!(rb.count("data").await, 0);
-    assert_eq!(worker.stop().await, 0);
-    rb.teardown().await;
+    finish(rb, worker).await;
 }
 
 #[tokio::test]
@@ -205,8 +204,7 @@ async fn item_14_undecryptable_and_non_json_input_is_rejected_with_nothing_publi
     assert_eq!(dead.len(), 3, "all three rejected");
     rb.assert_nothing_on(&KINDS, Duration::from_millis(300))
         .await;
-    assert_eq!(worker.stop().await, 0);
-    rb.teardown().await;
+    finish(rb, worker).await;
 }
 
 #[tokio::test]

@@ -250,3 +250,16 @@ pub async fn start_worker(
     }
     (worker, api)
 }
+
+/// The end of a test: the worker stops cleanly (SIGTERM, exit 0) and the topology is deleted.
+pub async fn finish(rb: Rabbit, worker: Worker) {
+    let output = Arc::clone(&worker.output);
+    let code = worker.stop().await;
+    assert_eq!(
+        code,
+        0,
+        "worker exit code; {}",
+        diagnostic_logs(&output.lock().unwrap())
+    );
+    rb.teardown().await;
+}
