@@ -9,6 +9,12 @@ use std::time::{Duration, Instant};
 /// How often a condition is checked again.
 pub const POLL: Duration = Duration::from_millis(20);
 
+/// The pause between two checks of a condition: the suites' one poll interval. It never decides when something
+/// has happened; the check after it does.
+async fn pause(d: Duration) {
+    tokio::time::sleep(d).await;
+}
+
 /// Polls `check` until it returns `Some`, at most `timeout`; `None` when the deadline passed. The condition is
 /// checked once more at the deadline, so a zero timeout checks exactly once.
 pub async fn poll_until<T, F, Fut>(timeout: Duration, check: F) -> Option<T>
@@ -34,8 +40,7 @@ where
         if now >= deadline {
             return None;
         }
-        // The poll interval: not a wait for something to happen, `check` decides that.
-        tokio::time::sleep(every.min(deadline - now)).await;
+        pause(every.min(deadline - now)).await;
     }
 }
 
@@ -99,7 +104,7 @@ pub fn poll_every_blocking<T>(
         if now >= deadline {
             return None;
         }
-        // The poll interval: not a wait for something to happen, `check` decides that.
+        // The blocking twin of `pause`: the poll interval of synchronous checks.
         std::thread::sleep(every.min(deadline - now));
     }
 }
@@ -173,8 +178,7 @@ impl Deadline {
                 self.timeout, self.what
             );
         }
-        // The poll interval: not a wait for something to happen, the caller's loop checks that.
-        tokio::time::sleep(self.every.min(self.at - now)).await;
+        pause(self.every.min(self.at - now)).await;
     }
 
     /// Waits one poll interval, or returns false once the deadline has passed (for loops that end on their own
@@ -184,7 +188,7 @@ impl Deadline {
         if now >= self.at {
             return false;
         }
-        tokio::time::sleep(self.every.min(self.at - now)).await;
+        pause(self.every.min(self.at - now)).await;
         true
     }
 }
