@@ -16,8 +16,6 @@ struct ConsumeCase {
     topic: String,
     group: String,
     partitions: i32,
-    /// Workers started through [`ConsumeCase::worker`] (members the group should list).
-    workers: std::sync::atomic::AtomicUsize,
 }
 
 impl ConsumeCase {
@@ -44,7 +42,6 @@ impl ConsumeCase {
             topic,
             group,
             partitions,
-            workers: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -60,40 +57,22 @@ impl ConsumeCase {
             .unwrap();
     }
 
-    /// A new worker of the step that has received a tick and joined the group with its member.
+    /// A new worker of the step that has received a tick (started its group member).
     async fn worker(&self, tick: &str) -> Worker {
         let w = Worker::spawn(&self.env);
         w.ready().await;
-        let n = self
-            .workers
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-            + 1;
-        self.tick_until_members(n, tick).await;
+        self.tick_until_started(&w, tick).await;
         w
     }
 
-    /// Publishes ticks (several containers compete on one step queue) until the group coordinator lists
-    /// `members` members.
-    async fn tick_until_members(&self, members: usize, tick: &str) {
-        let deadline = Deadline::new(
-            Duration::from_secs(30),
-            format!(
-                "{members} members in group {} (a tick reached the new worker)",
-                self.group
-            ),
-        )
-        .every(Duration::from_millis(300));
+    /// Publishes ticks (several containers compete on one step queue) until `w` started its member. The
+    /// worker's log line is the signal: the cases' timing starts when the member starts, before it has joined
+    /// the group, which is the first thing the coordinator could show.
+    async fn tick_until_started(&self, w: &Worker, tick: &str) {
+        let deadline = Deadline::new(Duration::from_secs(30), "a tick to reach the worker")
+            .every(Duration::from_millis(300));
         let mut i = 0;
-        loop {
-            let (b, g) = (self.kafka.brokers(), self.group.clone());
-            let listed = tokio::task::spawn_blocking(move || {
-                describe_group(&b, &g).map_or(0, |v| v.members.len())
-            })
-            .await
-            .unwrap();
-            if listed >= members {
-                return;
-            }
+        while !w.logs().contains("Consumer group member started") {
             self.rb
                 .publish_input(
                     &json!({"body": {}}),
@@ -101,7 +80,7 @@ impl ConsumeCase {
                 )
                 .await;
             i += 1;
-            deadline.tick_or(|| format!("{listed} listed")).await;
+            deadline.tick().await;
         }
     }
 
