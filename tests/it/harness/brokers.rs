@@ -75,7 +75,7 @@ fn start_node(dir: &std::path::Path, port: &str) -> u32 {
     });
     std::fs::write(dir.join("pid"), pid.to_string()).unwrap();
     let what = format!("the broker in {} to serve port {port}", dir.display());
-    wait_until_blocking(Duration::from_secs(60), &what, || {
+    wait_every_blocking(METADATA_POLL, Duration::from_secs(60), &what, || {
         let started = std::fs::read_to_string(&log)
             .map(|s| s.matches("Kafka Server started").count())
             .unwrap_or(0);

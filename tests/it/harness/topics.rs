@@ -130,7 +130,7 @@ pub fn wait_topic_ready(brokers: &str, topic: &str, partitions: i32, client: &[(
     }
     let consumer: BaseConsumer = c.create().unwrap();
     let what = format!("every partition of topic {topic} to have a leader");
-    wait_until_blocking(Duration::from_secs(30), &what, || {
+    wait_every_blocking(METADATA_POLL, Duration::from_secs(30), &what, || {
         consumer
             .fetch_metadata(Some(topic), Duration::from_secs(5))
             .is_ok_and(|md| {

@@ -9,6 +9,10 @@ use std::time::{Duration, Instant};
 /// How often a condition is checked again.
 pub const POLL: Duration = Duration::from_millis(20);
 
+/// How often a broker is asked again about itself (metadata, a restarted process's port): each check is a
+/// request to a JVM that may be busy starting.
+pub const METADATA_POLL: Duration = Duration::from_millis(100);
+
 /// The pause between two checks of a condition: the suites' one poll interval. It never decides when something
 /// has happened; the check after it does.
 async fn pause(d: Duration) {
