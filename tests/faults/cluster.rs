@@ -27,7 +27,7 @@ use tokio::task::JoinHandle;
 use wiremock::MockServer;
 
 use super::{Reported, record_reported, return_rebounds, tail, worker_env};
-use crate::helpers::*;
+use crate::harness::*;
 
 const PARTITIONS: i32 = 6;
 /// Partitions of `__consumer_offsets` (scripts/kafka.sh sets `offsets.topic.num.partitions=5`).
@@ -97,16 +97,12 @@ impl Meta {
     }
 }
 
-/// Polls `f` every 100 ms until it returns `Some`, at most `timeout`.
-fn wait_until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+/// How often the cluster's metadata is read while waiting on it (the failover timings are sampled at this rate).
+const META_POLL: Duration = Duration::from_millis(100);
+
+/// Polls the cluster's metadata through `f` until it returns `Some`, at most `timeout`.
+fn wait_until<T>(what: &str, timeout: Duration, f: impl FnMut() -> Option<T>) -> T {
+    wait_every_blocking(META_POLL, timeout, what, f)
 }
 
 /// The node coordinating `group`: the leader of its `__consumer_offsets` partition. The broker creates that
@@ -351,23 +347,25 @@ impl ProduceStream {
                 while !done.load(Ordering::SeqCst) {
                     let n = return_rebounds(&rb).await;
                     let at = now_ms();
-                    let mut got = n > 0;
+                    let got = n > 0;
                     obs.lock()
                         .unwrap()
                         .rebounds
                         .extend(std::iter::repeat_n(at, n));
-                    while let Some(m) = rb.next("data", Duration::ZERO).await {
-                        got = true;
-                        let mut o = obs.lock().unwrap();
-                        let end = m.header_int("end").expect("data carries `end`");
-                        o.ends.push(end);
-                        if let Some(start) = m.header_int("start") {
-                            o.latency.push(end - start);
+                    // Nothing rebounded: wait (one poll interval at most) for the next result.
+                    let first = if got { Duration::ZERO } else { POLL };
+                    let mut next = rb.next("data", first).await;
+                    while let Some(m) = next {
+                        {
+                            let mut o = obs.lock().unwrap();
+                            let end = m.header_int("end").expect("data carries `end`");
+                            o.ends.push(end);
+                            if let Some(start) = m.header_int("start") {
+                                o.latency.push(end - start);
+                            }
+                            record_reported(&m.decrypted()["body"], &mut o.reported);
                         }
-                        record_reported(&m.decrypted()["body"], &mut o.reported);
-                    }
-                    if !got {
-                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        next = rb.next("data", Duration::ZERO).await;
                     }
                 }
                 let _ = rb.conn.close(200, "done".into()).await;
@@ -424,7 +422,11 @@ impl ProduceStream {
     async fn finish(mut self, brokers: &str, label: &str) {
         let t0 = Instant::now();
         let n = self.published.load(Ordering::SeqCst);
-        let deadline = Instant::now() + Duration::from_secs(120);
+        let deadline = Deadline::new(
+            Duration::from_secs(120),
+            format!("{label}: all {n} inputs answered"),
+        )
+        .every(Duration::from_millis(200));
         loop {
             let answered = self.obs.lock().unwrap().reported.len();
             if answered >= n
@@ -433,12 +435,14 @@ impl ProduceStream {
             {
                 break;
             }
-            assert!(
-                Instant::now() < deadline,
-                "{label}: {answered} of {n} inputs answered after 120 s; worker logs:\n{}",
-                tail(&self.worker.as_ref().unwrap().logs())
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            deadline
+                .tick_or(|| {
+                    format!(
+                        "{answered} answered; worker logs:\n{}",
+                        tail(&self.worker.as_ref().unwrap().logs())
+                    )
+                })
+                .await;
         }
         let answered = t0.elapsed();
         let worker = self.worker.take().unwrap();
@@ -545,6 +549,20 @@ struct ConsumeObs {
     ends: Vec<i64>,
 }
 
+/// Records one delivery of the feed (a failed one fails the case).
+fn settle(
+    acked: &mut BTreeMap<String, (i32, i64)>,
+    key: String,
+    r: Result<rdkafka::producer::future_producer::OwnedDeliveryResult, impl std::fmt::Debug>,
+) {
+    match r {
+        Ok(Ok(d)) => {
+            acked.insert(key, (d.partition, d.offset));
+        }
+        other => panic!("feeding {key} failed: {other:?}"),
+    }
+}
+
 /// Records written by the test's own producer (acks=all, idempotent): key `c<i>` to partition `i % 6`, value
 /// `c<i>` padded to `size` bytes; `rate` per second until stopped, or all `limit` at once. Returns the
 /// (partition, offset) of each acknowledged key; a failed write panics (the cluster kept two in-sync replicas).
@@ -566,7 +584,8 @@ fn feed(
     let topic = topic.to_owned();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(1000 / rate.unwrap_or(1000)));
-        let mut pending = Vec::new();
+        let mut pending = std::collections::VecDeque::new();
+        let mut done = BTreeMap::new();
         let mut i = 0usize;
         while i < limit && !stop.load(Ordering::SeqCst) {
             if rate.is_some() {
@@ -580,26 +599,27 @@ fn feed(
                 .key(&key)
                 .payload(&value)
                 .partition(part);
+            let mut acked = BTreeMap::new();
             let fut = loop {
                 match producer.send_result(record) {
                     Ok(f) => break f,
                     Err((_, back)) => {
+                        // The local queue is full: wait for the oldest delivery, which makes room.
                         record = back;
-                        tokio::time::sleep(Duration::from_millis(5)).await;
+                        match pending.pop_front() {
+                            Some((k, f)) => settle(&mut acked, k, f.await),
+                            None => tokio::task::yield_now().await,
+                        }
                     }
                 }
             };
-            pending.push((key, fut));
+            done.extend(acked);
+            pending.push_back((key, fut));
             i += 1;
         }
-        let mut acked = BTreeMap::new();
+        let mut acked = done;
         for (key, fut) in pending {
-            match fut.await {
-                Ok(Ok(d)) => {
-                    acked.insert(key, (d.partition, d.offset));
-                }
-                other => panic!("feeding {key} failed: {other:?}"),
-            }
+            settle(&mut acked, key, fut.await);
         }
         acked
     })
@@ -689,21 +709,19 @@ impl ConsumeStream {
             let rb = Rabbit::attach_on(&rb.addr, &rb.prefix, true).await;
             tokio::spawn(async move {
                 while !done.load(Ordering::SeqCst) {
-                    match rb.next("data", Duration::ZERO).await {
-                        Some(m) => {
-                            let b = m.decrypted()["body"].clone();
-                            let mut o = obs.lock().unwrap();
-                            o.ends
-                                .push(m.header_int("end").expect("data carries `end`"));
-                            *o.seen
-                                .entry(b["key"].as_str().unwrap_or_default().to_owned())
-                                .or_default() += 1;
-                            o.positions
-                                .entry(partition_of(&b))
-                                .or_default()
-                                .insert(b["offset"].as_i64().unwrap());
-                        }
-                        None => tokio::time::sleep(Duration::from_millis(20)).await,
+                    // Waits one poll interval at most, so that `done` is seen.
+                    if let Some(m) = rb.next("data", POLL).await {
+                        let b = m.decrypted()["body"].clone();
+                        let mut o = obs.lock().unwrap();
+                        o.ends
+                            .push(m.header_int("end").expect("data carries `end`"));
+                        *o.seen
+                            .entry(b["key"].as_str().unwrap_or_default().to_owned())
+                            .or_default() += 1;
+                        o.positions
+                            .entry(partition_of(&b))
+                            .or_default()
+                            .insert(b["offset"].as_i64().unwrap());
                     }
                 }
                 let _ = rb.conn.close(200, "done".into()).await;
@@ -747,7 +765,11 @@ impl ConsumeStream {
             end[*p as usize] = end[*p as usize].max(o + 1);
         }
         let client = GroupClient::open(brokers, &self.group).await;
-        let deadline = Instant::now() + Duration::from_secs(120);
+        let deadline = Deadline::new(
+            Duration::from_secs(120),
+            format!("{label}: every record emitted and committed offsets at the end {end:?}"),
+        )
+        .every(Duration::from_millis(250));
         loop {
             let unseen = {
                 let o = self.obs.lock().unwrap();
@@ -757,21 +779,21 @@ impl ConsumeStream {
             if unseen == 0 && committed.as_ref() == Some(&end) {
                 break;
             }
-            assert!(
-                Instant::now() < deadline,
-                "{label}: after 120 s {unseen} records not emitted, committed {committed:?}, end {end:?}; worker logs:\n{}",
-                tail(&self.logs())
-            );
-            tokio::time::sleep(Duration::from_millis(250)).await;
+            deadline
+                .tick_or(|| {
+                    format!(
+                        "{unseen} records not emitted, committed {committed:?}; worker logs:\n{}",
+                        tail(&self.logs())
+                    )
+                })
+                .await;
         }
         let worker = self.worker.take().unwrap();
         let logs = worker.logs();
         keep_logs(label, &logs);
         assert_eq!(worker.stop().await, 0, "worker logs:\n{}", tail(&logs));
         // What the member emitted while stopping is still collected.
-        while self.rb.count("data").await > 0 {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        self.rb.wait_count("data", 0, Duration::from_secs(30)).await;
         self.done.store(true, Ordering::SeqCst);
         self.collector.take().unwrap().await.unwrap();
         assert_eq!(self.rb.count("error").await, 0, "no error emitted");
@@ -854,17 +876,23 @@ impl LiveStreams {
     /// they recovered).
     async fn wait_flowing(&self, t: i64, what: &str) {
         let (produce, consume) = (&self.produce, &self.consume);
-        let deadline = Instant::now() + Duration::from_secs(90);
+        let deadline = Deadline::new(
+            Duration::from_secs(90),
+            format!("{what}: {FLOWING} results of each stream after the mark"),
+        )
+        .every(Duration::from_millis(100));
         while produce.results_after(t) < FLOWING || consume.emitted_after(t) < FLOWING {
-            assert!(
-                Instant::now() < deadline,
-                "{what}: produce {} / consume {} results after the mark; produce logs:\n{}\nconsume logs:\n{}",
-                produce.results_after(t),
-                consume.emitted_after(t),
-                tail(&produce.worker.as_ref().unwrap().logs()),
-                tail(&consume.logs())
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            deadline
+                .tick_or(|| {
+                    format!(
+                        "produce {} / consume {} results after the mark; produce logs:\n{}\nconsume logs:\n{}",
+                        produce.results_after(t),
+                        consume.emitted_after(t),
+                        tail(&produce.worker.as_ref().unwrap().logs()),
+                        tail(&consume.logs())
+                    )
+                })
+                .await;
         }
     }
 
@@ -1133,18 +1161,19 @@ async fn cluster_group_coordinator_sigkill() {
     let client = GroupClient::open(&brokers, &group).await;
     // Stable: the member consumes and its offsets are being committed. Its progress is read from the committed
     // offsets, not from the test's reader, which trails it by seconds: the kill must leave most of the backlog.
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Deadline::new(
+        Duration::from_secs(60),
+        "the group stable: offsets committed on every partition, 1500 in all",
+    )
+    .every(Duration::from_millis(100));
     loop {
         let committed = client.committed(&ct).await;
         if committed.is_some_and(|c| c.iter().all(|o| *o > 0) && c.iter().sum::<i64>() >= 1500) {
             break;
         }
-        assert!(
-            Instant::now() < deadline,
-            "the group never got stable; worker logs:\n{}",
-            tail(&consume.logs())
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        deadline
+            .tick_or(|| format!("worker logs:\n{}", tail(&consume.logs())))
+            .await;
     }
     let state = {
         let c = Arc::clone(&client.0);
@@ -1179,27 +1208,29 @@ async fn cluster_group_coordinator_sigkill() {
             cluster.kill(coordinator);
             let mut moved = None;
             let mut commits: Vec<(i64, i64)> = Vec::new();
-            let deadline = Instant::now() + Duration::from_secs(90);
-            while moved.is_none() || commits.iter().filter(|(at, _)| *at > kill_ms).count() < 8 {
-                assert!(
-                    Instant::now() < deadline,
-                    "coordinator never moved or no commits after it"
-                );
-                if moved.is_none()
-                    && let Some(leader) = meta.parts("__consumer_offsets").and_then(|ps| {
-                        ps.iter()
-                            .find(|p| p.id == offsets_partition)
-                            .map(|p| p.leader)
-                            .filter(|l| *l > 0 && *l != coordinator)
-                    })
-                {
-                    moved = Some((now_ms() - kill_ms, leader));
-                }
-                if let Some(c) = committed_now(&c.lock().unwrap(), &t) {
-                    commits.push((now_ms(), c.iter().sum()));
-                }
-                std::thread::sleep(Duration::from_millis(250));
-            }
+            // Sampled every 250 ms: the commit timeline below is read at this rate.
+            wait_every_blocking(
+                Duration::from_millis(250),
+                Duration::from_secs(90),
+                "the coordinator to move and 8 commits after the kill",
+                || {
+                    if moved.is_none()
+                        && let Some(leader) = meta.parts("__consumer_offsets").and_then(|ps| {
+                            ps.iter()
+                                .find(|p| p.id == offsets_partition)
+                                .map(|p| p.leader)
+                                .filter(|l| *l > 0 && *l != coordinator)
+                        })
+                    {
+                        moved = Some((now_ms() - kill_ms, leader));
+                    }
+                    if let Some(c) = committed_now(&c.lock().unwrap(), &t) {
+                        commits.push((now_ms(), c.iter().sum()));
+                    }
+                    (moved.is_some() && commits.iter().filter(|(at, _)| *at > kill_ms).count() >= 8)
+                        .then_some(())
+                },
+            );
             let (moved_ms, leader) = moved.unwrap();
             (cluster, kill_ms, moved_ms, leader, commits)
         })
@@ -1207,9 +1238,10 @@ async fn cluster_group_coordinator_sigkill() {
         .unwrap()
     };
     // The reader trails the member (4 KB records): look once it has collected past the window.
-    let deadline = Instant::now() + Duration::from_secs(90);
+    let deadline = Deadline::new(Duration::from_secs(90), "emits past the window")
+        .every(Duration::from_millis(100));
     while consume.emitted_after(kill_ms + moved_ms + 2000) == 0 && consume.emitted() < RECORDS {
-        if Instant::now() >= deadline {
+        if deadline.passed() {
             let ends = consume.ends();
             let logs = consume.logs();
             keep_logs("consume under coordinator SIGKILL (stalled)", &logs);
@@ -1225,7 +1257,7 @@ async fn cluster_group_coordinator_sigkill() {
                 tail(&logs)
             );
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        deadline.tick().await;
     }
     let ends = consume.ends();
     assert!(

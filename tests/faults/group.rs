@@ -24,12 +24,7 @@ impl ConsumeCase {
     async fn start(props: &[&str], partitions: i32, cfg: Value, env: &[(&str, &str)]) -> Self {
         let (rabbit, kafka) = start_brokers_with(props).await;
         let (topic, group) = (rand_name("fg"), rand_name("gg"));
-        {
-            let (b, t) = (kafka.brokers(), topic.clone());
-            tokio::task::spawn_blocking(move || create_topic(&b, &t, partitions))
-                .await
-                .unwrap();
-        }
+        create_topic_async(&kafka.brokers(), &topic, partitions).await;
         let rb = Rabbit::setup_on(&rabbit.addr(), "fg", true).await;
         let mut step = json!({"brokers": kafka.brokers(), "topic": topic, "groupId": group});
         for (k, v) in cfg.as_object().into_iter().flatten() {
@@ -70,12 +65,14 @@ impl ConsumeCase {
         w
     }
 
-    /// Publishes ticks until `w` started its member (several containers compete on one step queue).
+    /// Publishes ticks (several containers compete on one step queue) until `w` started its member. The
+    /// worker's log line is the signal: the cases' timing starts when the member starts, before it has joined
+    /// the group, which is the first thing the coordinator could show.
     async fn tick_until_started(&self, w: &Worker, tick: &str) {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Deadline::new(Duration::from_secs(30), "a tick to reach the worker")
+            .every(Duration::from_millis(300));
         let mut i = 0;
         while !w.logs().contains("Consumer group member started") {
-            assert!(Instant::now() < deadline, "no tick reached the worker");
             self.rb
                 .publish_input(
                     &json!({"body": {}}),
@@ -83,7 +80,7 @@ impl ConsumeCase {
                 )
                 .await;
             i += 1;
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            deadline.tick().await;
         }
     }
 
@@ -333,12 +330,7 @@ async fn consumer_idle_past_connections_max_idle_then_consumes() {
     // broker closes.
     // Its own topic, so its records do not mix with the consumed ones.
     let produce_topic = format!("{}-p", c.topic);
-    {
-        let (b, t) = (c.kafka.brokers(), produce_topic.clone());
-        tokio::task::spawn_blocking(move || create_topic(&b, &t, 1))
-            .await
-            .unwrap();
-    }
+    create_topic_async(&c.kafka.brokers(), &produce_topic, 1).await;
     let rp = Rabbit::setup_on(&c.rabbit.addr(), "fi", true).await;
     let api_p = fake_api(
         json!({"brokers": c.kafka.brokers(), "topic": produce_topic, "deliveryTimeoutMs": DELIVERY_TIMEOUT.as_millis()}),
@@ -364,6 +356,7 @@ async fn consumer_idle_past_connections_max_idle_then_consumes() {
     c.collect(&mut got, 300, Duration::from_secs(60)).await;
     assert_eq!(got.seen.len(), 300, "the first records were consumed");
     let idle = Duration::from_millis(3 * idle_ms);
+    // The behaviour under test: the member stays idle for three times `connections.max.idle.ms`.
     tokio::time::sleep(idle).await;
     let before_idle_end = w.logs();
     let produced_at = Instant::now();
@@ -465,6 +458,7 @@ async fn sigterm_right_after_a_broker_bounce_exits_in_bound() {
         kafka.restart();
         kafka
     });
+    // The fault's timing under test: the signals land 2 s into the outage, while the broker restarts.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (mut wc, mut wp) = (wc, wp);
     let signalled = Instant::now();
@@ -577,6 +571,7 @@ async fn one_gb_backlog_of_100_kb_records_keeps_rss_bounded() {
     let mut emitted = 0u64;
     let mut curve: Vec<(f64, u64, u64)> = Vec::new();
     while started.elapsed() < Duration::from_secs(secs) && emitted < n as u64 {
+        // The measurement's sampling period: one RSS sample per second of the drain.
         tokio::time::sleep(Duration::from_secs(1)).await;
         // The data queue is emptied as the worker fills it (RabbitMQ would page a 1.4 GB queue to disk).
         emitted += u64::from(

@@ -83,12 +83,7 @@ async fn long_run_mixed_stream_with_periodic_faults_stays_flat() {
         .unwrap_or(180);
     let (rabbit, mut kafka) = start_brokers().await;
     let (topic, group) = (rand_name("lr"), rand_name("lrg"));
-    {
-        let (b, t) = (kafka.brokers(), topic.clone());
-        tokio::task::spawn_blocking(move || create_topic(&b, &t, 3))
-            .await
-            .unwrap();
-    }
+    create_topic_async(&kafka.brokers(), &topic, 3).await;
     let rp = Rabbit::setup_on(&rabbit.addr(), "lrp", true).await;
     let rc = Rabbit::setup_on(&rabbit.addr(), "lrc", true).await;
     let api_p =
@@ -182,6 +177,7 @@ async fn long_run_mixed_stream_with_periodic_faults_stays_flat() {
             .ch
             .queue_purge(rp.q("data").into(), QueuePurgeOptions::default())
             .await;
+        // The load's pace under test: the feeder runs every 50 ms and sends what is due by then.
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // Drain: every record produced must reach the consume side.
@@ -193,7 +189,8 @@ async fn long_run_mixed_stream_with_periodic_faults_stays_flat() {
             count_value(&m, &mut seen);
         }
     }
-    // A quiet period, then the last samples (connections settled, nothing in flight).
+    // The behaviour under test: resources after a quiet period of 11 s (connections settled, nothing in
+    // flight), sampled at its end.
     tokio::time::sleep(Duration::from_secs(11)).await;
     let el = started.elapsed().as_secs();
     curve_p.push(sample(&wp, el));

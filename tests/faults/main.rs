@@ -16,20 +16,18 @@
 
 mod cluster;
 mod group;
-#[path = "../it/helpers.rs"]
-mod helpers;
+#[path = "../it/harness/mod.rs"]
+mod harness;
 mod long_run;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use helpers::*;
+use harness::*;
 use lapin::options::{BasicGetOptions, BasicPublishOptions, QueuePurgeOptions};
 use rdkafka::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use rdkafka::{Offset, TopicPartitionList};
 use serde_json::{Value, json};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -239,6 +237,7 @@ pub(crate) async fn break_brokers(
         }
         Fault::RabbitRestart => {
             blocking(|| rabbit.ctl(&["stop_app"]));
+            // The fault under test: RabbitMQ is down for 5 s.
             tokio::time::sleep(Duration::from_secs(5)).await;
             blocking(|| {
                 rabbit.ctl(&["start_app"]);
@@ -247,6 +246,7 @@ pub(crate) async fn break_brokers(
         }
         Fault::KafkaRestart => {
             blocking(|| kafka.kill());
+            // The fault under test: Kafka stays down for `kafka_down` (then the restart's own time).
             tokio::time::sleep(kafka_down).await;
             blocking(|| kafka.restart());
             eprintln!(
@@ -301,6 +301,8 @@ pub(crate) async fn inject(
     }
 }
 
+/// A worker's environment for the fault cases: `HOSTNAME` names its AMQP connections (so that a fault can close
+/// them), its messages are persistent.
 fn worker_env(
     rb: &Rabbit,
     api: &str,
@@ -308,13 +310,16 @@ fn worker_env(
     hostname: &str,
     extra: &[(&str, &str)],
 ) -> Vec<(String, String)> {
-    let mut env = rb.env(api, function);
-    env.push(("HOSTNAME".into(), hostname.into()));
-    env.push(("ELASTICIO_AMQP_PERSISTENT_MESSAGES".into(), "true".into()));
-    for (k, v) in extra {
-        env.push(((*k).into(), (*v).into()));
-    }
-    env
+    let base = step_env(
+        rb,
+        api,
+        function,
+        &[
+            ("HOSTNAME", hostname),
+            ("ELASTICIO_AMQP_PERSISTENT_MESSAGES", "true"),
+        ],
+    );
+    with_env(base, extra)
 }
 
 /// Moves every rebounded message back to the input queue (the platform's delay queue, without the delay).
@@ -415,10 +420,7 @@ pub(crate) async fn start_brokers_with(props: &[&str]) -> (RabbitNode, KafkaBrok
 async fn produce_under(fault: Fault) {
     let (rabbit, mut kafka) = start_brokers().await;
     let topic = rand_name("fp");
-    let (b, t) = (kafka.brokers(), topic.clone());
-    tokio::task::spawn_blocking(move || create_topic(&b, &t, 3))
-        .await
-        .unwrap();
+    create_topic_async(&kafka.brokers(), &topic, 3).await;
     let rb = Rabbit::setup_on(&rabbit.addr(), "fp", true).await;
     let api =
         fake_api(json!({"brokers": kafka.brokers(), "topic": topic, "deliveryTimeoutMs": DELIVERY_TIMEOUT.as_millis()}))
@@ -447,10 +449,12 @@ async fn produce_under(fault: Fault) {
     let mut worker = Some(Worker::spawn(&env));
     worker.as_ref().unwrap().ready().await;
     // Let part of the stream through, then inject the fault while inputs are still waiting.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while rb.count("data").await < 400 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_until(
+        Duration::from_secs(60),
+        "400 results before the fault",
+        || async { (rb.count("data").await >= 400).then_some(()) },
+    )
+    .await;
     let waiting = rb.count("messages").await;
     assert!(
         waiting > 0,
@@ -465,10 +469,12 @@ async fn produce_under(fault: Fault) {
         rb
     };
     // Drain: bring rebounds back (the platform's delay queue, without the delay) until the input queue stays empty.
-    let deadline = Instant::now() + Duration::from_secs(180);
+    // Settled: ten checks in a row, 500 ms apart, find both queues empty (the counts below say what is missing).
+    let deadline =
+        Deadline::new(Duration::from_secs(180), "queues drained").every(Duration::from_millis(500));
     let mut rebounded = 0;
     let mut quiet = 0;
-    while quiet < 10 && Instant::now() < deadline {
+    while quiet < 10 {
         rebounded += return_rebounds(&rb).await;
         drain_results(&rb, &mut reported).await;
         if rb.count("messages").await == 0 && rb.count("rebound").await == 0 {
@@ -476,7 +482,9 @@ async fn produce_under(fault: Fault) {
         } else {
             quiet = 0;
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        if !deadline.tick_unless_passed().await {
+            break;
+        }
     }
     let logs = worker.as_ref().unwrap().logs();
     assert_eq!(
@@ -588,7 +596,7 @@ pub(crate) fn group_events(logs: &str) -> Vec<String> {
 }
 
 pub(crate) fn tail(logs: &str) -> String {
-    helpers::diagnostic_logs(logs)
+    harness::diagnostic_logs(logs)
 }
 
 fn fill(brokers: &str, topic: &str, n: usize) {
@@ -607,21 +615,8 @@ pub(crate) fn fill_range(
     range: std::ops::Range<usize>,
     partitions: usize,
 ) {
-    let p: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()
-        .unwrap();
-    for i in range {
-        let (k, v) = (format!("k{i}"), format!("c{i}"));
-        let part = i32::try_from(i % partitions).unwrap();
-        while p
-            .send(BaseRecord::to(topic).partition(part).key(&k).payload(&v))
-            .is_err()
-        {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-    p.flush(Duration::from_secs(30)).unwrap();
+    let partitions = i32::try_from(partitions).unwrap();
+    produce_bulk(brokers, topic, partitions, range, ("k", "c"), 0);
 }
 
 /// What a Consume worker emitted, as the test saw it on the data queue (single records or batches).
@@ -708,33 +703,6 @@ impl Emitted {
             }
         }
     }
-}
-
-fn committed(brokers: &str, group: &str, topic: &str) -> BTreeMap<i32, i64> {
-    let c: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", group)
-        .create()
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..3 {
-        tpl.add_partition(topic, p);
-    }
-    c.committed_offsets(tpl, Duration::from_secs(10))
-        .unwrap()
-        .elements()
-        .iter()
-        .map(|e| {
-            (
-                e.partition(),
-                if let Offset::Offset(o) = e.offset() {
-                    o
-                } else {
-                    0
-                },
-            )
-        })
-        .collect()
 }
 
 async fn consume_under(fault: Fault) {

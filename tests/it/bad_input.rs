@@ -14,7 +14,7 @@ use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use serde_json::{Value, json};
 
-use crate::helpers::*;
+use crate::harness::*;
 
 const T: Duration = Duration::from_secs(30);
 
@@ -354,12 +354,13 @@ async fn each_bad_input_gets_its_outcome_and_the_next_good_message_is_still_prod
     let t = Topic::new("bad-input", 2);
     let topic = t.name.clone();
     let rb = Rabbit::setup("badinput").await;
-    let api =
-        fake_api(json!({"brokers": brokers, "topic": topic, "deliveryTimeoutMs": 3000})).await;
-    let mut env = rb.env(&api.uri(), "produce");
-    env.push(("ELASTICIO_DATA_RATE_LIMIT".into(), "1000".into()));
-    let mut worker = Worker::spawn(&env);
-    worker.ready().await;
+    let (mut worker, _api) = start_step(
+        &rb,
+        "produce",
+        json!({"brokers": brokers, "topic": topic, "deliveryTimeoutMs": 3000}),
+        &[("ELASTICIO_DATA_RATE_LIMIT", "1000")],
+    )
+    .await;
 
     let mut expected_records = 0;
     for case in catalogue() {
@@ -445,8 +446,7 @@ async fn each_bad_input_gets_its_outcome_and_the_next_good_message_is_still_prod
         read.iter()
             .any(|r| r.key.as_deref() == Some(&b"{\"id\":1}"[..]))
     );
-    assert_eq!(worker.stop().await, 0);
-    rb.teardown().await;
+    finish(rb, worker).await;
 }
 
 /// Big inputs: 100 000 records in one message, a message over the 10 MiB outgoing limit, a record over
@@ -457,11 +457,13 @@ async fn huge_messages_are_written_or_fail_with_the_size_named_and_nothing_else_
     let t = Topic::new("huge", 4);
     let topic = t.name.clone();
     let rb = Rabbit::setup("huge").await;
-    let api = fake_api(json!({"brokers": brokers, "topic": topic})).await;
-    let mut env = rb.env(&api.uri(), "produce");
-    env.push(("ELASTICIO_DATA_RATE_LIMIT".into(), "1000".into()));
-    let mut worker = Worker::spawn(&env);
-    worker.ready().await;
+    let (mut worker, _api) = start_step(
+        &rb,
+        "produce",
+        json!({"brokers": brokers, "topic": topic}),
+        &[("ELASTICIO_DATA_RATE_LIMIT", "1000")],
+    )
+    .await;
     let mut expected = 0i64;
 
     // 100 000 records (keyless, so sticky partitioning spreads them in batches).
@@ -573,8 +575,7 @@ async fn huge_messages_are_written_or_fail_with_the_size_named_and_nothing_else_
     .await
     .unwrap();
     assert_eq!(on_kafka, expected);
-    assert_eq!(worker.stop().await, 0);
-    rb.teardown().await;
+    finish(rb, worker).await;
 }
 
 /// Garbled `ELASTICIO_*` values: the ones the worker cannot run with stop it before it connects (exit 1,
@@ -676,13 +677,12 @@ async fn garbled_environment_values_stop_startup_with_the_variable_named_or_fall
         ("ELASTICIO_SHUTDOWN_TIMEOUT", ""),
     ]));
     w.ready().await;
-    assert!(
-        w.logs().contains("prefetch=1") || w.logs().contains("\"prefetch\":1"),
-        "{}",
-        w.logs()
+    assert_eq!(
+        rb.consumer_prefetch("messages").await,
+        vec![1],
+        "the default prefetch applies to the worker's consumer"
     );
-    assert_eq!(w.stop().await, 0);
-    rb.teardown().await;
+    finish(rb, w).await;
 }
 
 /// Broken step configuration from the platform: the worker starts (configuration is checked per message,
@@ -745,9 +745,7 @@ async fn broken_component_config_is_a_configuration_error_per_message_and_the_wo
     ];
     let rb = Rabbit::setup("badcfg").await;
     for (cfg, field, reason) in cases {
-        let api = fake_api(cfg.clone()).await;
-        let mut w = Worker::spawn(&rb.env(&api.uri(), "produce"));
-        w.ready().await;
+        let (mut w, _api) = start_step(&rb, "produce", cfg.clone(), &[]).await;
         for i in 0..2 {
             publish(
                 &rb,

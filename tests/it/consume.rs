@@ -5,87 +5,11 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde_json::{Value, json};
 
-use crate::helpers::*;
+use crate::harness::*;
 
 const T: Duration = Duration::from_secs(30);
-
-/// Writes `n` records round-robin over `partitions`: key `k{i}`, value `v{i}` padded to `value_len`.
-pub fn produce_records(brokers: &str, topic: &str, partitions: i32, n: usize, value_len: usize) {
-    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("linger.ms", "5")
-        .create()
-        .unwrap();
-    for i in 0..n {
-        let key = format!("k{i}");
-        let mut value = format!("v{i}");
-        if value.len() < value_len {
-            value.push_str(&"x".repeat(value_len - value.len()));
-        }
-        let p = i32::try_from(i).unwrap() % partitions;
-        loop {
-            match producer.send(BaseRecord::to(topic).partition(p).key(&key).payload(&value)) {
-                Ok(()) => break,
-                Err((_, _)) => std::thread::sleep(Duration::from_millis(5)),
-            }
-        }
-    }
-    producer.flush(Duration::from_secs(30)).unwrap();
-}
-
-/// Committed offsets of `group` for `topic` partitions 0..partitions (-1 when none).
-pub fn committed(brokers: &str, group: &str, topic: &str, partitions: i32) -> BTreeMap<i32, i64> {
-    let c: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", group)
-        .create()
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..partitions {
-        tpl.add_partition(topic, p);
-    }
-    let got = c.committed_offsets(tpl, Duration::from_secs(10)).unwrap();
-    got.elements()
-        .iter()
-        .map(|e| {
-            (
-                e.partition(),
-                if let Offset::Offset(o) = e.offset() {
-                    o
-                } else {
-                    -1
-                },
-            )
-        })
-        .collect()
-}
-
-/// A consumer group of one test, deleted from the shared broker when dropped (after its members stopped).
-pub struct Group(pub String);
-
-impl Group {
-    pub fn new() -> Self {
-        Self(rand_name("group"))
-    }
-}
-
-impl std::ops::Deref for Group {
-    type Target = str;
-    fn deref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl Drop for Group {
-    fn drop(&mut self) {
-        delete_group(&kafka(), &self.0);
-    }
-}
 
 fn cfg(brokers: &str, topic: &str, group: &str) -> Value {
     json!({ "brokers": brokers, "clientId": "it-consume", "topic": topic, "groupId": group, "sessionTimeoutMs": "6000" })
@@ -103,24 +27,6 @@ fn records_of(msgs: &[Got]) -> Vec<(i32, i64, String)> {
             )
         })
         .collect()
-}
-
-/// How many partitions a member owns now, from its log: assigned minus revoked (cooperative rebalancing
-/// logs the increments).
-fn owned(w: &Worker) -> i64 {
-    w.logs()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .map(|f| match f["message"].as_str() {
-            Some("Partitions assigned.") => f["partitions"]
-                .as_str()
-                .map_or(0, |p| p.split(',').filter(|s| !s.is_empty()).count() as i64),
-            Some("Partitions revoked: committing confirmed offsets.") => {
-                -f["count"].as_i64().unwrap_or(0)
-            }
-            _ => 0,
-        })
-        .sum()
 }
 
 fn assert_partition_order(records: &[(i32, i64, String)]) {
@@ -166,11 +72,9 @@ async fn thousand_records_arrive_once_in_partition_order_and_offsets_are_committ
         Some("tick-1"),
         "emitted with the first tick's headers"
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(
-        rb.next("data", Duration::from_millis(500)).await.is_none(),
-        "exactly 1000"
-    );
+    // Exactly 1000: nothing more arrives (waiting out the window is the check).
+    rb.assert_nothing_on(&["data"], Duration::from_millis(800))
+        .await;
     assert_eq!(
         rb.unsettled_inputs().await + u64::from(rb.count("dead").await),
         0,
@@ -197,24 +101,18 @@ async fn later_ticks_start_nothing_and_are_acked_promptly() {
         rb.publish_input(&json!({"body": {}}), &[("messageId", &format!("tick-{i}"))])
             .await;
     }
-    worker.wait_log("Consumer already running", T).await;
     assert_eq!(rb.unsettled_inputs().await, 0, "every tick acked");
-    assert_eq!(
-        worker
-            .logs()
-            .matches("Consumer group member started")
-            .count(),
-        1
-    );
     produce_records(&brokers, &topic, 1, 5, 1);
     let msgs = rb.take("data", 5, T).await;
     assert_eq!(msgs.len(), 5);
+    // The later ticks started no member: the group settles with the first one alone.
+    let group_now = wait_group_settled(&brokers, &group, 1, 1, T).await;
+    assert_eq!(group_now.members.len(), 1, "{group_now:?}");
     assert!(
         msgs.iter()
             .all(|m| m.header_str("parentMessageId").as_deref() == Some("tick-1"))
     );
-    assert_eq!(worker.stop().await, 0);
-    rb.teardown().await;
+    finish(rb, worker).await;
 }
 
 #[tokio::test]
@@ -238,21 +136,18 @@ async fn kill_9_mid_stream_then_restart_loses_nothing() {
     let seen = rb.take("data", 200, T).await;
     assert_eq!(seen.len(), 200);
     // Confirmed offsets are committed periodically (auto-commit of stored offsets), not only on shutdown.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let periodic: i64 = committed(&brokers, &group, &topic, 3)
-            .values()
-            .map(|o| (*o).max(0))
-            .sum();
-        if periodic > 0 {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "nothing committed while running"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until(
+        Duration::from_secs(10),
+        "an offset committed while the worker runs",
+        || async {
+            let periodic: i64 = committed(&brokers, &group, &topic, 3)
+                .values()
+                .map(|o| (*o).max(0))
+                .sum();
+            (periodic > 0).then_some(())
+        },
+    )
+    .await;
     worker.signal("KILL");
     assert_ne!(worker.exit_code(T).await, 0);
     let (worker2, _api2) = start_worker(&rb, "consume", cfg(&brokers, &topic, &group), &[]).await;
@@ -272,8 +167,7 @@ async fn kill_9_mid_stream_then_restart_loses_nothing() {
     assert_eq!(values.len(), 1500, "every record at least once");
     let dups = total - 1500;
     eprintln!("kill -9: {dups} duplicates after restart");
-    assert_eq!(worker2.stop().await, 0);
-    rb.teardown().await;
+    finish(rb, worker2).await;
 }
 
 #[tokio::test]
@@ -335,46 +229,37 @@ async fn two_workers_in_one_group_share_the_partitions() {
     let (topic, group) = (t.name.clone(), Group::new());
     let rb = Rabbit::setup("share").await;
     let api = fake_api(cfg(&brokers, &topic, &group)).await;
-    let mut env = rb.env(&api.uri(), "consume");
-    env.push(("ELASTICIO_DATA_RATE_LIMIT".into(), "100000".into()));
+    let env = step_env(
+        &rb,
+        &api.uri(),
+        "consume",
+        &[("ELASTICIO_DATA_RATE_LIMIT", "100000")],
+    );
     let (w1, w2) = (Worker::spawn(&env), Worker::spawn(&env));
     w1.ready().await;
     w2.ready().await;
-    // Both containers compete on one step queue; each starts its member on the first tick it gets.
-    let started = |w: &Worker| w.logs().contains("Consumer group member started");
-    let deadline = tokio::time::Instant::now() + T;
-    while !(started(&w1) && started(&w2)) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "ticks never reached both workers"
-        );
+    // Both containers compete on one step queue; each starts its member on the first tick it gets: tick until
+    // the coordinator lists two members.
+    poll_every(Duration::from_millis(200), T, || async {
         rb.publish_input(&json!({"body": {}}), &[]).await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        describe_group(&brokers, &group)
+            .filter(|g| g.members.len() == 2)
+            .map(|_| ())
+    })
+    .await
+    .expect("ticks reached both workers: two members in the group");
     // The cooperative rebalance settles in two rounds (the first member gives partitions up, then the second
-    // gets them): wait until the two members own all four between them, each some.
-    let deadline = tokio::time::Instant::now() + T;
-    while !(owned(&w1) > 0 && owned(&w2) > 0 && owned(&w1) + owned(&w2) == 4) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the rebalance did not settle: {} + {} partitions owned",
-            owned(&w1),
-            owned(&w2)
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    // gets them): wait until the group is stable and the two members own all four between them, each some.
+    wait_group_settled(&brokers, &group, 2, 4, T).await;
     produce_records(&brokers, &topic, 4, 400, 5);
     let msgs = rb.take("data", 400, Duration::from_secs(60)).await;
     let values: HashSet<String> = records_of(&msgs).into_iter().map(|r| r.2).collect();
     assert_eq!(values.len(), 400);
-    let from = |w: &Worker| w.logs().matches("Message received").count();
-    assert!(from(&w1) >= 1 && from(&w2) >= 1);
     let partitions_of = |m: &Got| partition_of(&m.decrypted()["body"]);
     let spread: HashSet<i32> = msgs.iter().map(partitions_of).collect();
     assert_eq!(spread.len(), 4);
     assert_eq!(w1.stop().await, 0);
-    assert_eq!(w2.stop().await, 0);
-    rb.teardown().await;
+    finish(rb, w2).await;
 }
 
 #[tokio::test]
@@ -527,9 +412,7 @@ async fn sasl_ssl_produce_then_consume_with_the_ca_certificate() {
     c["caCert"] = json!(ca);
 
     let rb = Rabbit::setup("sasl-ssl-p").await;
-    let api = fake_api(c.clone()).await;
-    let producer = Worker::spawn(&rb.env(&api.uri(), "produce"));
-    producer.ready().await;
+    let (producer, _api) = start_step(&rb, "produce", c.clone(), &[]).await;
     let messages: Vec<Value> = (0..10)
         .map(|i| json!({"key": format!("k{i}"), "value": format!("tls-{i}"), "partition": i % 2}))
         .collect();
@@ -542,8 +425,7 @@ async fn sasl_ssl_produce_then_consume_with_the_ca_certificate() {
         .map(|m| m.decrypted()["body"]["records"].as_array().unwrap().len())
         .sum();
     assert_eq!(written, 10, "logs:\n{}", producer.logs());
-    assert_eq!(producer.stop().await, 0);
-    rb.teardown().await;
+    finish(rb, producer).await;
 
     let rb = Rabbit::setup("sasl-ssl-c").await;
     let (consumer, _api) = start_worker(&rb, "consume", c, &[]).await;
@@ -587,8 +469,7 @@ async fn back_pressure_pauses_and_resumes_without_losing_records() {
         worker.logs().contains("in-flight limit reached"),
         "back-pressure engaged"
     );
-    assert_eq!(worker.stop().await, 0);
-    rb.teardown().await;
+    finish(rb, worker).await;
 }
 
 fn rabbitmqctl(args: &[&str]) {
@@ -638,8 +519,7 @@ async fn stalled_downstream_pauses_fetching_then_resumes_without_losing_records(
         worker.logs().contains("Back-pressure: fetching resumed."),
         "fetching resumed"
     );
-    assert_eq!(worker.stop().await, 0);
-    rb.teardown().await;
+    finish(rb, worker).await;
 }
 
 fn regex_escape(s: &str) -> String {

@@ -17,7 +17,7 @@ use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{rand_name, watermarks};
+use crate::harness::{rand_name, watermarks};
 
 /// Runs one Produce execution of `records` values; returns its outcome and what it emitted.
 async fn produce(

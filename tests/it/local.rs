@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::*;
+use crate::harness::*;
 
 fn lines(out: &str) -> Vec<Value> {
     out.lines()

@@ -11,7 +11,7 @@
 mod bad_input;
 mod consume;
 mod fatal;
-mod helpers;
+mod harness;
 mod local;
 mod msk_iam;
 mod oauth;

@@ -7,8 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::consume::{Group, committed};
-use crate::helpers::*;
+use crate::harness::*;
 use crate::verify::service;
 
 const T: Duration = Duration::from_secs(30);
@@ -332,8 +331,7 @@ async fn produce_rejects_on_a_refused_client_and_rebounds_when_the_provider_is_d
     let dead = rb.next("dead", T).await.expect("rejected");
     assert_eq!(dead.data, content);
     assert_eq!(rb.count("data").await + rb.count("rebound").await, 0);
-    assert_eq!(worker.stop().await, 0);
-    rb.teardown().await;
+    finish(rb, worker).await;
 
     let rb = Rabbit::setup("oauth-idpdown").await;
     let cfg = merge(

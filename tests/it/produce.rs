@@ -9,7 +9,7 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use serde_json::{Value, json};
 
-use crate::helpers::*;
+use crate::harness::*;
 
 const T: Duration = Duration::from_secs(30);
 
@@ -167,8 +167,7 @@ async fn keyed_records_land_where_the_output_says_with_keys_values_and_headers()
         0,
         "acked"
     );
-    assert_eq!(worker.stop().await, 0);
-    rb.teardown().await;
+    finish(rb, worker).await;
 }
 
 /// Java's `Utils.murmur2` values from Apache Kafka's `UtilsTest.testMurmur2`.
@@ -206,8 +205,7 @@ async fn same_key_lands_in_the_partition_java_would_pick() {
             .unwrap();
         assert_eq!(rec.partition as u32, expected, "key {key:?}");
     }
-    assert_eq!(worker.stop().await, 0);
-    rb.teardown().await;
+    finish(rb, worker).await;
 }
 
 #[tokio::test]
@@ -247,8 +245,7 @@ async fn oversized_record_fails_alone_and_the_others_are_written() {
     let read = read_records(&kafka(), &topic.name, 1, 3, Duration::from_secs(3));
     let values: Vec<Vec<u8>> = read.iter().map(|r| r.value.clone().unwrap()).collect();
     assert_eq!(values, vec![b"small-0".to_vec(), b"small-2".to_vec()]);
-    assert_eq!(worker.stop().await, 0);
-    rb.teardown().await;
+    finish(rb, worker).await;
 }
 
 #[tokio::test]
@@ -300,8 +297,7 @@ async fn invalid_input_lists_every_problem_with_its_path() {
         (0, 0),
         "nothing written"
     );
-    assert_eq!(worker.stop().await, 0);
-    rb.teardown().await;
+    finish(rb, worker).await;
 }
 
 #[tokio::test]
@@ -348,8 +344,7 @@ async fn transient_broker_errors_are_retried_and_delivered_once() {
         rb.count("rebound").await + rb.count("error").await + rb.count("dead").await,
         0
     );
-    assert_eq!(worker.stop().await, 0);
-    rb.teardown().await;
+    finish(rb, worker).await;
 }
 
 #[tokio::test]
@@ -394,7 +389,7 @@ async fn broker_down_past_the_delivery_timeout_rebounds_and_nothing_is_lost() {
         Some("p1"),
         "original headers kept"
     );
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(rb.unsettled_inputs().await, 0, "the input is settled");
     assert_eq!(
         rb.count("dead").await + rb.count("error").await,
         0,
@@ -420,8 +415,7 @@ async fn broker_down_past_the_delivery_timeout_rebounds_and_nothing_is_lost() {
         read.iter().any(|r| r.value.as_deref() == Some(b"precious")),
         "nothing lost"
     );
-    assert_eq!(worker.stop().await, 0);
-    rb.teardown().await;
+    finish(rb, worker).await;
 }
 
 #[tokio::test]
@@ -445,8 +439,7 @@ async fn authorization_error_is_reported_and_rejected() {
     assert!(text.contains("not authorized to write to topic"), "{text}");
     assert!(rb.next("dead", T).await.is_some(), "rejected");
     assert_eq!(rb.count("rebound").await, 0);
-    assert_eq!(worker.stop().await, 0);
-    rb.teardown().await;
+    finish(rb, worker).await;
 }
 
 #[tokio::test]
@@ -473,8 +466,7 @@ async fn unknown_topic_is_a_clear_error() {
         "{text}"
     );
     assert!(rb.next("dead", T).await.is_some());
-    assert_eq!(worker.stop().await, 0);
-    rb.teardown().await;
+    finish(rb, worker).await;
 }
 
 #[tokio::test]
@@ -504,8 +496,7 @@ async fn concurrent_executions_share_one_producer() {
         1,
         "one producer for one connection config"
     );
-    assert_eq!(worker.stop().await, 0);
-    rb.teardown().await;
+    finish(rb, worker).await;
 }
 
 /// SCRAM-SHA-512, SCRAM-SHA-256 and PLAIN on Kafka's SASL_PLAINTEXT listener: each writes; the same user with a
@@ -533,8 +524,7 @@ async fn sasl_scram_512_256_and_plain_produce_and_a_wrong_password_on_each_is_an
                 .unwrap_or_else(|| panic!("{mech}: no data; logs:\n{}", worker.logs()));
             assert_eq!(data.decrypted()["body"]["errorCode"], "0", "{mech}");
             assert_eq!(rb.count("error").await + rb.count("dead").await, 0, "{mech}");
-            assert_eq!(worker.stop().await, 0);
-            rb.teardown().await;
+            finish(rb, worker).await;
         }
     });
     futures_util::future::join_all(writes).await;
@@ -582,8 +572,7 @@ async fn sasl_scram_512_256_and_plain_produce_and_a_wrong_password_on_each_is_an
             assert_eq!(dead.data, content, "{mech}: the original is dead-lettered");
             assert_eq!(rb.count("data").await + rb.count("rebound").await, 0, "{mech}");
             assert!(!worker.logs().contains(secret), "{mech}: password never logged");
-            assert_eq!(worker.stop().await, 0);
-            rb.teardown().await;
+            finish(rb, worker).await;
             text
         }
     });
@@ -683,6 +672,5 @@ async fn a_report_larger_than_the_outgoing_limit_is_split_never_an_error_after_t
         rb.next("data", Duration::from_millis(300)).await.is_none(),
         "nothing reported twice"
     );
-    assert_eq!(worker.stop().await, 0);
-    rb.teardown().await;
+    finish(rb, worker).await;
 }

@@ -28,7 +28,7 @@ use proptest::test_runner::{Config as ProptestConfig, FileFailurePersistence, Rn
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{IV, PASSWORD, Topic, kafka, read_records};
+use crate::harness::{IV, PASSWORD, Topic, kafka, read_records};
 
 /// The seed every property runs from unless `PROPTEST_RNG_SEED` names another.
 const SEED: u64 = 0x6b61_666b_6131_3301;

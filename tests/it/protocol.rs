@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::{body_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::helpers::*;
+use crate::harness::*;
 
 const T: Duration = Duration::from_secs(20);
 
@@ -37,15 +37,14 @@ fn default_step() -> Value {
 
 /// A worker running `function` of the diag component with extra environment.
 async fn diag(rb: &Rabbit, api: &MockServer, function: &str, extra: &[(&str, &str)]) -> Worker {
-    let mut env = rb.env(&api.uri(), function);
-    env.push(("ELASTICIO_COMPONENT_PATH".into(), fixture_dir()));
-    env.push(("HOSTNAME".into(), rb.prefix.clone()));
-    for (k, v) in extra {
-        env.push(((*k).to_owned(), (*v).to_owned()));
-    }
-    let w = Worker::spawn(&env);
-    w.ready().await;
-    w
+    let (dir, host) = (fixture_dir(), rb.prefix.clone());
+    let env = step_env(
+        rb,
+        &api.uri(),
+        function,
+        &[("ELASTICIO_COMPONENT_PATH", &dir), ("HOSTNAME", &host)],
+    );
+    spawn_ready(&with_env(env, extra)).await
 }
 
 async fn setup(name: &str, extra: &[(&str, &str)]) -> (Rabbit, MockServer, Worker) {
@@ -59,13 +58,8 @@ fn script(steps: Value) -> Value {
     json!({"body": {"steps": steps}})
 }
 
-async fn finish(rb: Rabbit, w: Worker) {
-    assert_eq!(w.stop().await, 0);
-    rb.teardown().await;
-}
-
-/// Closes the RabbitMQ connection whose client-provided name is `name` (RabbitMQ's own tooling).
-fn close_connection(name: &str) {
+/// The broker's connections: `<pid>\t<client properties>` per line (RabbitMQ's own tooling).
+fn list_connections() -> String {
     let out = std::process::Command::new("rabbitmqctl")
         .args([
             "list_connections",
@@ -76,7 +70,23 @@ fn close_connection(name: &str) {
         ])
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Closes the RabbitMQ connection whose client-provided name is `name` and waits until the broker no longer
+/// lists it.
+async fn close_connection(name: &str) {
+    let pid = close_connection_now(name);
+    wait_until(T, &format!("connection {name} ({pid}) gone"), || async {
+        let listed = tokio::task::spawn_blocking(list_connections).await.unwrap();
+        (!listed.lines().any(|l| l.starts_with(&format!("{pid}\t")))).then_some(())
+    })
+    .await;
+}
+
+/// Closes the RabbitMQ connection whose client-provided name is `name`; returns its pid.
+fn close_connection_now(name: &str) -> String {
+    let text = list_connections();
     // Each line: `<pid>\t<client properties>`; the properties hold the `connection_name` the worker set.
     let quoted = format!("\"{name}\"");
     let pid = text
@@ -90,6 +100,7 @@ fn close_connection(name: &str) {
         .status()
         .unwrap();
     assert!(status.success());
+    pid
 }
 
 // ---- Startup / env ------------------------------------------------------------------------------------
@@ -393,6 +404,7 @@ async fn item_12_prefetch_bounds_concurrent_executions() {
     let started = Instant::now();
     for _ in 0..2 {
         rb.publish_input(
+            // The diag script's `sleep` op: an execution that lasts 1 s is the behaviour under test.
             &script(json!([{"op": "sleep", "ms": 1000}, {"op": "data"}])),
             &[],
         )
@@ -771,7 +783,6 @@ async fn item_30_an_execution_that_never_ends_stays_unacked() {
     rb.publish_input(&script(json!([{"op": "data"}, {"op": "hang"}])), &[])
         .await;
     assert!(rb.next("data", T).await.is_some());
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let started = Instant::now();
     assert_eq!(w.stop().await, 0);
     assert!(
@@ -942,7 +953,7 @@ async fn item_37_rebound_limit_publishes_an_error_and_acks() {
     .await;
     let e = rb.next("error", T).await.unwrap();
     assert_eq!(error_of(&e)["message"], "Rebound limit exceeded");
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(rb.unsettled_inputs().await, 0, "the input is settled");
     assert_eq!(
         rb.count("dead").await + rb.count("rebound").await,
         0,
@@ -1138,12 +1149,9 @@ async fn item_45_emits_are_confirmed_before_the_ack() {
         &[],
     )
     .await;
-    // By the time the delivery is gone from the queue (acked), all its confirmed emits are in place.
-    let deadline = Instant::now() + T;
-    while rb.count("messages").await > 0 || w.logs().matches("Message processed").count() == 0 {
-        assert!(Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    // By the time the delivery is settled (acked: neither ready nor unacked), all its confirmed emits are in
+    // place.
+    assert_eq!(rb.unsettled_inputs().await, 0, "the input is acked");
     assert_eq!(rb.count("data").await, 3);
     finish(rb, w).await;
 }
@@ -1189,32 +1197,28 @@ async fn item_46_nacked_publishes_are_retried_with_the_retry_header() {
     let api = api_with(default_step()).await;
     let w = diag(&rb, &api, "diag", &[]).await;
     rb.publish_input(&script(json!([{"op": "data", "message": {"body": {}, "headers": {"x-eio-routing-key": rb.rk("full")}}}])), &[]).await;
+    // The emit was nacked (the filler keeps the queue full), so the delivery must stay unacked for as long as
+    // that lasts: waiting out the window is the check.
     w.wait_log("nacked by the broker", T).await;
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    assert!(
-        !w.logs().contains("Message processed"),
-        "not acked while unconfirmed"
-    );
+    assert_stays(Duration::from_millis(400), || async {
+        let n = rb.unsettled_now("messages").await;
+        (n != 1).then(|| format!("not acked while unconfirmed: {n} unsettled inputs, want 1"))
+    })
+    .await;
     rb.ch
         .queue_purge(full.as_str().into(), QueuePurgeOptions::default())
         .await
         .unwrap();
-    let deadline = Instant::now() + T;
-    let got = loop {
-        if let Some(m) = rb
-            .ch
+    let got = wait_until(T, "the retried publish in the freed queue", || async {
+        rb.ch
             .basic_get(
                 full.as_str().into(),
                 lapin::options::BasicGetOptions { no_ack: true },
             )
             .await
             .unwrap()
-        {
-            break m;
-        }
-        assert!(Instant::now() < deadline, "retry never landed");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    })
+    .await;
     let retry = got
         .delivery
         .properties
@@ -1238,8 +1242,7 @@ async fn item_47_closed_publish_connection_is_recreated() {
     rb.publish_input(&script(json!([{"op": "data"}])), &[])
         .await;
     assert!(rb.next("data", T).await.is_some());
-    close_connection(&format!("{}-write", rb.prefix));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    close_connection(&format!("{}-write", rb.prefix)).await;
     rb.publish_input(&script(json!([{"op": "data"}])), &[])
         .await;
     assert!(
@@ -1253,14 +1256,16 @@ async fn item_47_closed_publish_connection_is_recreated() {
 async fn item_48_consumer_connection_loss_resumes_without_double_processing() {
     let (rb, _api, w) = setup("i48", &[]).await;
     rb.publish_input(
+        // The diag script's `sleep` op: the execution lasts 2.5 s, so the connection loss lands mid-execution.
         &script(
             json!([{"op": "sleep", "ms": 2500}, {"op": "data", "message": {"body": {"n": 1}}}]),
         ),
         &[("messageId", "m-48")],
     )
     .await;
-    w.wait_log("Message received", T).await;
-    close_connection(&format!("{}-read", rb.prefix));
+    // The delivery is in the worker's hands (prefetch 1, nothing else queued): its execution runs.
+    rb.wait_count("messages", 0, T).await;
+    close_connection_now(&format!("{}-read", rb.prefix));
     w.wait_log("Consuming again after reconnect", T).await;
     assert_eq!(
         rb.take("data", 2, Duration::from_secs(6)).await.len(),
@@ -1304,8 +1309,11 @@ async fn item_52_sigterm_during_startup_shuts_down_after_startup() {
     let mut env = rb.env(&api.uri(), "diag");
     env.push(("ELASTICIO_COMPONENT_PATH".into(), fixture_dir()));
     let mut w = Worker::spawn(&env);
-    w.wait_log("Starting.", T).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The signal lands while the step request is in flight (the API holds its answer for 1.5 s).
+    wait_until(T, "the worker's step request", || async {
+        (!api.received_requests().await.unwrap().is_empty()).then_some(())
+    })
+    .await;
     w.signal("TERM");
     assert_eq!(w.exit_code(T).await, 0);
     let logs = w.logs();
@@ -1435,16 +1443,12 @@ async fn item_58_exit_code_follows_the_result_post() {
         .respond_with(ResponseTemplate::new(500))
         .mount(&server)
         .await;
-    let env = vec![
-        (
-            "ELASTICIO_POST_RESULT_URL".to_owned(),
-            format!("{}/result", server.uri()),
-        ),
-        ("ELASTICIO_API_URI".to_owned(), server.uri()),
-        ("ELASTICIO_API_USERNAME".to_owned(), "u".to_owned()),
-        ("ELASTICIO_API_KEY".to_owned(), "k".to_owned()),
-        ("ELASTICIO_CFG".to_owned(), "{}".to_owned()),
-    ];
+    let env = service_env(
+        &format!("{}/result", server.uri()),
+        &server.uri(),
+        "k",
+        &[("ELASTICIO_CFG", "{}")],
+    );
     let mut w = Worker::spawn_args(&["service", "verifyCredentials"], &env);
     assert_eq!(w.exit_code(T).await, 1, "non-200 → 1");
 }

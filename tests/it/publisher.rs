@@ -11,7 +11,7 @@ use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties, ExchangeKind};
 use serde_json::json;
 
-use crate::helpers::*;
+use crate::harness::*;
 
 fn amqp_settings(rb: &Rabbit, extra: &[(&str, &str)]) -> AmqpSettings {
     let mut env = rb.env("http://127.0.0.1:9", "produce");

@@ -2,11 +2,11 @@
 //! watermarks after retention, and interoperability with the Java client.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::*;
+use crate::harness::*;
 
 const T: Duration = Duration::from_secs(30);
 
@@ -75,8 +75,7 @@ async fn keyed_records_land_in_the_partition_the_java_producer_picks() {
         .map(|o| o.decrypted()["body"]["records"].as_array().unwrap().len())
         .sum();
     assert_eq!(written, 200, "logs:\n{}", worker.logs());
-    assert_eq!(worker.stop().await, 0);
-    rb.teardown().await;
+    finish(rb, worker).await;
 
     let (b, t) = (kafka(), ours.name.clone());
     let read = tokio::task::spawn_blocking(move || read_records(&b, &t, 6, 200, T))
@@ -147,8 +146,7 @@ async fn records_the_java_producer_compressed_with_each_codec_are_consumed() {
         ));
     }
     assert_eq!(seen, expected, "logs:\n{}", worker.logs());
-    assert_eq!(worker.stop().await, 0);
-    rb.teardown().await;
+    finish(rb, worker).await;
     delete_group(&kafka(), &group);
 }
 
@@ -213,8 +211,7 @@ async fn only_the_refused_record_fails(topic: &Topic, bad: Value, error_text: &s
         .await
         .expect("the next message is produced");
     assert_eq!(next.decrypted()["body"]["errorCode"], "0");
-    assert_eq!(worker.stop().await, 0);
-    rb.teardown().await;
+    finish(rb, worker).await;
 }
 
 #[tokio::test]
@@ -246,20 +243,14 @@ async fn log_start_offset_is_the_low_watermark_after_retention_deleted_the_head(
         let head: Vec<(Option<i32>, Option<&str>, &[u8])> =
             (0..10).map(|_| (Some(0), None, &b"old"[..])).collect();
         produce_plain(&b, &t, &head);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            // Appends roll the segment; the retention check (every second) deletes the rolled ones.
-            std::thread::sleep(Duration::from_millis(300));
+        // Appends roll the segment (one every 300 ms, each older than segment.ms); the retention check (every
+        // second) deletes the rolled ones. Wait until the low watermark passed the head.
+        poll_every_blocking(Duration::from_millis(300), Duration::from_secs(60), || {
             produce_plain(&b, &t, &[(Some(0), None, &b"newer"[..])]);
             let (low, _) = watermarks(&b, &t, 0);
-            if low >= 10 {
-                return low;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "retention never deleted the head"
-            );
-        }
+            (low >= 10).then_some(low)
+        })
+        .expect("retention deleted the head (low watermark >= 10) within 60 s")
     })
     .await
     .unwrap();
@@ -295,8 +286,7 @@ async fn log_start_offset_is_the_low_watermark_after_retention_deleted_the_head(
         high - 1,
         "{body}"
     );
-    assert_eq!(worker.stop().await, 0);
-    rb.teardown().await;
+    finish(rb, worker).await;
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use serde_json::json;
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::helpers::*;
+use crate::harness::*;
 
 const T: Duration = Duration::from_secs(20);
 
@@ -22,15 +22,19 @@ fn produce_cfg(brokers: &str, topic: &str) -> serde_json::Value {
 async fn data_message_carries_the_reference_headers_and_the_delivery_is_acked() {
     let topic = Topic::new("headers", 1);
     let rb = Rabbit::setup("headers").await;
-    let api = fake_api(produce_cfg(&kafka(), &topic.name)).await;
-    let mut env = rb.env(&api.uri(), "produce");
-    env.push((
-        "ELASTICIO_ADDITIONAL_VARS_FOR_HEADERS".into(),
-        "ELASTICIO_EXTRA_ONE".into(),
-    ));
-    env.push(("ELASTICIO_EXTRA_ONE".into(), "x1".into()));
-    let worker = Worker::spawn(&env);
-    worker.ready().await;
+    let (worker, api) = start_step(
+        &rb,
+        "produce",
+        produce_cfg(&kafka(), &topic.name),
+        &[
+            (
+                "ELASTICIO_ADDITIONAL_VARS_FOR_HEADERS",
+                "ELASTICIO_EXTRA_ONE",
+            ),
+            ("ELASTICIO_EXTRA_ONE", "x1"),
+        ],
+    )
+    .await;
 
     rb.publish_input(
         &json!({"id": "m1", "body": {"messages": [{"key": "k1", "value": "v1"}]}}),
@@ -139,9 +143,7 @@ async fn data_message_carries_the_reference_headers_and_the_delivery_is_acked() 
 async fn item_26_failed_execution_publishes_the_error_wrapper_and_rejects() {
     let topic = Topic::new("error", 1);
     let rb = Rabbit::setup("error").await;
-    let api = fake_api(produce_cfg(&kafka(), &topic.name)).await;
-    let worker = Worker::spawn(&rb.env(&api.uri(), "produce"));
-    worker.ready().await;
+    let (worker, _api) = start_step(&rb, "produce", produce_cfg(&kafka(), &topic.name), &[]).await;
     let content = rb
         .publish_input(
             &json!({"body": {"records": []}}),
@@ -180,17 +182,14 @@ async fn item_26_failed_execution_publishes_the_error_wrapper_and_rejects() {
         .expect("rejected into the dead-letter queue");
     assert_eq!(dead.data, content);
     assert_eq!(rb.count("data").await, 0);
-    assert_eq!(worker.stop().await, 0);
-    rb.teardown().await;
+    finish(rb, worker).await;
 }
 
 #[tokio::test]
 async fn item_14_undecryptable_and_non_json_input_is_rejected_with_nothing_published() {
     let topic = Topic::new("garbage", 1);
     let rb = Rabbit::setup("garbage").await;
-    let api = fake_api(produce_cfg(&kafka(), &topic.name)).await;
-    let worker = Worker::spawn(&rb.env(&api.uri(), "produce"));
-    worker.ready().await;
+    let (worker, _api) = start_step(&rb, "produce", produce_cfg(&kafka(), &topic.name), &[]).await;
     rb.publish_raw(b"this is not base64 ciphertext", &[("messageId", "bad-1")])
         .await;
     let not_json = crypto().encode(b"not json at all", 1);
@@ -203,12 +202,9 @@ async fn item_14_undecryptable_and_non_json_input_is_rejected_with_nothing_publi
     .await;
     let dead = rb.take("dead", 3, T).await;
     assert_eq!(dead.len(), 3, "all three rejected");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    for kind in KINDS {
-        assert_eq!(rb.count(kind).await, 0, "nothing published on {kind}");
-    }
-    assert_eq!(worker.stop().await, 0);
-    rb.teardown().await;
+    rb.assert_nothing_on(&KINDS, Duration::from_millis(300))
+        .await;
+    finish(rb, worker).await;
 }
 
 #[tokio::test]
@@ -342,9 +338,13 @@ async fn item_50_51_sigterm_finishes_the_in_flight_message_and_leaves_the_next_q
     let topic = rand_name("topic");
     mock.create_topic(&topic, 1, 1).unwrap();
     let rb = Rabbit::setup("sigterm").await;
-    let api = fake_api(produce_cfg(&mock.bootstrap_servers(), &topic)).await;
-    let worker = Worker::spawn(&rb.env(&api.uri(), "produce"));
-    worker.ready().await;
+    let (worker, _api) = start_step(
+        &rb,
+        "produce",
+        produce_cfg(&mock.bootstrap_servers(), &topic),
+        &[],
+    )
+    .await;
     // Warm the producer so the slow part is only the broker round trip below.
     rb.publish_input(
         &json!({"body": {"messages": [{"value": "warm"}]}}),
@@ -364,10 +364,12 @@ async fn item_50_51_sigterm_finishes_the_in_flight_message_and_leaves_the_next_q
         &[("messageId", "m2")],
     )
     .await;
-    worker.wait_log("Message received", T).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Prefetch 1: the first message is in the worker's hands (its produce held by the 1.5 s round trip) once
+    // only the second is ready in the queue.
+    rb.wait_count("messages", 1, T).await;
     worker.signal("TERM");
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The first signal was handled once the worker cancelled its consumer (intake stopped).
+    rb.wait_consumers("messages", 0, T).await;
     worker.signal("TERM"); // a second signal changes nothing
     let logs_handle = worker.output.clone();
     let code = worker.stop().await;

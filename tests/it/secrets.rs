@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::helpers::*;
+use crate::harness::*;
 
 const T: Duration = Duration::from_secs(30);
 
@@ -175,19 +175,19 @@ fn find(haystack: &[u8], needle: &[u8]) -> bool {
 
 /// The message-mode environment with every secret in place; debug logs of every crate.
 fn env(rb: &Rabbit, api: &str, function: &str) -> Vec<(String, String)> {
-    let mut env = rb.env(api, function);
-    for (k, v) in [
-        ("ELASTICIO_API_KEY", API_KEY),
-        ("ELASTICIO_MESSAGE_CRYPTO_PASSWORD", CRYPTO_PASSWORD),
-        ("ELASTICIO_MESSAGE_CRYPTO_IV", CRYPTO_IV),
-        ("ELASTICIO_OBJECT_STORAGE_TOKEN", STORAGE_TOKEN),
-        ("ELASTICIO_DATA_RATE_LIMIT", "1000"),
-        ("RUST_LOG", "debug"),
-    ] {
-        env.retain(|(name, _)| name != k);
-        env.push((k.to_owned(), v.to_owned()));
-    }
-    env
+    step_env(
+        rb,
+        api,
+        function,
+        &[
+            ("ELASTICIO_API_KEY", API_KEY),
+            ("ELASTICIO_MESSAGE_CRYPTO_PASSWORD", CRYPTO_PASSWORD),
+            ("ELASTICIO_MESSAGE_CRYPTO_IV", CRYPTO_IV),
+            ("ELASTICIO_OBJECT_STORAGE_TOKEN", STORAGE_TOKEN),
+            ("ELASTICIO_DATA_RATE_LIMIT", "1000"),
+            ("RUST_LOG", "debug"),
+        ],
+    )
 }
 
 async fn publish(rb: &Rabbit, msg: &Value) {
@@ -227,28 +227,27 @@ async fn message_mode(label: &str, function: &str, cfg: Value, inputs: Vec<Value
     let cap = &mut capture;
     let rb = Rabbit::setup("secrets").await;
     let api = fake_api(cfg).await;
-    let worker = Worker::spawn(&env(&rb, &api.uri(), function));
-    worker.ready().await;
+    let worker = spawn_ready(&env(&rb, &api.uri(), function)).await;
     for input in &inputs {
         publish(&rb, input).await;
-        // Let the execution finish (data, error, or a rebound after the delivery timeout).
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(12);
-        while tokio::time::Instant::now() < deadline {
-            if rb.count("messages").await == 0
-                && (rb.count("data").await
-                    + rb.count("error").await
-                    + rb.count("rebound").await
-                    + rb.count("dead").await)
-                    > 0
-            {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        // Let the execution finish (data, error, or a rebound after the delivery timeout); what is captured
+        // then is checked, whether or not it finished.
+        let _ = poll_until(Duration::from_secs(12), || async {
+            let out = rb.count("data").await
+                + rb.count("error").await
+                + rb.count("rebound").await
+                + rb.count("dead").await;
+            (rb.count("messages").await == 0 && out > 0).then_some(())
+        })
+        .await;
     }
     if function == "consume" {
-        // Let the member connect, fail or fetch for a while.
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        // Let the member connect and fetch the topic's three records, or fail: until it emitted all three or an
+        // error (a member that only retries, against a closed port, is captured after 10 s).
+        let _ = poll_until(Duration::from_secs(10), || async {
+            (rb.count("data").await >= 3 || rb.count("error").await > 0).then_some(())
+        })
+        .await;
     }
     let output = std::sync::Arc::clone(&worker.output);
     worker.stop().await;
@@ -282,7 +281,7 @@ async fn no_secret_appears_in_any_output_message_or_request() {
     // listener and a closed port (connection errors, timeouts, rebound), a broken client key, a bad mechanism.
     let plain = json!({"brokers": brokers, "topic": topic});
     // Records for the consumers to read.
-    crate::consume::produce_records(&brokers, &topic, 1, 3, 10);
+    produce_records(&brokers, &topic, 1, 3, 10);
     let mut runs = vec![
         message_mode(
             "produce ok",
@@ -575,25 +574,17 @@ async fn service(label: &str, method_name: &str, cfg: Value) -> Capture {
     let cap = &mut capture;
     let server = result_server().await;
     let addr = server.address();
-    let env = vec![
-        (
-            "ELASTICIO_POST_RESULT_URL".to_owned(),
-            format!("http://svc:{RESULT_PASSWORD}@{addr}/result"),
-        ),
-        ("ELASTICIO_CFG".to_owned(), cfg.to_string()),
-        ("ELASTICIO_API_URI".to_owned(), server.uri()),
-        ("ELASTICIO_API_USERNAME".to_owned(), "u".to_owned()),
-        ("ELASTICIO_API_KEY".to_owned(), API_KEY.to_owned()),
-        (
-            "ELASTICIO_ACTION_OR_TRIGGER".to_owned(),
-            "produce".to_owned(),
-        ),
-        (
-            "ELASTICIO_GET_MODEL_METHOD".to_owned(),
-            "getTopics".to_owned(),
-        ),
-        ("RUST_LOG".to_owned(), "debug".to_owned()),
-    ];
+    let env = service_env(
+        &format!("http://svc:{RESULT_PASSWORD}@{addr}/result"),
+        &server.uri(),
+        API_KEY,
+        &[
+            ("ELASTICIO_CFG", &cfg.to_string()),
+            ("ELASTICIO_ACTION_OR_TRIGGER", "produce"),
+            ("ELASTICIO_GET_MODEL_METHOD", "getTopics"),
+            ("RUST_LOG", "debug"),
+        ],
+    );
     let mut w = Worker::spawn_args(&["service", method_name], &env);
     let code = w.exit_code(Duration::from_secs(40)).await;
     assert_eq!(code, 0, "{label}: {}", w.logs());

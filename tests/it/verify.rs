@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::helpers::*;
+use crate::harness::*;
 
 /// Runs `kafka-component service <method>` and returns (exit code, posted body, auth header, logs).
 pub async fn service(
@@ -30,15 +30,12 @@ pub async fn service_timed(
 ) -> (i32, Option<Value>, Option<String>, String, Option<Duration>) {
     let server = result_server().await;
     let addr = server.address();
-    let mut env = vec![
-        (
-            "ELASTICIO_POST_RESULT_URL".to_owned(),
-            format!("http://svc%40user:p%3Ass@{addr}/result"),
-        ),
-        ("ELASTICIO_API_URI".to_owned(), server.uri()),
-        ("ELASTICIO_API_USERNAME".to_owned(), "u".to_owned()),
-        ("ELASTICIO_API_KEY".to_owned(), "k".to_owned()),
-    ];
+    let mut env = service_env(
+        &format!("http://svc%40user:p%3Ass@{addr}/result"),
+        &server.uri(),
+        "k",
+        &[],
+    );
     if let Some(cfg) = cfg {
         env.push(("ELASTICIO_CFG".to_owned(), cfg.to_string()));
     }
@@ -46,25 +43,34 @@ pub async fn service_timed(
         env.push(((*k).to_owned(), v.clone()));
     }
     let mut w = Worker::spawn_args(&["service", method_name], &env);
-    let deadline = Instant::now() + Duration::from_secs(40);
+    // The result is delivered once the result endpoint has the POST; the process exit is awaited alongside.
     let mut delivered = None;
-    while w.child.try_wait().unwrap().is_none() && Instant::now() < deadline {
-        if delivered.is_none() && w.logs().contains("Service result delivered") {
-            delivered = Some(Instant::now());
+    {
+        let posted = poll_until(Duration::from_secs(40), || async {
+            (!server.received_requests().await.unwrap().is_empty()).then(Instant::now)
+        });
+        tokio::pin!(posted);
+        let exit = tokio::time::timeout(Duration::from_secs(40), w.child.wait());
+        tokio::pin!(exit);
+        let mut watching = true;
+        loop {
+            tokio::select! {
+                _ = &mut exit => break,
+                at = &mut posted, if watching => {
+                    watching = false;
+                    delivered = at;
+                }
+            }
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let exited = Instant::now();
     let code = w.exit_code(Duration::from_secs(1)).await;
-    // Delivered and gone before this loop saw the log line: it exited at once.
+    let reqs = server.received_requests().await.unwrap();
+    // Delivered and gone before the poll saw the POST: it exited at once.
     let lingered = match delivered {
         Some(t) => Some(exited - t),
-        None => w
-            .logs()
-            .contains("Service result delivered")
-            .then_some(Duration::ZERO),
+        None => (!reqs.is_empty()).then_some(Duration::ZERO),
     };
-    let reqs = server.received_requests().await.unwrap();
     let body = reqs
         .first()
         .map(|r| serde_json::from_slice(&r.body).unwrap());
