@@ -171,7 +171,10 @@ transaction.state.log.num.partitions=5
 auto.create.topics.enable=true
 num.network.threads=2
 num.io.threads=4
-log.segment.delete.delay.ms=1000
+# A segment that retention deleted stays on disk (renamed .deleted) for 60 s: with 1 s, the background flush of a
+# just-rolled segment (the retention test rolls one every 300 ms) could find its file closed, and the broker took its
+# only log directory offline and stopped (ClosedChannelException). The log start offset moves at once either way.
+log.segment.delete.delay.ms=60000
 log.retention.check.interval.ms=1000
 log.initial.task.delay.ms=1000
 share.coordinator.state.topic.num.partitions=1
