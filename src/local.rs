@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use crate::contract::{
-    Action, Confirm, Emit, EmitFuture, Emitter, Execution, Fatal, FunctionError, Resolve,
+    Action, Confirm, Emit, EmitFuture, Emitter, Execution, ExecutionIds, Fatal, FunctionError,
+    Resolve,
 };
 use crate::platform::component::{self, FunctionKind};
 
@@ -208,6 +209,8 @@ pub async fn exec(
         emitter: emitter.clone(),
         shutdown: shutdown.clone(),
         fatal: Fatal::new(shutdown.clone()),
+        // A local run has no flow, step or incoming message identifiers.
+        ids: ExecutionIds::default(),
     };
     if let Err(error) = handler.process(exec).await {
         let shown = match error.action {

@@ -27,6 +27,23 @@ pub struct Execution {
     pub shutdown: CancellationToken,
     /// Stops the process with a failure (background work that cannot go on).
     pub fatal: Fatal,
+    /// Who is executing: the runtime's identifiers of this execution, each absent where the runtime has none.
+    pub ids: ExecutionIds,
+}
+
+/// The identifiers a runtime knows about one execution (for tracing what a function wrote back to it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecutionIds {
+    /// The flow execution.
+    pub exec_id: Option<String>,
+    /// The incoming message (its `messageId`).
+    pub message_id: Option<String>,
+    /// The step of the flow.
+    pub step_id: Option<String>,
+    /// The flow.
+    pub flow_id: Option<String>,
+    /// The thread of messages this one belongs to.
+    pub thread_id: Option<String>,
 }
 
 /// A way for background work to stop the whole process with a non-zero exit (the platform restarts it).

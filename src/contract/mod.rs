@@ -8,4 +8,4 @@ mod execution;
 
 pub use emit::{Confirm, Emit, EmitError, EmitFuture, Emitter, new_message};
 pub use error::{Action, Fault, FunctionError, error_chain};
-pub use execution::{Execution, Fatal, Function, Resolve};
+pub use execution::{Execution, ExecutionIds, Fatal, Function, Resolve};

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use kafka_component::actions::produce::ProduceAction;
 use kafka_component::contract::{
-    Action, Emit, Emitter, Execution, Fatal, Fault, Function, FunctionError,
+    Action, Emit, Emitter, Execution, ExecutionIds, Fatal, Fault, Function, FunctionError,
 };
 use kafka_component::local::{LocalEmitter, LocalEvent};
 use rdkafka::mocking::MockCluster;
@@ -38,6 +38,7 @@ async fn produce(
         emitter: Emitter::new(Arc::new(local) as Arc<dyn Emit>),
         shutdown: token.clone(),
         fatal: Fatal::new(token),
+        ids: ExecutionIds::default(),
     };
     let outcome = tokio::time::timeout(Duration::from_secs(30), action.process(exec))
         .await

@@ -129,8 +129,15 @@ async fn keyed_records_land_where_the_output_says_with_keys_values_and_headers()
             Some(format!("key-{}", index % 7).as_bytes())
         );
         assert_eq!(key, &json!(format!("key-{}", index % 7)));
+        // The input's headers in order, then the step's trace headers (`headers_*` tests).
+        let input_headers: Vec<_> = rec
+            .headers
+            .iter()
+            .filter(|(n, _)| !n.starts_with("x-eio-"))
+            .cloned()
+            .collect();
         assert_eq!(
-            rec.headers,
+            input_headers,
             vec![
                 ("trace".to_owned(), format!("t{index}").into_bytes()),
                 ("trace".to_owned(), b"again".to_vec())
@@ -236,7 +243,9 @@ async fn oversized_record_fails_alone_and_the_others_are_written() {
     assert!(text.contains("indexes 1"), "{text}");
     assert!(
         text.contains("\"index\":1")
-            && text.contains("\"size\":5001")
+            // key + value (5001) + the default trace headers: exec, step and flow ids from the worker's
+            // settings (18 + 19 + 18 bytes) and a generated thread id (15 + 36); the input has no messageId.
+            && text.contains("\"size\":5107")
             && text.contains("\"limit\":2000"),
         "{text}"
     );
@@ -672,5 +681,135 @@ async fn a_report_larger_than_the_outgoing_limit_is_split_never_an_error_after_t
         rb.next("data", Duration::from_millis(300)).await.is_none(),
         "nothing reported twice"
     );
+    finish(rb, worker).await;
+}
+
+/// Header name → value of a record read back (a name the step adds appears once).
+fn header_map(rec: &KafkaRecord) -> BTreeMap<String, String> {
+    let mut map = BTreeMap::new();
+    for (name, value) in &rec.headers {
+        let value = String::from_utf8(value.clone()).unwrap();
+        assert!(
+            map.insert(name.clone(), value).is_none(),
+            "`{name}` written twice: {rec:?}"
+        );
+    }
+    map
+}
+
+#[tokio::test]
+async fn headers_static_and_trace_on_every_record_and_the_input_ones_win() {
+    let topic = Topic::new("headers", 1);
+    let rb = Rabbit::setup("headers").await;
+    let mut c = cfg(&kafka(), &topic.name);
+    // As a form's text area sends it: the JSON text of an object. `traceHeaders` is left at its default (on).
+    c["staticHeaders"] = json!(r#"{"source": "crm", "region": "eu"}"#);
+    let (worker, _api) = start(&rb, c, &[]).await;
+    rb.publish_input(
+        &json!({"body": {"messages": [
+            {"value": "plain"},
+            {"value": "own", "headers": {"source": "input", "x-eio-step-id": "from-input"}}
+        ]}}),
+        &[("messageId", "in-42"), ("threadId", "thread-7")],
+    )
+    .await;
+    rb.next("data", T).await.expect("data");
+    let read = read_records(&kafka(), &topic.name, 1, 2, T);
+    assert_eq!(read.len(), 2);
+    let trace = [
+        ("x-eio-exec-id", "exec1"),
+        ("x-eio-message-id", "in-42"),
+        ("x-eio-step-id", "step_1"),
+        ("x-eio-flow-id", "flow1"),
+        ("x-eio-thread-id", "thread-7"),
+    ];
+    let want = |extra: &[(&str, &str)]| -> BTreeMap<String, String> {
+        trace
+            .iter()
+            .chain(extra)
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect()
+    };
+    assert_eq!(
+        header_map(&read[0]),
+        want(&[("source", "crm"), ("region", "eu")])
+    );
+    // The input's `source` and `x-eio-step-id` win; the record carries them once.
+    assert_eq!(
+        header_map(&read[1]),
+        want(&[
+            ("source", "input"),
+            ("region", "eu"),
+            ("x-eio-step-id", "from-input")
+        ])
+    );
+    assert_eq!(
+        rb.unsettled_inputs().await + u64::from(rb.count("dead").await),
+        0
+    );
+    finish(rb, worker).await;
+}
+
+#[tokio::test]
+async fn headers_trace_off_adds_none_and_added_headers_count_toward_the_record_size() {
+    let topic = Topic::new("headers-off", 1);
+    let rb = Rabbit::setup("headers-off").await;
+    let mut c = cfg(&kafka(), &topic.name);
+    c["traceHeaders"] = json!("false");
+    c["messageMaxBytes"] = json!("1000");
+    c["staticHeaders"] = json!({ "pad": "p".repeat(100) });
+    let (worker, _api) = start(&rb, c, &[]).await;
+    // 950 bytes of value fit the limit alone, not with the static header (950 + 3 + 100 = 1053).
+    let content = rb
+        .publish_input(
+            &json!({"body": {"messages": [{"value": "small"}, {"value": "v".repeat(950)}]}}),
+            &[("messageId", "in-43")],
+        )
+        .await;
+    let data = rb.next("data", T).await.expect("data for the small record");
+    let indexes: Vec<u64> = data.decrypted()["body"]["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(indexes, vec![0]);
+    let err = rb.next("error", T).await.expect("error");
+    let text = error_of(&err)["message"].as_str().unwrap().to_owned();
+    assert!(
+        text.contains("\"index\":1")
+            && text.contains("\"size\":1053")
+            && text.contains("\"limit\":1000"),
+        "{text}"
+    );
+    assert_eq!(rb.next("dead", T).await.expect("rejected").data, content);
+    let read = read_records(&kafka(), &topic.name, 1, 2, Duration::from_secs(3));
+    assert_eq!(read.len(), 1);
+    assert_eq!(
+        header_map(&read[0]),
+        BTreeMap::from([("pad".to_owned(), "p".repeat(100))]),
+        "no trace headers"
+    );
+    finish(rb, worker).await;
+}
+
+#[tokio::test]
+async fn headers_invalid_static_headers_are_a_configuration_error_naming_the_field() {
+    let topic = Topic::new("headers-bad", 1);
+    let rb = Rabbit::setup("headers-bad").await;
+    let mut c = cfg(&kafka(), &topic.name);
+    c["staticHeaders"] = json!({"n": 1});
+    let (worker, _api) = start(&rb, c, &[]).await;
+    rb.publish_input(&json!({"body": {"messages": [{"value": "x"}]}}), &[])
+        .await;
+    let err = rb.next("error", T).await.expect("error");
+    let text = error_of(&err)["message"].as_str().unwrap().to_owned();
+    assert!(
+        text.contains("`staticHeaders`")
+            && text.contains("the value of header `n` must be a string"),
+        "{text}"
+    );
+    rb.next("dead", T).await.expect("rejected");
+    assert!(read_records(&kafka(), &topic.name, 1, 1, Duration::from_secs(2)).is_empty());
     finish(rb, worker).await;
 }

@@ -18,7 +18,9 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use kafka_component::actions::produce::ProduceAction;
-use kafka_component::contract::{Emit, Emitter, Execution, Fatal, Function, FunctionError};
+use kafka_component::contract::{
+    Emit, Emitter, Execution, ExecutionIds, Fatal, Function, FunctionError,
+};
 use kafka_component::local::{LocalEmitter, LocalEvent};
 use kafka_component::platform::crypto::{Crypto, CryptoError};
 use kafka_component::schema::validate_produce_input;
@@ -654,6 +656,7 @@ impl Harness {
             emitter: Emitter::new(Arc::new(local) as Arc<dyn Emit>),
             shutdown: token.clone(),
             fatal: Fatal::new(token),
+            ids: ExecutionIds::default(),
         };
         let result = self.rt.block_on(async {
             tokio::time::timeout(Duration::from_secs(20), self.action.process(exec))

@@ -29,6 +29,10 @@ pub struct ProduceConfig {
     pub message_max_bytes: u64,
     /// Key-less records: sticky batching or a random partition each.
     pub sticky_keyless: bool,
+    /// `staticHeaders`: added to every record (name → value).
+    pub static_headers: Vec<(String, String)>,
+    /// `traceHeaders`: add the execution's identifiers to every record.
+    pub trace_headers: bool,
 }
 
 /// The action's fields (component.json ids); every other key of `cfg` is ignored.
@@ -44,6 +48,9 @@ struct Fields {
     delivery_timeout_ms: Count,
     message_max_bytes: Count,
     keyless_partitioning: Text,
+    /// An object, or its JSON text; checked by [`super::headers::static_headers`].
+    static_headers: Value,
+    trace_headers: Flag,
 }
 
 impl ProduceConfig {
@@ -91,6 +98,8 @@ impl ProduceConfig {
                 "must be between 1000 and 1000000000",
             ));
         }
+        let static_headers = super::headers::static_headers(&f.static_headers)?;
+        let trace_headers = f.trace_headers.get("traceHeaders", true)?;
         Ok(Self {
             topic,
             compression,
@@ -101,6 +110,8 @@ impl ProduceConfig {
             delivery_timeout_ms: delivery_timeout_ms.max(1),
             message_max_bytes,
             sticky_keyless,
+            static_headers,
+            trace_headers,
         })
     }
 
@@ -194,6 +205,8 @@ mod tests {
         assert!(pc.idempotence);
         assert_eq!(pc.compression, "none");
         assert_eq!(pc.message_max_bytes, 1_048_576);
+        assert!(pc.trace_headers, "trace headers are on by default");
+        assert!(pc.static_headers.is_empty());
         let mut cc = rdkafka::ClientConfig::new();
         pc.apply(&mut cc);
         assert_eq!(cc.get("partitioner"), Some("murmur2_random"));
@@ -213,6 +226,15 @@ mod tests {
                 .field,
             "compression"
         );
+        let pc = ProduceConfig::from_cfg(
+            &json!({"topic": "t", "traceHeaders": "off", "staticHeaders": "{\"a\": \"b\"}"}),
+        )
+        .unwrap();
+        assert!(!pc.trace_headers);
+        assert_eq!(pc.static_headers, [("a".to_owned(), "b".to_owned())]);
+        let e =
+            ProduceConfig::from_cfg(&json!({"topic": "t", "staticHeaders": {"a": 1}})).unwrap_err();
+        assert_eq!(e.field, "staticHeaders");
     }
 
     #[test]

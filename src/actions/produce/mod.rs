@@ -3,6 +3,7 @@
 //!
 //! - [`config`]: the action's fields → producer settings.
 //! - [`input`]: the input message → records.
+//! - [`headers`]: the headers the step adds to every record (`staticHeaders`, `traceHeaders`).
 //! - `producer`: the producer cache (one per connection + settings, replaced when unusable).
 //! - `send`: enqueueing with back-pressure, delivery reports, failure classification.
 //! - `output`: the per-partition data messages.
@@ -11,6 +12,7 @@
 //! (rejected), or a rebound when the cluster was only temporarily unavailable.
 
 pub mod config;
+pub mod headers;
 pub mod input;
 mod output;
 mod producer;
@@ -93,15 +95,17 @@ impl ProduceAction {
         }
         let prepared = self.prepare(&exec.cfg)?;
         let (conn, pc) = (&prepared.conn, &prepared.pc);
-        let records = parse_input(exec.msg.get("body").unwrap_or(&Value::Null)).map_err(|p| {
-            FunctionError::data(
-                "ValidationError",
-                format!(
-                    "the input does not match the Produce input schema: {}",
-                    p.join("; ")
-                ),
-            )
-        })?;
+        let mut records =
+            parse_input(exec.msg.get("body").unwrap_or(&Value::Null)).map_err(|p| {
+                FunctionError::data(
+                    "ValidationError",
+                    format!(
+                        "the input does not match the Produce input schema: {}",
+                        p.join("; ")
+                    ),
+                )
+            })?;
+        add_step_headers(pc, &exec, &mut records);
         let producer = self
             .producers
             .get(&prepared.key, conn, pc)
@@ -209,6 +213,17 @@ impl ProduceAction {
         }
         failed.map_or(Ok(()), |e| Err(FunctionError::from(e)))
     }
+}
+
+/// The step's static headers and, when on, the execution's trace headers, on every record (before the size
+/// check, which counts them).
+fn add_step_headers(pc: &ProduceConfig, exec: &Execution, records: &mut [Record]) {
+    let trace = if pc.trace_headers {
+        headers::trace_headers(&exec.ids)
+    } else {
+        Vec::new()
+    };
+    headers::add_to_records(records, &headers::step_headers(&pc.static_headers, trace));
 }
 
 /// The error when no producer could be had.

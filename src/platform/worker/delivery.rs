@@ -11,7 +11,7 @@ use super::super::headers::{self, ExecutionHeaders};
 use super::WorkerCtx;
 use super::decode::decode;
 use super::inflight::settle;
-use crate::contract::{Action, Emit, Emitter, Execution, FunctionError};
+use crate::contract::{Action, Emit, Emitter, Execution, ExecutionIds, FunctionError};
 
 /// Runs one delivery to its end: decoded, executed, its outcome published, settled.
 pub(super) async fn handle_delivery(ctx: &WorkerCtx, delivery: Delivery) {
@@ -35,6 +35,7 @@ pub(super) async fn handle_delivery(ctx: &WorkerCtx, delivery: Delivery) {
         thread_id = %exec_headers.thread_id,
         step_id = %ctx.settings.step.step_id,
     );
+    let ids = execution_ids(ctx, &exec_headers);
     async {
         tracing::info!(size = delivery.data.len(), "Message received.");
         let raw = IncomingRaw {
@@ -48,7 +49,7 @@ pub(super) async fn handle_delivery(ctx: &WorkerCtx, delivery: Delivery) {
             if ctx.shared.side.passthrough() { msg.clone() } else { Value::Null },
             ctx.cfg.get("_account").and_then(Value::as_str).map(str::to_owned),
         );
-        let outcome = execute(ctx, &emitter, msg).await;
+        let outcome = execute(ctx, &emitter, msg, ids).await;
         let reject = apply_outcome(ctx, &emitter, outcome).await;
         let result = settle(&ctx.inflight, inflight_id.as_deref(), &delivery.acker, reject).await;
         match result {
@@ -58,6 +59,20 @@ pub(super) async fn handle_delivery(ctx: &WorkerCtx, delivery: Delivery) {
     }
     .instrument(span)
     .await;
+}
+
+/// This execution's identifiers: the step's from the settings, the incoming message's and thread's from its
+/// headers.
+fn execution_ids(ctx: &WorkerCtx, h: &ExecutionHeaders) -> ExecutionIds {
+    let step = &ctx.settings.step;
+    let given = |s: &str| Some(s.to_owned()).filter(|s| !s.is_empty());
+    ExecutionIds {
+        exec_id: given(&step.exec_id),
+        message_id: h.parent_message_id.clone(),
+        step_id: given(&step.step_id),
+        flow_id: given(&step.flow_id),
+        thread_id: given(&h.thread_id),
+    }
 }
 
 /// The message's `headers` is an object and carries the incoming `reply_to`.
@@ -78,6 +93,7 @@ async fn execute(
     ctx: &WorkerCtx,
     emitter: &PlatformEmitter,
     mut msg: Value,
+    ids: ExecutionIds,
 ) -> Result<(), FunctionError> {
     if ctx.auto_resolve
         && let Err(text) = resolve_lightweight(&ctx.shared, &mut msg).await
@@ -93,6 +109,7 @@ async fn execute(
         emitter: Emitter::new(Arc::new(emitter.clone()) as Arc<dyn Emit>),
         shutdown: ctx.shutdown.clone(),
         fatal: ctx.fatal.clone(),
+        ids,
     };
     ctx.function.process(exec).await
 }
