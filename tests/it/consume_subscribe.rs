@@ -40,6 +40,16 @@ fn count_by_topic(msgs: &[Got]) -> BTreeMap<String, usize> {
 /// that does not match is not.
 #[tokio::test]
 async fn a_pattern_consumes_matching_topics_including_one_created_mid_run() {
+    pattern_case("classic").await;
+}
+
+/// The same with the KIP-848 protocol (the broker resolves the pattern).
+#[tokio::test]
+async fn a_pattern_with_the_consumer_protocol_picks_up_a_topic_created_mid_run() {
+    pattern_case("consumer").await;
+}
+
+async fn pattern_case(protocol: &str) {
     let brokers = kafka();
     let tag = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
     let a = Topic::new(&format!("pat{tag}-a"), 2);
@@ -57,6 +67,7 @@ async fn a_pattern_consumes_matching_topics_including_one_created_mid_run() {
         &group,
     );
     c["patternRefreshMs"] = json!("1000");
+    c["groupProtocol"] = json!(protocol);
     let (worker, _api) = start_worker(&rb, "consume", c, &[]).await;
     let msgs = rb.take("data", 35, T).await;
     let by = count_by_topic(&msgs);
@@ -223,6 +234,7 @@ async fn the_consumer_protocol_on_a_broker_without_it_is_a_configuration_error()
     let e = error_of(&rb.next("error", T).await.expect("error published"));
     assert_eq!(e["name"], "ConfigurationError", "{e}");
     let text = e["message"].as_str().unwrap();
+
     assert!(
         text.contains("invalid configuration field `groupProtocol`")
             && text.contains("set groupProtocol to classic"),
