@@ -7,6 +7,19 @@ use crate::kafka::config::{ConfigError, Count, Flag, Text, read};
 
 /// Default for records emitted but not yet confirmed, across all partitions, before fetching pauses.
 const DEFAULT_MAX_IN_FLIGHT: usize = 1024;
+/// Default for how often a pattern subscription looks for new matching topics (librdkafka's own default,
+/// 5 minutes, would leave a new topic unread that long).
+pub const DEFAULT_PATTERN_REFRESH_MS: u64 = 30_000;
+
+/// The consumer group protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupProtocol {
+    /// The classic protocol: JoinGroup/SyncGroup, client-side assignment (cooperative-sticky).
+    Classic,
+    /// KIP-848 (`group.protocol=consumer`): the broker assigns; session timeout and heartbeat interval are
+    /// the broker's group settings.
+    Consumer,
+}
 
 /// Where a new group starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,7 +35,7 @@ pub enum StartFrom {
 /// The trigger's fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsumeConfig {
-    /// Topics to subscribe to.
+    /// Topics to subscribe to; an entry starting with `^` is a pattern (librdkafka's regex syntax).
     pub topics: Vec<String>,
     /// Consumer group.
     pub group_id: String,
@@ -36,6 +49,10 @@ pub struct ConsumeConfig {
     pub session_timeout_ms: u64,
     /// Records emitted but not yet confirmed before fetching pauses (back-pressure).
     pub max_in_flight: usize,
+    /// How often a pattern subscription looks for new matching topics (ms); used only with a pattern.
+    pub pattern_refresh_ms: u64,
+    /// The consumer group protocol.
+    pub group_protocol: GroupProtocol,
 }
 
 /// The trigger's fields (component.json ids); every other key of `cfg` is ignored.
@@ -49,6 +66,8 @@ struct Fields {
     parse_json: Flag,
     session_timeout_ms: Count,
     max_in_flight: Count,
+    pattern_refresh_ms: Count,
+    group_protocol: Text,
 }
 
 impl ConsumeConfig {
@@ -58,21 +77,7 @@ impl ConsumeConfig {
     /// [`ConfigError`] naming the field.
     pub fn from_cfg(cfg: &Value) -> Result<Self, ConfigError> {
         let f: Fields = read(cfg);
-        let topics: Vec<String> = f
-            .topic
-            .get()
-            .unwrap_or("")
-            .split(',')
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .map(str::to_owned)
-            .collect();
-        if topics.is_empty() {
-            return Err(ConfigError::new(
-                "topic",
-                "no topic given; enter one topic or several separated by commas",
-            ));
-        }
+        let topics = topics(&f)?;
         let group_id = f
             .group_id
             .get()
@@ -103,7 +108,76 @@ impl ConsumeConfig {
             parse_json: f.parse_json.get("parseJson", false)?,
             session_timeout_ms,
             max_in_flight: max_in_flight(&f)?,
+            pattern_refresh_ms: pattern_refresh_ms(&f)?,
+            group_protocol: group_protocol(&f)?,
         })
+    }
+
+    /// Whether any `topic` entry is a pattern.
+    pub fn has_pattern(&self) -> bool {
+        self.topics.iter().any(|t| t.starts_with('^'))
+    }
+}
+
+/// `topic`: names and `^` patterns separated by commas (so a pattern cannot contain a comma). Patterns are
+/// checked here because librdkafka never reports a pattern it cannot compile: it only matches nothing.
+fn topics(f: &Fields) -> Result<Vec<String>, ConfigError> {
+    let topics: Vec<String> = f
+        .topic
+        .get()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if topics.is_empty() {
+        return Err(ConfigError::new(
+            "topic",
+            "no topic given; enter one topic or several separated by commas",
+        ));
+    }
+    for t in topics.iter().filter(|t| t.starts_with('^')) {
+        if let Err(e) = regex::Regex::new(t) {
+            let reason = e.to_string();
+            let reason = reason.lines().last().unwrap_or("").trim();
+            return Err(ConfigError::new(
+                "topic",
+                format!(
+                    "`{t}` is not a valid pattern ({reason}); an entry starting with ^ is a regular expression"
+                ),
+            ));
+        }
+    }
+    Ok(topics)
+}
+
+/// `patternRefreshMs`: 1000 to 3600000, [`DEFAULT_PATTERN_REFRESH_MS`] when not given.
+fn pattern_refresh_ms(f: &Fields) -> Result<u64, ConfigError> {
+    match f.pattern_refresh_ms.get("patternRefreshMs")? {
+        None => Ok(DEFAULT_PATTERN_REFRESH_MS),
+        Some(v) if (1_000..=3_600_000).contains(&v) => Ok(v),
+        Some(_) => Err(ConfigError::new(
+            "patternRefreshMs",
+            "must be between 1000 and 3600000",
+        )),
+    }
+}
+
+/// `groupProtocol`: `classic` (when not given) or `consumer`.
+fn group_protocol(f: &Fields) -> Result<GroupProtocol, ConfigError> {
+    match f
+        .group_protocol
+        .get()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None | Some("classic") => Ok(GroupProtocol::Classic),
+        Some("consumer") => Ok(GroupProtocol::Consumer),
+        Some(other) => Err(ConfigError::new(
+            "groupProtocol",
+            format!("`{other}` is not valid; use classic or consumer"),
+        )),
     }
 }
 
@@ -178,6 +252,60 @@ mod tests {
                 .field,
             "topic"
         );
+    }
+
+    #[test]
+    fn patterns_and_names_mix_and_an_invalid_pattern_names_the_field() {
+        let c = ConsumeConfig::from_cfg(&json!({"topic": "^orders-.*, audit", "groupId": "g"}))
+            .unwrap();
+        assert_eq!(c.topics, vec!["^orders-.*", "audit"]);
+        assert!(c.has_pattern());
+        assert_eq!(c.pattern_refresh_ms, DEFAULT_PATTERN_REFRESH_MS);
+        let plain = ConsumeConfig::from_cfg(&json!({"topic": "a.b", "groupId": "g"})).unwrap();
+        assert!(!plain.has_pattern(), "a dot in a name is no pattern");
+        let e =
+            ConsumeConfig::from_cfg(&json!({"topic": "a, ^orders-(", "groupId": "g"})).unwrap_err();
+        assert_eq!(e.field, "topic");
+        assert!(
+            e.to_string().contains("`^orders-(` is not a valid pattern"),
+            "{e}"
+        );
+        let c = ConsumeConfig::from_cfg(
+            &json!({"topic": "^a", "groupId": "g", "patternRefreshMs": "2000"}),
+        )
+        .unwrap();
+        assert_eq!(c.pattern_refresh_ms, 2000);
+        for bad in ["999", "x", "3600001"] {
+            let e = ConsumeConfig::from_cfg(
+                &json!({"topic": "^a", "groupId": "g", "patternRefreshMs": bad}),
+            )
+            .unwrap_err();
+            assert_eq!(e.field, "patternRefreshMs", "{bad}");
+        }
+    }
+
+    #[test]
+    fn group_protocol_is_classic_unless_consumer_is_chosen() {
+        let base = json!({"topic": "a", "groupId": "g"});
+        assert_eq!(
+            ConsumeConfig::from_cfg(&base).unwrap().group_protocol,
+            GroupProtocol::Classic
+        );
+        for (v, want) in [
+            ("classic", GroupProtocol::Classic),
+            ("Consumer", GroupProtocol::Consumer),
+        ] {
+            let c = ConsumeConfig::from_cfg(&merge(&base, "groupProtocol", v)).unwrap();
+            assert_eq!(c.group_protocol, want);
+        }
+        let e = ConsumeConfig::from_cfg(&merge(&base, "groupProtocol", "kip848")).unwrap_err();
+        assert_eq!(e.field, "groupProtocol");
+    }
+
+    fn merge(base: &Value, k: &str, v: &str) -> Value {
+        let mut c = base.clone();
+        c[k] = json!(v);
+        c
     }
 
     #[test]

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::config::ConsumeConfig;
+use super::config::{ConsumeConfig, GroupProtocol};
 use super::context::ConsumeContext;
 use super::pending::{Pending, Position};
 use super::record::record_json;
@@ -300,10 +300,39 @@ impl MemberRun {
                 )
                 .await;
             }
+            Some(
+                RDKafkaErrorCode::Fatal
+                | RDKafkaErrorCode::UnsupportedVersion
+                | RDKafkaErrorCode::UnsupportedFeature,
+            ) if self.config.group_protocol == GroupProtocol::Consumer
+                && self.group_protocol_unsupported() =>
+            {
+                // librdkafka makes a refused ConsumerGroupHeartbeat a fatal error: the member can never join.
+                let text = format!(
+                    "invalid configuration field `groupProtocol`: the broker does not support the consumer group protocol `consumer` (KIP-848; {e}); set groupProtocol to classic, or enable it on the brokers (Apache Kafka 4.0 or later, `group.coordinator.rebalance.protocols` including consumer)"
+                );
+                tracing::error!(error = %text, "Consumer group protocol refused.");
+                self.report(
+                    FunctionError::config("ConfigurationError", text).with_action(Action::Crash),
+                )
+                .await;
+            }
             _ => {
                 tracing::warn!(error = %e, "Kafka consumer error; librdkafka retries.");
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
+        }
+    }
+
+    /// Whether the client's fatal error (if any) is the broker refusing the consumer group protocol.
+    fn group_protocol_unsupported(&self) -> bool {
+        match self.consumer.client().fatal_error() {
+            Some((code, _)) => matches!(
+                code,
+                RDKafkaErrorCode::UnsupportedVersion | RDKafkaErrorCode::UnsupportedFeature
+            ),
+            // Not fatal: the error itself was the refusal.
+            None => true,
         }
     }
 

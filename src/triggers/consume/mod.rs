@@ -24,7 +24,7 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use tokio::sync::Mutex as AsyncMutex;
 use tokio::task::JoinHandle;
 
-use self::config::{ConsumeConfig, StartFrom};
+use self::config::{ConsumeConfig, GroupProtocol, StartFrom};
 use self::context::ConsumeContext;
 use self::member::MemberRun;
 use crate::contract::{Execution, Function, FunctionError};
@@ -138,13 +138,6 @@ fn client_config(conn: &KafkaConnection, cc: &ConsumeConfig) -> ClientConfig {
                 "earliest"
             },
         )
-        .set("partition.assignment.strategy", "cooperative-sticky")
-        .set("session.timeout.ms", cc.session_timeout_ms.to_string())
-        // At most a third of the session, so a slow heartbeat never expires the member.
-        .set(
-            "heartbeat.interval.ms",
-            (cc.session_timeout_ms / 3).clamp(100, 3000).to_string(),
-        )
         .set("max.poll.interval.ms", "300000")
         // Memory budget for prefetched records: librdkafka's default is ~1 GB per consumer.
         .set("queued.max.messages.kbytes", "16384")
@@ -153,6 +146,30 @@ fn client_config(conn: &KafkaConnection, cc: &ConsumeConfig) -> ClientConfig {
         // When the local queue is full librdkafka postpones the next fetch by this long (default 1 s, which
         // shows up as one-second stalls between fetches).
         .set("fetch.queue.backoff.ms", "20");
+    match cc.group_protocol {
+        GroupProtocol::Classic => {
+            client
+                .set("partition.assignment.strategy", "cooperative-sticky")
+                .set("session.timeout.ms", cc.session_timeout_ms.to_string())
+                // At most a third of the session, so a slow heartbeat never expires the member.
+                .set(
+                    "heartbeat.interval.ms",
+                    (cc.session_timeout_ms / 3).clamp(100, 3000).to_string(),
+                );
+        }
+        // KIP-848: the broker assigns and owns the session timeout and heartbeat interval (its group
+        // config); librdkafka refuses these three client settings with this protocol.
+        GroupProtocol::Consumer => {
+            client.set("group.protocol", "consumer");
+        }
+    }
+    if cc.has_pattern() {
+        // How soon a topic created later that matches a pattern is found (librdkafka's default: 5 min).
+        client.set(
+            "topic.metadata.refresh.interval.ms",
+            cc.pattern_refresh_ms.to_string(),
+        );
+    }
     client
 }
 
@@ -190,7 +207,10 @@ async fn start_consumer(
     consumer.subscribe(&topics).map_err(|e| {
         FunctionError::config(
             "ConfigurationError",
-            format!("cannot subscribe to {}: {e}", cc.topics.join(", ")),
+            format!(
+                "invalid configuration field `topic`: cannot subscribe to {}: {e}",
+                cc.topics.join(", ")
+            ),
         )
     })?;
     Ok((consumer, state))

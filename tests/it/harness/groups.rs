@@ -182,3 +182,38 @@ pub async fn wait_group_settled(
     )
     .await
 }
+
+/// A consumer group of the KIP-848 protocol as its coordinator describes it (ConsumerGroupDescribe, through
+/// Apache Kafka's own `kafka-consumer-groups` tool: DescribeGroups answers `Dead` for such a group): the
+/// state (`--state`) and how many partitions each member owns (`--members`). `None` when the tool fails.
+pub fn describe_consumer_group(brokers: &str, group: &str) -> Option<(String, Vec<usize>)> {
+    let run = |what: &str| -> Option<Vec<Vec<String>>> {
+        let out = std::process::Command::new("java")
+            .arg("-cp")
+            .arg(format!("{}/*", kafka_var("KC_KAFKA_LIBS")))
+            .arg("org.apache.kafka.tools.consumer.group.ConsumerGroupCommand")
+            .args([
+                "--bootstrap-server",
+                brokers,
+                "--describe",
+                "--group",
+                group,
+                what,
+            ])
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let rows: Vec<Vec<String>> = text
+            .lines()
+            .map(|l| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+            .filter(|cols| cols.first().map(String::as_str) == Some(group))
+            .collect();
+        out.status.success().then_some(rows)
+    };
+    let state = run("--state")?.first()?.get(4)?.clone();
+    let owned = run("--members")?
+        .iter()
+        .filter_map(|cols| cols.get(4)?.parse().ok())
+        .collect();
+    Some((state, owned))
+}
