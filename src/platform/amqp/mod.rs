@@ -158,18 +158,40 @@ fn with_frame_max(uri: &str) -> Option<lapin::uri::AMQPUri> {
     Some(parsed)
 }
 
+/// Opens a channel on `conn`.
+async fn open_channel(conn: &Connection) -> Result<Channel, AmqpError> {
+    conn.create_channel()
+        .await
+        .map_err(|source| AmqpError::Channel {
+            op: "channel open",
+            source,
+        })
+}
+
+/// Starts consuming `queue` on `channel` (server-named consumer tag, default options).
+///
+/// # Errors
+/// The broker's refusal.
+pub async fn consume_queue(
+    channel: &Channel,
+    queue: &str,
+) -> Result<lapin::Consumer, lapin::Error> {
+    channel
+        .basic_consume(
+            queue.into(),
+            "".into(),
+            lapin::options::BasicConsumeOptions::default(),
+            lapin::types::FieldTable::default(),
+        )
+        .await
+}
+
 /// Opens the consumer channel with `basic.qos(prefetch)`.
 ///
 /// # Errors
 /// [`AmqpError::Channel`].
 pub async fn consumer_channel(conn: &Connection, prefetch: u16) -> Result<Channel, AmqpError> {
-    let ch = conn
-        .create_channel()
-        .await
-        .map_err(|source| AmqpError::Channel {
-            op: "channel open",
-            source,
-        })?;
+    let ch = open_channel(conn).await?;
     ch.basic_qos(prefetch, BasicQosOptions::default())
         .await
         .map_err(|source| AmqpError::Channel {
@@ -189,13 +211,7 @@ async fn bounded<T>(
 }
 
 async fn confirm_channel(conn: &Connection) -> Result<Channel, AmqpError> {
-    let ch = conn
-        .create_channel()
-        .await
-        .map_err(|source| AmqpError::Channel {
-            op: "channel open",
-            source,
-        })?;
+    let ch = open_channel(conn).await?;
     ch.confirm_select(ConfirmSelectOptions::default())
         .await
         .map_err(|source| AmqpError::Channel {

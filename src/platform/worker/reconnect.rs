@@ -1,7 +1,5 @@
 //! Re-opening the consumer after the broker closed its channel or connection (PROTOCOL.md 2.5).
 
-use lapin::options::BasicConsumeOptions;
-use lapin::types::FieldTable;
 use tokio_util::sync::CancellationToken;
 
 use super::super::amqp::{self, AmqpError};
@@ -70,13 +68,7 @@ async fn open_consumer(
             amqp::consumer_channel(replaced, amqp.prefetch).await?
         }
     };
-    let consumer = ch
-        .basic_consume(
-            amqp.listen_messages_on.as_str().into(),
-            "".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
+    let consumer = amqp::consume_queue(&ch, &amqp.listen_messages_on)
         .await
         .map_err(|source| AmqpError::Channel {
             op: "basic.consume",

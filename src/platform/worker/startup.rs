@@ -3,8 +3,6 @@
 
 use std::sync::Arc;
 
-use lapin::options::BasicConsumeOptions;
-use lapin::types::FieldTable;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -52,13 +50,7 @@ pub(super) async fn startup(
     let channel = amqp::consumer_channel(read_conn, amqp.prefetch)
         .await
         .map_err(|e| error_chain(&e))?;
-    let consumer = channel
-        .basic_consume(
-            amqp.listen_messages_on.as_str().into(),
-            "".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
+    let consumer = amqp::consume_queue(&channel, &amqp.listen_messages_on)
         .await
         .map_err(|e| format!("cannot consume queue `{}`: {e}", amqp.listen_messages_on))?;
     let ctx = WorkerCtx {
