@@ -127,6 +127,17 @@ EOF
   chmod +x "$dir/start.sh"
 }
 
+# A random cluster id as Kafka writes them (URL-safe base64 of 16 bytes). Like Kafka's own Uuid.randomUuid, never
+# one that starts with '-': the storage tool's argument parser reads "--cluster-id -Xy..." as a missing value and a
+# new option (1 start in 64 failed that way).
+new_cluster_id() {
+  python3 -c 'import base64,uuid
+while True:
+    s = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    if not s.startswith("-"):
+        print(s); break'
+}
+
 format() { # dir cluster-id [scram users...]
   local dir="$1" id="$2"; shift 2
   java -Xmx256m -XX:TieredStopAtLevel=1 -Dlog4j2.configurationFile="$dir/log4j2.properties" -cp "$LIBS/*" \
@@ -269,7 +280,7 @@ EOF
   } >"$dir/server.properties"
   # Kafka 4 fetches no OAuth URL that this system property does not list (empty by default).
   write_start "$dir" "-Dorg.apache.kafka.sasl.oauthbearer.allowed.urls=$idp/jwks"
-  format "$dir" "$(python3 -c 'import base64,uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')" \
+  format "$dir" "$(new_cluster_id)" \
     --add-scram 'SCRAM-SHA-512=[name=scram512,password=scram512-pass]' \
     --add-scram 'SCRAM-SHA-256=[name=scram256,password=scram256-pass]'
   local pid rc=0
@@ -301,7 +312,7 @@ start_cluster() {
     brokers="${brokers:+$brokers,}127.0.0.1:${pp[i]}"
   done
   local rf=$(( n < 3 ? n : 3 )) isr=$(( n < 3 ? 1 : 2 ))
-  id=$(python3 -c 'import base64,uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')
+  id=$(new_cluster_id)
   for i in $(seq 1 "$n"); do
     local dir="$root/node$i"; mkdir -p "$dir"
     log4j_config "$dir"
