@@ -385,3 +385,56 @@ async fn item_50_51_sigterm_finishes_the_in_flight_message_and_leaves_the_next_q
     assert_eq!(rb.count("dead").await, 0);
     rb.teardown().await;
 }
+
+/// At info level the worker writes no line per message (two JSON lines per message were a fifth of a one-record
+/// Produce's cost): one summary line per 30 s and one at shutdown count what finished, rejected ones included.
+/// A failed execution still logs its own line.
+#[tokio::test]
+async fn info_level_logs_a_summary_instead_of_lines_per_message() {
+    let topic = Topic::new("summary", 1);
+    let rb = Rabbit::setup("summary").await;
+    let (worker, _api) = start_step(
+        &rb,
+        "produce",
+        produce_cfg(&kafka(), &topic.name),
+        &[("LOG_LEVEL", "info")],
+    )
+    .await;
+    for (i, body) in [
+        json!({"messages": [{"value": "a"}]}),
+        json!({"messages": "not an array"}),
+        json!({"messages": [{"value": "b"}]}),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        rb.publish_input(
+            &json!({"id": format!("m{i}"), "body": body}),
+            &[("messageId", &format!("sum-{i}"))],
+        )
+        .await;
+    }
+    for kind in ["data", "error", "data"] {
+        rb.next(kind, T)
+            .await
+            .unwrap_or_else(|| panic!("{kind} message"));
+    }
+    let output = std::sync::Arc::clone(&worker.output);
+    assert_eq!(worker.stop().await, 0);
+    let logs = output.lock().unwrap().clone();
+    let lines = |needle: &str| -> Vec<serde_json::Value> {
+        logs.lines()
+            .filter(|l| l.contains(needle))
+            .map(|l| serde_json::from_str(l).expect("JSON log line"))
+            .collect()
+    };
+    assert!(lines("Message received.").is_empty(), "{logs}");
+    assert!(lines("\"Message processed.\"").is_empty(), "{logs}");
+    assert_eq!(lines("Execution failed.").len(), 1, "{logs}");
+    let summary = lines("Messages processed.");
+    assert_eq!(summary.len(), 1, "{logs}");
+    assert_eq!(summary[0]["processed"], 3, "{logs}");
+    assert_eq!(summary[0]["rejected"], 1, "{logs}");
+    assert_eq!(summary[0]["level"], "INFO", "{logs}");
+    rb.teardown().await;
+}

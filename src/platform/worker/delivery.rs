@@ -16,6 +16,7 @@ use crate::contract::{Action, Emit, Emitter, Execution, ExecutionIds, FunctionEr
 /// Runs one delivery to its end: decoded, executed, its outcome published, settled.
 pub(super) async fn handle_delivery(ctx: &WorkerCtx, delivery: Delivery) {
     let start = headers::now_ms();
+    let started = std::time::Instant::now();
     let inflight_id = ctx.inflight.start(&delivery);
     let incoming = delivery.properties.headers().clone().unwrap_or_default();
     let crypto = &ctx.shared.encoding.crypto;
@@ -24,6 +25,7 @@ pub(super) async fn handle_delivery(ctx: &WorkerCtx, delivery: Delivery) {
         if let Err(e) = settle(&ctx.inflight, inflight_id.as_deref(), &delivery.acker, true).await {
             tracing::error!(error = %e, "Reject failed.");
         }
+        ctx.summary.record(started.elapsed(), true);
         return;
     };
     let exec_headers = ExecutionHeaders::for_delivery(&ctx.settings, &incoming, start);
@@ -37,7 +39,7 @@ pub(super) async fn handle_delivery(ctx: &WorkerCtx, delivery: Delivery) {
     );
     let ids = execution_ids(ctx, &exec_headers);
     async {
-        tracing::info!(size = delivery.data.len(), "Message received.");
+        tracing::debug!(size = delivery.data.len(), "Message received.");
         let raw = IncomingRaw {
             content: delivery.data.clone(),
             plaintext,
@@ -52,8 +54,13 @@ pub(super) async fn handle_delivery(ctx: &WorkerCtx, delivery: Delivery) {
         let outcome = execute(ctx, &emitter, msg, ids).await;
         let reject = apply_outcome(ctx, &emitter, outcome).await;
         let result = settle(&ctx.inflight, inflight_id.as_deref(), &delivery.acker, reject).await;
+        ctx.summary.record(started.elapsed(), reject);
         match result {
-            Ok(()) => tracing::info!(errors = emitter.error_count(), "Message processed."),
+            Ok(()) => tracing::debug!(
+                errors = emitter.error_count(),
+                reject,
+                "Message processed."
+            ),
             Err(e) => tracing::error!(error = %e, "Ack/reject failed; the broker will redeliver the message."),
         }
     }

@@ -10,6 +10,7 @@ mod delivery;
 mod inflight;
 mod reconnect;
 mod startup;
+mod summary;
 
 use std::sync::Arc;
 
@@ -25,6 +26,7 @@ use self::delivery::handle_delivery;
 use self::inflight::{InFlight, SETTLE_TIMEOUT};
 use self::reconnect::reconnect;
 use self::startup::{publish_startup_error, startup};
+use self::summary::{SUMMARY_INTERVAL, Summary};
 use super::amqp::{self, AmqpError, Publisher};
 use super::api::ApiClient;
 use super::crypto::Crypto;
@@ -72,6 +74,8 @@ struct WorkerCtx {
     variables: Value,
     shutdown: CancellationToken,
     fatal: Fatal,
+    /// Finished executions since the last summary line.
+    summary: Summary,
 }
 
 /// Runs message-processing mode until `shutdown` is cancelled or the consumer is lost.
@@ -107,6 +111,11 @@ pub async fn run(
     tracing::info!(queue = %amqp_settings.listen_messages_on, prefetch = amqp_settings.prefetch, "Worker ready, consuming.");
     let tracker = TaskTracker::new();
     let stats = tokio::spawn(runtime_stats());
+    let summary_stop = CancellationToken::new();
+    let summary = tokio::spawn({
+        let (ctx, stop) = (Arc::clone(&ctx), summary_stop.clone());
+        async move { ctx.summary.run(SUMMARY_INTERVAL, stop).await }
+    });
     let intake = Intake {
         channel,
         consumer,
@@ -115,6 +124,10 @@ pub async fn run(
     let (intake, lost) = consume(&ctx, &amqp_settings, intake, &tracker).await;
     stop(&ctx, intake, &tracker, &publisher).await;
     stats.abort();
+    summary_stop.cancel();
+    if let Err(e) = summary.await {
+        tracing::debug!(error = %e, "Summary task failed.");
+    }
     tracing::info!("Worker stopped.");
     if let Some(reason) = ctx.fatal.reason() {
         return Err(WorkerError::Fatal(reason));

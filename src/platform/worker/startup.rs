@@ -63,6 +63,7 @@ pub(super) async fn startup(
         variables: step.variables.clone().unwrap_or(json!({})),
         shutdown: shutdown.clone(),
         fatal: Fatal::new(shutdown.clone()),
+        summary: super::Summary::default(),
     };
     Ok((ctx, channel, consumer))
 }
