@@ -19,6 +19,8 @@
 //! Run: `cargo bench --bench worker -- [--messages N] [--json target/bench.json] [--quick] [--only kafka|mock]
 //! [--cases a,b,c,c1,c100,limits]`. Profiling: `BENCH_PERF=1` (perf, see `Profiler`) or
 //! `BENCH_WORKER_WRAP="valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=target/cg.%p"`.
+//! Instruction counts per message and their regression check: `--instructions` (see `instructions.rs`; a whole
+//! run without `--cases`/`--only` ends with it), `--update-baseline` to accept new counts.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -47,7 +49,24 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+#[path = "worker/instructions.rs"]
+mod instructions;
+
 const PASSWORD: &str = "bench-password";
+
+/// The profiler command the worker runs under: `BENCH_WORKER_WRAP`, or the one the instruction check sets.
+static WRAP: Mutex<Option<String>> = Mutex::new(None);
+
+fn set_wrap(wrap: Option<String>) {
+    *WRAP.lock().unwrap() = wrap;
+}
+
+fn wrap() -> Option<String> {
+    WRAP.lock()
+        .unwrap()
+        .clone()
+        .or_else(|| std::env::var("BENCH_WORKER_WRAP").ok())
+}
 const IV: &str = "bench-iv-16bytes";
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -230,7 +249,7 @@ impl WorkerProc {
         // BENCH_WORKER_WRAP runs the worker under a profiler, e.g.
         // `valgrind --tool=callgrind --collect-atstart=no --callgrind-out-file=target/cg.%p`
         // (collection is switched on for the measured part only, see `Profiler`).
-        let wrap: Vec<String> = std::env::var("BENCH_WORKER_WRAP")
+        let wrap: Vec<String> = wrap()
             .map(|w| w.split_whitespace().map(str::to_owned).collect())
             .unwrap_or_default();
         let bin = env!("CARGO_BIN_EXE_kafka-component");
@@ -279,7 +298,7 @@ impl WorkerProc {
     }
 
     async fn ready(&mut self) {
-        let wait = if std::env::var("BENCH_WORKER_WRAP").is_ok() {
+        let wait = if wrap().is_some() {
             300
         } else {
             30
@@ -313,7 +332,7 @@ struct Profiler {
 
 impl Profiler {
     fn start(pid: u32, case: &str) -> Self {
-        let callgrind = std::env::var("BENCH_WORKER_WRAP").is_ok_and(|w| w.contains("callgrind"));
+        let callgrind = wrap().is_some_and(|w| w.contains("callgrind"));
         if callgrind {
             let _ = std::process::Command::new("callgrind_control")
                 .args(["-i", "on", &pid.to_string()])
@@ -1114,6 +1133,12 @@ async fn main() {
     let conn = Connection::connect(&amqp_addr(), ConnectionProperties::default())
         .await
         .expect("RabbitMQ (scripts/setup.sh)");
+    let update = args.iter().any(|a| a == "--update-baseline");
+    if args.iter().any(|a| a == "--instructions") || update {
+        let ok = instructions::check(&conn, update).await;
+        let _ = conn.close(200, "bye".into()).await;
+        std::process::exit(if ok { 0 } else { 1 });
+    }
     let mut rows = Vec::new();
     // `--cases a,b,c,c1,c100,limits` runs only those cases (for profiling); default all.
     let cases = arg(&args, "--cases");
@@ -1311,5 +1336,10 @@ async fn main() {
     let _ = std::fs::create_dir_all("target");
     std::fs::write(&json_path, serde_json::to_string_pretty(&out).unwrap()).unwrap();
     println!("\nJSON: {json_path}");
+    // The whole run (no case selected) ends with the instruction-count regression check.
+    let ok = cases.is_some() || only.is_some() || instructions::check(&conn, false).await;
     let _ = conn.close(200, "bye".into()).await;
+    if !ok {
+        std::process::exit(1);
+    }
 }
