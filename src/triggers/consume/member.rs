@@ -222,15 +222,6 @@ impl MemberRun {
         // Cannot become a message (e.g. larger than the outgoing limit): report and skip (or dead-letter), never
         // block. Records whose dead-letter write failed are never stored: the worker stops (see dead_letter.rs).
         if let Some(error) = outcome.report(positions) {
-            match outcome {
-                Outcome::DeadLettered { .. } => {
-                    tracing::warn!(error = %error.message, "Records dead-lettered.");
-                }
-                Outcome::Failed { .. } => {
-                    tracing::error!(error = %error.message, "Dead-letter write failed; stopping.");
-                }
-                _ => tracing::error!(error = %error.message, "Skipping records."),
-            }
             self.report(error).await;
         }
         if !outcome.may_store() {

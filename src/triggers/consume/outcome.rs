@@ -73,8 +73,22 @@ impl Outcome {
         !matches!(self, Self::Failed { .. })
     }
 
-    /// The error to publish about the records at `positions`, if any.
+    /// The error to publish about the records at `positions`, if any, logged.
     pub(super) fn report(&self, positions: &[Position]) -> Option<FunctionError> {
+        let error = self.error(positions)?;
+        match self {
+            Self::DeadLettered { .. } => {
+                tracing::warn!(error = %error.message, "Records dead-lettered.");
+            }
+            Self::Failed { .. } => {
+                tracing::error!(error = %error.message, "Dead-letter write failed; stopping.");
+            }
+            _ => tracing::error!(error = %error.message, "Skipping records."),
+        }
+        Some(error)
+    }
+
+    fn error(&self, positions: &[Position]) -> Option<FunctionError> {
         let places = |ps: &[Position]| -> String {
             ps.iter()
                 .map(|(t, p, o)| format!("{t}/{p}@{o}"))
