@@ -15,7 +15,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
@@ -126,19 +126,14 @@ impl DeadLetter {
         &self.topic
     }
 
-    /// Writes `records` (each at its place in `positions`) and waits until Kafka acknowledged every one;
-    /// returns their (partition, offset) in the dead-letter topic.
+    /// Writes `records` (each at its place in `positions`, one record per position) and waits until Kafka
+    /// acknowledged every one; returns their (partition, offset) in the dead-letter topic.
     pub(super) async fn write(
         &self,
         positions: &[Position],
         records: &[RawRecord],
         reason: &str,
     ) -> Result<Vec<(i32, i64)>, KafkaError> {
-        if positions.len() != records.len() {
-            // Every record is kept while a dead-letter topic is set; this would be a bug, and storing the
-            // offsets of records written nowhere would lose them.
-            return Err(KafkaError::MessageProduction(RDKafkaErrorCode::Fail));
-        }
         let sends = positions.iter().zip(records).map(|(pos, r)| {
             let mut record =
                 FutureRecord::<[u8], [u8]>::to(&self.topic).headers(self.headers(pos, r, reason));

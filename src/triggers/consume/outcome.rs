@@ -48,6 +48,16 @@ pub(super) async fn settle(
     let Some(dl) = dead_letter else {
         return Outcome::Skipped(error);
     };
+    if kept.len() != positions.len() {
+        // Every record is kept while a dead-letter topic is set, so this is a bug; storing the offsets of
+        // records written nowhere would lose them.
+        return Outcome::Failed {
+            error,
+            topic: dl.topic().to_owned(),
+            fault: Fault::Internal,
+            cause: "the records' bytes were not kept (a bug)".to_owned(),
+        };
+    }
     match dl.write(positions, &kept, &error.to_string()).await {
         Ok(places) => Outcome::DeadLettered {
             error,
@@ -156,7 +166,6 @@ fn failure(e: &KafkaError, topic: &str) -> (Fault, String) {
         Some(C::MessageSizeTooLarge | C::InvalidMessageSize) => format!(
             "the record is larger than topic `{topic}` accepts; give it a `max.message.bytes` at least that of the consumed topic, plus 1 KB for the added headers"
         ),
-        Some(C::Fail) => "the record's bytes were not kept (a bug)".to_owned(),
         Some(c) => describe(c, topic),
         None => e.to_string(),
     };
@@ -224,5 +233,36 @@ mod tests {
             "dlt",
         );
         assert_eq!(fault, Fault::Remote, "a timeout is the cluster's");
+    }
+
+    #[tokio::test]
+    async fn settle_dead_letters_only_failed_messages_and_never_stores_records_it_did_not_keep() {
+        let pos = vec![("t".to_owned(), 0, 2)];
+        let too_large = || Err(EmitError::TooLarge { size: 9, limit: 5 });
+        assert!(matches!(
+            settle(None, &pos, Vec::new(), Ok(())).await,
+            Outcome::Delivered
+        ));
+        assert!(matches!(
+            settle(None, &pos, Vec::new(), too_large()).await,
+            Outcome::Skipped(_)
+        ));
+        let conn = crate::kafka::config::KafkaConnection::from_cfg(
+            &serde_json::json!({"brokers": "127.0.0.1:1"}),
+        )
+        .unwrap();
+        let ids = crate::contract::ExecutionIds::default();
+        let dl = DeadLetter::start(Some("dlt"), &conn, None, ("g", &ids)).unwrap();
+        let outcome = settle(dl, &pos, Vec::new(), too_large()).await;
+        assert!(
+            matches!(
+                outcome,
+                Outcome::Failed {
+                    fault: Fault::Internal,
+                    ..
+                }
+            ) && !outcome.may_store(),
+            "{outcome:?}"
+        );
     }
 }
