@@ -10,6 +10,7 @@
 
 mod bad_input;
 mod consume;
+mod consume_dlt;
 mod consume_subscribe;
 mod fatal;
 mod harness;

@@ -53,6 +53,9 @@ pub struct ConsumeConfig {
     pub pattern_refresh_ms: u64,
     /// The consumer group protocol.
     pub group_protocol: GroupProtocol,
+    /// Where a record that cannot become a data message is written (with its position and the reason)
+    /// before its offset may be committed; `None`: such a record is reported and skipped.
+    pub dead_letter_topic: Option<String>,
 }
 
 /// The trigger's fields (component.json ids); every other key of `cfg` is ignored.
@@ -68,6 +71,7 @@ struct Fields {
     max_in_flight: Count,
     pattern_refresh_ms: Count,
     group_protocol: Text,
+    dead_letter_topic: Text,
 }
 
 impl ConsumeConfig {
@@ -100,6 +104,7 @@ impl ConsumeConfig {
         if !(1..=10_000).contains(&batch_size) {
             return Err(ConfigError::new("batchSize", "must be between 1 and 10000"));
         }
+        let dead_letter_topic = dead_letter_topic(&f, &topics)?;
         Ok(Self {
             topics,
             group_id,
@@ -110,6 +115,7 @@ impl ConsumeConfig {
             max_in_flight: max_in_flight(&f)?,
             pattern_refresh_ms: pattern_refresh_ms(&f)?,
             group_protocol: group_protocol(&f)?,
+            dead_letter_topic,
         })
     }
 
@@ -179,6 +185,41 @@ fn group_protocol(f: &Fields) -> Result<GroupProtocol, ConfigError> {
             format!("`{other}` is not valid; use classic or consumer"),
         )),
     }
+}
+
+/// `deadLetterTopic`: a valid topic name that this step does not consume (a dead-lettered record written to a
+/// consumed topic would be read again, and dead-lettered again, forever).
+fn dead_letter_topic(f: &Fields, topics: &[String]) -> Result<Option<String>, ConfigError> {
+    let Some(name) = f.dead_letter_topic.get() else {
+        return Ok(None);
+    };
+    let valid = name.len() <= 249
+        && name != "."
+        && name != ".."
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if !valid {
+        return Err(ConfigError::new(
+            "deadLetterTopic",
+            format!(
+                "`{name}` is not a valid topic name; use letters, digits, `.`, `_` and `-` (at most 249)"
+            ),
+        ));
+    }
+    // Patterns were checked by `topics` already; librdkafka matches them unanchored at the end, as here.
+    let consumed = topics.iter().any(|t| {
+        t == name || (t.starts_with('^') && regex::Regex::new(t).is_ok_and(|re| re.is_match(name)))
+    });
+    if consumed {
+        return Err(ConfigError::new(
+            "deadLetterTopic",
+            format!(
+                "`{name}` is consumed by this step (field `topic`), so a dead-lettered record would be read again; use a topic the step does not consume"
+            ),
+        ));
+    }
+    Ok(Some(name.to_owned()))
 }
 
 /// `startFrom`: earliest (when not given), latest, or a time in ms since the epoch.
@@ -300,6 +341,29 @@ mod tests {
         }
         let e = ConsumeConfig::from_cfg(&merge(&base, "groupProtocol", "kip848")).unwrap_err();
         assert_eq!(e.field, "groupProtocol");
+    }
+
+    #[test]
+    fn dead_letter_topic_is_optional_valid_and_not_consumed() {
+        let base = json!({"topic": "orders, ^audit-.*", "groupId": "g"});
+        assert_eq!(
+            ConsumeConfig::from_cfg(&base).unwrap().dead_letter_topic,
+            None
+        );
+        let c = ConsumeConfig::from_cfg(&merge(&base, "deadLetterTopic", " orders.dlt ")).unwrap();
+        assert_eq!(c.dead_letter_topic.as_deref(), Some("orders.dlt"));
+        let long = "d".repeat(250);
+        for bad in ["has space", "a/b", "..", long.as_str()] {
+            let e = ConsumeConfig::from_cfg(&merge(&base, "deadLetterTopic", bad)).unwrap_err();
+            assert_eq!(e.field, "deadLetterTopic", "{bad}");
+            assert!(e.reason.contains("not a valid topic name"), "{e}");
+        }
+        for consumed in ["orders", "audit-dlt"] {
+            let e =
+                ConsumeConfig::from_cfg(&merge(&base, "deadLetterTopic", consumed)).unwrap_err();
+            assert_eq!(e.field, "deadLetterTopic", "{consumed}");
+            assert!(e.reason.contains("consumed by this step"), "{e}");
+        }
     }
 
     fn merge(base: &Value, k: &str, v: &str) -> Value {

@@ -17,10 +17,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::config::{ConsumeConfig, GroupProtocol};
 use super::context::ConsumeContext;
+use super::dead_letter::DeadLetter;
+use super::outcome::{Outcome, settle};
 use super::pending::{Pending, Position};
-use super::record::record_json;
+use super::record::{Batched, RawRecord, record_json};
 use super::{CLOSE_TIMEOUT, DRAIN_TIMEOUT};
-use crate::contract::{Action, EmitError, Emitter, Execution, Fatal, FunctionError, new_message};
+use crate::contract::{Action, Emitter, Execution, Fatal, FunctionError, new_message};
 use crate::kafka::client::ClientState;
 
 /// How long a batch waits to fill up.
@@ -43,10 +45,12 @@ pub(super) struct MemberRun {
     auth: (String, &'static str),
     stop: CancellationToken,
     fatal: Fatal,
+    /// Where records that cannot be emitted go, when `deadLetterTopic` is set.
+    dead_letter: Option<Arc<DeadLetter>>,
 }
 
-/// A sent data message's records and the outcome of its confirm.
-type EmitResult = (Vec<Position>, Result<(), EmitError>);
+/// A sent data message's records and what became of them (confirmed, skipped, dead-lettered).
+type EmitResult = (Vec<Position>, Outcome);
 type ConfirmWait = futures_util::future::BoxFuture<'static, EmitResult>;
 
 /// Back-pressure: at the in-flight limit, stop taking records and wait for confirms; pause the partitions
@@ -109,6 +113,7 @@ impl MemberRun {
         exec: &Execution,
         config: ConsumeConfig,
         auth: (String, &'static str),
+        dead_letter: Option<Arc<DeadLetter>>,
     ) -> Self {
         Self {
             consumer,
@@ -118,13 +123,14 @@ impl MemberRun {
             auth,
             stop: exec.shutdown.clone(),
             fatal: exec.fatal.clone(),
+            dead_letter,
         }
     }
 
     pub(super) async fn run(self) {
         let mut pending = Pending::default();
         let mut emits: FuturesUnordered<ConfirmWait> = FuturesUnordered::new();
-        let mut batch: Vec<(Position, Value)> = Vec::new();
+        let mut batch: Vec<Batched> = Vec::new();
         let mut flow = Flow::default();
         let mut linger = Box::pin(tokio::time::sleep(NO_LINGER));
         let auth_state = Arc::clone(&self.state);
@@ -162,7 +168,8 @@ impl MemberRun {
                         if batch.is_empty() {
                             linger.as_mut().reset(Instant::now() + BATCH_LINGER);
                         }
-                        batch.push((pos, record_json(&m, self.config.parse_json)));
+                        let raw = self.dead_letter.as_ref().map(|_| RawRecord::of(&m));
+                        batch.push((pos, record_json(&m, self.config.parse_json), raw));
                         if batch.len() >= self.config.batch_size {
                             let wait = self.emit(std::mem::take(&mut batch)).await;
                             emits.push(wait);
@@ -188,40 +195,37 @@ impl MemberRun {
     /// Sends one data message for `batch` (a single record's body when the batch size is 1) in order, and
     /// returns the wait for its confirm. The wait is polled by the loop with the others; the publisher never
     /// makes a send wait behind a confirm that is not being polled.
-    async fn emit(&self, batch: Vec<(Position, Value)>) -> ConfirmWait {
-        let positions: Vec<Position> = batch.iter().map(|(p, _)| p.clone()).collect();
+    /// With a dead-letter topic, the wait also writes the records there if the message cannot be emitted.
+    async fn emit(&self, mut batch: Vec<Batched>) -> ConfirmWait {
+        let positions: Vec<Position> = batch.iter().map(|(p, _, _)| p.clone()).collect();
+        let kept: Vec<RawRecord> = batch.iter_mut().filter_map(|(_, _, r)| r.take()).collect();
         let body = if self.config.batch_size == 1 && batch.len() == 1 {
-            batch.into_iter().next().map_or(Value::Null, |(_, b)| b)
+            batch.into_iter().next().map_or(Value::Null, |(_, b, _)| b)
         } else {
-            let records: Vec<Value> = batch.into_iter().map(|(_, b)| b).collect();
+            let records: Vec<Value> = batch.into_iter().map(|(_, b, _)| b).collect();
             json!({ "count": records.len(), "records": records })
         };
-        match self.emitter.data_send(new_message(body)).await {
-            Ok(confirm) => Box::pin(async move { (positions, confirm.wait().await) }),
-            Err(e) => Box::pin(std::future::ready((positions, Err(e)))),
-        }
+        let sent = self.emitter.data_send(new_message(body)).await;
+        let dead_letter = self.dead_letter.clone();
+        Box::pin(async move {
+            let result = match sent {
+                Ok(confirm) => confirm.wait().await,
+                Err(e) => Err(e),
+            };
+            let outcome = settle(dead_letter, &positions, kept, result).await;
+            (positions, outcome)
+        })
     }
 
     /// A confirmed (or unsendable) message: store offsets that are now safe.
-    async fn finish(
-        &self,
-        pending: &mut Pending,
-        positions: &[Position],
-        result: Result<(), EmitError>,
-    ) {
-        if let Err(e) = result {
-            // Cannot become a message (e.g. larger than the outgoing limit): report and skip, never block.
-            let places: Vec<String> = positions
-                .iter()
-                .map(|(t, p, o)| format!("{t}/{p}@{o}"))
-                .collect();
-            let text = format!(
-                "record(s) {} could not be emitted and were skipped: {e}",
-                places.join(", ")
-            );
-            tracing::error!(error = %text, "Skipping records.");
-            self.report(FunctionError::data("RecordSkipped", text).with_action(Action::Retry))
-                .await;
+    async fn finish(&self, pending: &mut Pending, positions: &[Position], outcome: Outcome) {
+        // Cannot become a message (e.g. larger than the outgoing limit): report and skip (or dead-letter), never
+        // block. Records whose dead-letter write failed are never stored: the worker stops (see dead_letter.rs).
+        if let Some(error) = outcome.report(positions) {
+            self.report(error).await;
+        }
+        if !outcome.may_store() {
+            return;
         }
         let store = pending.confirm(positions);
         if store.is_empty() {
@@ -341,7 +345,7 @@ impl MemberRun {
         self,
         mut pending: Pending,
         mut emits: FuturesUnordered<ConfirmWait>,
-        batch: Vec<(Position, Value)>,
+        batch: Vec<Batched>,
     ) {
         if !batch.is_empty() && self.fatal.reason().is_none() {
             let wait = self.emit(batch).await;

@@ -10,7 +10,9 @@
 
 pub mod config;
 mod context;
+mod dead_letter;
 mod member;
+mod outcome;
 mod pending;
 mod record;
 
@@ -26,6 +28,7 @@ use tokio::task::JoinHandle;
 
 use self::config::{ConsumeConfig, GroupProtocol, StartFrom};
 use self::context::ConsumeContext;
+use self::dead_letter::DeadLetter;
 use self::member::MemberRun;
 use crate::contract::{Execution, Function, FunctionError};
 use crate::kafka::client::ClientState;
@@ -84,6 +87,12 @@ impl ConsumeTrigger {
             return Ok(());
         }
         let (consumer, state) = start_consumer(&conn, &cc).await?;
+        let dead_letter = DeadLetter::start(
+            cc.dead_letter_topic.as_deref(),
+            &conn,
+            consumer.context().token.clone(),
+            (&cc.group_id, &exec.ids),
+        )?;
         tracing::info!(topics = %cc.topics.join(","), group = %cc.group_id, brokers = %conn.brokers.join(","), "Consumer group member started.");
         let run = MemberRun::new(
             Arc::new(consumer),
@@ -96,6 +105,7 @@ impl ConsumeTrigger {
                     .as_ref()
                     .map_or("Check the security settings of the credentials.", Auth::fix),
             ),
+            dead_letter,
         );
         members.insert(
             key,

@@ -1,9 +1,46 @@
-//! A Kafka record → the body of a data message (`value, key, partition, offset, topic, timestamp, headers`).
+//! A Kafka record → the body of a data message (`value, key, partition, offset, topic, timestamp, headers`), and
+//! the record's own bytes ([`RawRecord`]) while its message is in flight, for the dead-letter topic.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use serde_json::{Value, json};
+
+use super::pending::Position;
+
+/// A record on its way into a data message: its place, its message body and, only when a dead-letter topic is
+/// configured, its own bytes (kept until the message is confirmed, to be dead-lettered if it cannot be).
+pub(super) type Batched = (Position, Value, Option<RawRecord>);
+
+/// A record's key, value, headers and timestamp, exactly as fetched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct RawRecord {
+    pub(super) key: Option<Vec<u8>>,
+    pub(super) value: Option<Vec<u8>>,
+    /// In the record's order; a name may repeat; a value may be null.
+    pub(super) headers: Vec<(String, Option<Vec<u8>>)>,
+    /// Milliseconds since the epoch, when the record has a timestamp.
+    pub(super) timestamp: Option<i64>,
+}
+
+impl RawRecord {
+    /// A copy of `m`'s bytes.
+    pub(super) fn of(m: &BorrowedMessage<'_>) -> Self {
+        Self {
+            key: m.key().map(<[u8]>::to_vec),
+            value: m.payload().map(<[u8]>::to_vec),
+            headers: m
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            timestamp: m.timestamp().to_millis(),
+        }
+    }
+}
 
 /// `parseJson`: a JSON object or array becomes JSON; any other text (a number, `true`, `null`, a quoted string,
 /// invalid JSON) stays the original string, so a value of `null` text is never mistaken for a tombstone.
