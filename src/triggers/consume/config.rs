@@ -10,6 +10,10 @@ const DEFAULT_MAX_IN_FLIGHT: usize = 1024;
 /// Default for how often a pattern subscription looks for new matching topics (librdkafka's own default,
 /// 5 minutes, would leave a new topic unread that long).
 pub const DEFAULT_PATTERN_REFRESH_MS: u64 = 30_000;
+/// Default for how often a member logs its progress line (seconds).
+pub const DEFAULT_PROGRESS_INTERVAL_SEC: u64 = 30;
+/// Default for how long a member with lag may receive nothing before the watchdog recovers it (seconds).
+pub const DEFAULT_STALL_TIMEOUT_SEC: u64 = 300;
 
 /// The consumer group protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +57,10 @@ pub struct ConsumeConfig {
     pub pattern_refresh_ms: u64,
     /// The consumer group protocol.
     pub group_protocol: GroupProtocol,
+    /// How often the member logs its progress line (seconds; 0: only at assignment changes).
+    pub progress_interval_sec: u64,
+    /// How long a member with lag may receive nothing before the watchdog recovers it (seconds; 0: off).
+    pub stall_timeout_sec: u64,
 }
 
 /// The trigger's fields (component.json ids); every other key of `cfg` is ignored.
@@ -68,6 +76,8 @@ struct Fields {
     max_in_flight: Count,
     pattern_refresh_ms: Count,
     group_protocol: Text,
+    progress_interval_sec: Count,
+    stall_timeout_sec: Count,
 }
 
 impl ConsumeConfig {
@@ -110,6 +120,16 @@ impl ConsumeConfig {
             max_in_flight: max_in_flight(&f)?,
             pattern_refresh_ms: pattern_refresh_ms(&f)?,
             group_protocol: group_protocol(&f)?,
+            progress_interval_sec: seconds(
+                &f.progress_interval_sec,
+                "progressIntervalSec",
+                DEFAULT_PROGRESS_INTERVAL_SEC,
+            )?,
+            stall_timeout_sec: seconds(
+                &f.stall_timeout_sec,
+                "stallTimeoutSec",
+                DEFAULT_STALL_TIMEOUT_SEC,
+            )?,
         })
     }
 
@@ -160,6 +180,18 @@ fn pattern_refresh_ms(f: &Fields) -> Result<u64, ConfigError> {
         Some(_) => Err(ConfigError::new(
             "patternRefreshMs",
             "must be between 1000 and 3600000",
+        )),
+    }
+}
+
+/// `progressIntervalSec`, `stallTimeoutSec`: 0 (off) to 86400 seconds, `default` when not given.
+fn seconds(value: &Count, field: &'static str, default: u64) -> Result<u64, ConfigError> {
+    match value.get(field)? {
+        None => Ok(default),
+        Some(v) if v <= 86_400 => Ok(v),
+        Some(_) => Err(ConfigError::new(
+            field,
+            "must be between 0 (off) and 86400 seconds",
         )),
     }
 }
@@ -300,6 +332,24 @@ mod tests {
         }
         let e = ConsumeConfig::from_cfg(&merge(&base, "groupProtocol", "kip848")).unwrap_err();
         assert_eq!(e.field, "groupProtocol");
+    }
+
+    #[test]
+    fn progress_interval_and_stall_timeout_default_and_zero_turns_them_off() {
+        let base = json!({"topic": "a", "groupId": "g"});
+        let c = ConsumeConfig::from_cfg(&base).unwrap();
+        assert_eq!((c.progress_interval_sec, c.stall_timeout_sec), (30, 300));
+        let c = ConsumeConfig::from_cfg(&merge(
+            &merge(&base, "progressIntervalSec", "0"),
+            "stallTimeoutSec",
+            "5",
+        ))
+        .unwrap();
+        assert_eq!((c.progress_interval_sec, c.stall_timeout_sec), (0, 5));
+        for (field, bad) in [("progressIntervalSec", "86401"), ("stallTimeoutSec", "-1")] {
+            let e = ConsumeConfig::from_cfg(&merge(&base, field, bad)).unwrap_err();
+            assert_eq!(e.field, field, "{bad}");
+        }
     }
 
     fn merge(base: &Value, k: &str, v: &str) -> Value {

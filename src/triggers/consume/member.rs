@@ -1,6 +1,9 @@
 //! A running group member: fetch records, emit them as data messages with several in flight, store each
 //! partition's offset once every earlier record is confirmed, pause under back-pressure, and leave the group
-//! cleanly.
+//! cleanly. Progress lines and the stall watchdog are in `observe.rs`; re-creating a stalled consumer in
+//! `member/recover.rs`.
+
+mod recover;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,11 +20,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::config::{ConsumeConfig, GroupProtocol};
 use super::context::ConsumeContext;
+use super::observe::Observer;
 use super::pending::{Pending, Position};
 use super::record::record_json;
 use super::{CLOSE_TIMEOUT, DRAIN_TIMEOUT};
 use crate::contract::{Action, EmitError, Emitter, Execution, Fatal, FunctionError, new_message};
 use crate::kafka::client::ClientState;
+use crate::kafka::config::KafkaConnection;
 
 /// How long a batch waits to fill up.
 const BATCH_LINGER: Duration = Duration::from_millis(50);
@@ -43,6 +48,10 @@ pub(super) struct MemberRun {
     auth: (String, &'static str),
     stop: CancellationToken,
     fatal: Fatal,
+    /// The connection, for a new consumer when the watchdog finds this one stalled.
+    conn: KafkaConnection,
+    /// Consumers replaced by the watchdog, still closing.
+    closing: Vec<tokio::task::JoinHandle<()>>,
 }
 
 /// A sent data message's records and the outcome of its confirm.
@@ -107,7 +116,7 @@ impl MemberRun {
         consumer: Arc<StreamConsumer<ConsumeContext>>,
         state: Arc<ClientState>,
         exec: &Execution,
-        config: ConsumeConfig,
+        (conn, config): (KafkaConnection, ConsumeConfig),
         auth: (String, &'static str),
     ) -> Self {
         Self {
@@ -118,10 +127,14 @@ impl MemberRun {
             auth,
             stop: exec.shutdown.clone(),
             fatal: exec.fatal.clone(),
+            conn,
+            closing: Vec::new(),
         }
     }
 
-    pub(super) async fn run(self) {
+    // size: the loop's one select over stop, confirms, authentication, linger, back-pressure, observation
+    // and records; each branch is one call.
+    pub(super) async fn run(mut self) {
         let mut pending = Pending::default();
         let mut emits: FuturesUnordered<ConfirmWait> = FuturesUnordered::new();
         let mut batch: Vec<(Position, Value)> = Vec::new();
@@ -130,12 +143,17 @@ impl MemberRun {
         let auth_state = Arc::clone(&self.state);
         let auth_failed = auth_state.auth_failed();
         tokio::pin!(auth_failed);
+        let mut observer = Observer::new(&self.config, &self.conn, &self.consumer);
         loop {
             self.apply_revocations(&mut pending);
             let step = flow.step(pending.in_flight + batch.len(), self.config.max_in_flight);
             if let Some(pause) = step.set_paused {
                 self.set_paused(pause);
             }
+            if step.waiting || flow.paused {
+                observer.holding();
+            }
+            let mut stalled = Vec::new();
             tokio::select! {
                 biased;
                 () = self.stop.cancelled() => break,
@@ -152,11 +170,16 @@ impl MemberRun {
                     linger.as_mut().reset(Instant::now() + NO_LINGER);
                 }
                 () = tokio::time::sleep_until(step.until), if step.waiting => {}
+                event = observer.next(&self.consumer.context().observed) => {
+                    let in_flight = pending.in_flight + batch.len();
+                    stalled = observer.handle(event, &self.consumer, in_flight, &self.emitter);
+                }
                 // Polled except while waiting briefly at the limit, and also while paused: that keeps the member
                 // in its group and serves callbacks.
                 msg = self.consumer.recv(), if !step.waiting => match msg {
                     Ok(m) => {
                         self.state.mark_success();
+                        observer.received();
                         let pos: Position = (m.topic().to_owned(), m.partition(), m.offset());
                         pending.add(&pos);
                         if batch.is_empty() {
@@ -170,6 +193,11 @@ impl MemberRun {
                     }
                     Err(e) => self.report_consumer_error(&e).await,
                 },
+            }
+            if !stalled.is_empty() {
+                self.recover(&mut pending, &mut emits, &mut batch).await;
+                flow = Flow::default();
+                observer.recovered();
             }
         }
         self.close(pending, emits, batch).await;
@@ -338,7 +366,7 @@ impl MemberRun {
 
     /// Drains in-flight confirms, commits, leaves the group; every step bounded.
     async fn close(
-        self,
+        mut self,
         mut pending: Pending,
         mut emits: FuturesUnordered<ConfirmWait>,
         batch: Vec<(Position, Value)>,
@@ -363,7 +391,9 @@ impl MemberRun {
             );
         }
         let consumer = Arc::clone(&self.consumer);
+        let replaced = std::mem::take(&mut self.closing);
         drop(self);
+        recover::closed(replaced).await;
         let closing = tokio::task::spawn_blocking(move || {
             match consumer.commit_consumer_state(CommitMode::Sync) {
                 Ok(()) => tracing::info!("Offsets committed."),
