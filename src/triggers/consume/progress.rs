@@ -45,10 +45,9 @@ impl Default for PartStats {
 
 impl PartStats {
     /// Records between the committed offset and the high watermark. Before the group's first commit: from the
-    /// fetch position, else from the low watermark (where a new group starting at `earliest` begins). `None`:
-    /// not known.
+    /// low watermark (where a new group starting at `earliest` begins). `None`: not known.
     pub fn lag(&self) -> Option<i64> {
-        let from = [self.committed, self.next, self.low]
+        let from = [self.committed, self.low]
             .into_iter()
             .find(|o| *o >= 0)?;
         (self.high >= 0).then(|| (self.high - from).max(0))

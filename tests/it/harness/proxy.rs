@@ -33,10 +33,13 @@ impl Proxy {
             .enable_all()
             .build()
             .unwrap();
-        let listener = runtime
-            .block_on(TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let port = listener.local_addr().unwrap().port();
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        std_listener.set_nonblocking(true).unwrap();
+        let port = std_listener.local_addr().unwrap().port();
+        let listener = {
+            let _in_runtime = runtime.enter();
+            TcpListener::from_std(std_listener).unwrap()
+        };
         let state = Arc::new(State::default());
         runtime.spawn(accept(listener, Arc::clone(&state)));
         Self {
