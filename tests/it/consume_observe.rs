@@ -15,7 +15,8 @@ fn progress_lines(logs: &str) -> Vec<Value> {
         .filter(|v| v["message"] == "Consumer progress.")
         .map(|mut v| {
             let parts: Value =
-                serde_json::from_str(v["partitions"].as_str().expect("partitions is text")).unwrap();
+                serde_json::from_str(v["partitions"].as_str().expect("partitions is text"))
+                    .unwrap();
             v["partitions"] = parts;
             v
         })
@@ -56,14 +57,20 @@ async fn progress_lines_show_the_assignment_and_a_lag_that_falls_to_zero() {
         .find(|l| l["reason"] == "assignment")
         .expect("an assignment line");
     assert_eq!(join["assigned"], 3, "{join}");
-    assert_eq!(join["lag"], 600, "nothing committed yet: from the low watermark; {join}");
+    assert_eq!(
+        join["lag"], 600,
+        "nothing committed yet: from the low watermark; {join}"
+    );
     for p in join["partitions"].as_array().unwrap() {
         assert_eq!(p["topic"], topic.name.as_str());
         assert_eq!(p["high_watermark"], 200, "{join}");
         assert_eq!(p["committed"], Value::Null, "{join}");
     }
     let intervals: Vec<&Value> = lines.iter().filter(|l| l["reason"] == "interval").collect();
-    let lags: Vec<i64> = intervals.iter().map(|l| l["lag"].as_i64().unwrap()).collect();
+    let lags: Vec<i64> = intervals
+        .iter()
+        .map(|l| l["lag"].as_i64().unwrap())
+        .collect();
     assert!(
         lags.windows(2).all(|w| w[1] <= w[0]),
         "the lag only falls: {lags:?}"
@@ -84,9 +91,19 @@ async fn progress_lines_show_the_assignment_and_a_lag_that_falls_to_zero() {
         .iter()
         .find(|l| l["records"].as_u64().unwrap() > 0)
         .expect("a line that counted records");
-    assert!(draining["records_per_sec"].as_f64().unwrap() > 0.0, "{draining}");
+    assert!(
+        draining["records_per_sec"].as_f64().unwrap() > 0.0,
+        "{draining}"
+    );
     for l in &lines {
-        for field in ["assigned", "partitions", "lag", "in_flight", "records", "records_per_sec"] {
+        for field in [
+            "assigned",
+            "partitions",
+            "lag",
+            "in_flight",
+            "records",
+            "records_per_sec",
+        ] {
             assert!(!l[field].is_null(), "{field} missing: {l}");
         }
         assert!(!l.to_string().contains("xxxxxxxx"), "a record value in {l}");
@@ -117,7 +134,12 @@ async fn each_assignment_change_logs_a_line_and_zero_turns_the_interval_off() {
     wait_until_or(
         Duration::from_secs(30),
         || async { assigned_lines(&first).contains(&4).then_some(()) },
-        || format!("the first member's line with 4 partitions; logs:\n{}", first.logs()),
+        || {
+            format!(
+                "the first member's line with 4 partitions; logs:\n{}",
+                first.logs()
+            )
+        },
     )
     .await;
     rb.take("data", 8, Duration::from_secs(30)).await;

@@ -43,10 +43,15 @@ async fn a_member_whose_connections_go_silent_is_recreated_and_loses_nothing() {
     let (worker, _api) = start_worker(&rb, "consume", cfg, &[]).await;
     let mut msgs = rb.take("data", 100, Duration::from_secs(60)).await;
     assert_eq!(msgs.len(), 100, "before the stall");
-    wait_until(Duration::from_secs(30), "the first 100 committed", || async {
-        (committed(&brokers, &group, &topic.name, PARTITIONS) == BTreeMap::from([(0, 50), (1, 50)]))
+    wait_until(
+        Duration::from_secs(30),
+        "the first 100 committed",
+        || async {
+            (committed(&brokers, &group, &topic.name, PARTITIONS)
+                == BTreeMap::from([(0, 50), (1, 50)]))
             .then_some(())
-    })
+        },
+    )
     .await;
     assert!(
         !worker.logs().contains("Consumer stalled"),
@@ -54,7 +59,10 @@ async fn a_member_whose_connections_go_silent_is_recreated_and_loses_nothing() {
     );
 
     let silenced = proxy.black_hole_existing();
-    assert!(silenced > 0, "the worker's connections go through the proxy");
+    assert!(
+        silenced > 0,
+        "the worker's connections go through the proxy"
+    );
     let stalled_at = Instant::now();
     // Written over new connections (which still forward) while the worker's own are silent.
     produce_bulk(&brokers, &topic.name, PARTITIONS, 100..200, ("k", "v"), 8);
@@ -86,10 +94,15 @@ async fn a_member_whose_connections_go_silent_is_recreated_and_loses_nothing() {
             "partition {p}: every record once, in order, no gap"
         );
     }
-    wait_until(Duration::from_secs(30), "committed offsets at the end", || async {
-        (committed(&brokers, &group, &topic.name, PARTITIONS) == BTreeMap::from([(0, 100), (1, 100)]))
+    wait_until(
+        Duration::from_secs(30),
+        "committed offsets at the end",
+        || async {
+            (committed(&brokers, &group, &topic.name, PARTITIONS)
+                == BTreeMap::from([(0, 100), (1, 100)]))
             .then_some(())
-    })
+        },
+    )
     .await;
     // librdkafka's own recovery would take its 60 s request timeout; the watchdog's is the 4 s of silence plus
     // the rejoin (the old member's 6 s session).

@@ -3,6 +3,7 @@
 //! cleanly. Progress lines and the stall watchdog are in `observe.rs`; re-creating a stalled consumer in
 //! `member/recover.rs`.
 
+mod flow;
 mod recover;
 
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use self::flow::Flow;
 use super::config::{ConsumeConfig, GroupProtocol};
 use super::context::ConsumeContext;
 use super::observe::Observer;
@@ -58,59 +60,6 @@ pub(super) struct MemberRun {
 type EmitResult = (Vec<Position>, Result<(), EmitError>);
 type ConfirmWait = futures_util::future::BoxFuture<'static, EmitResult>;
 
-/// Back-pressure: at the in-flight limit, stop taking records and wait for confirms; pause the partitions
-/// only if that lasts [`PAUSE_AFTER`], then resume at half the limit. librdkafka drops a paused partition's
-/// prefetched records and fetches them again after the resume, so pausing at every record past the limit
-/// spent most of the time refetching.
-#[derive(Debug, Default)]
-struct Flow {
-    paused: bool,
-    full_since: Option<Instant>,
-}
-
-/// What the loop does next under back-pressure.
-struct FlowStep {
-    /// Switch fetching to paused (`Some(true)`) or resumed (`Some(false)`).
-    set_paused: Option<bool>,
-    /// Do not take records until `until` (waiting briefly at the limit).
-    waiting: bool,
-    until: Instant,
-}
-
-impl Flow {
-    fn step(&mut self, in_flight: usize, limit: usize) -> FlowStep {
-        let at_limit = in_flight >= limit;
-        if at_limit && self.full_since.is_none() {
-            tracing::debug!(
-                in_flight,
-                "Back-pressure: in-flight limit reached; waiting for confirms."
-            );
-            self.full_since = Some(Instant::now());
-        } else if !at_limit && !self.paused {
-            self.full_since = None;
-        }
-        let pause = if self.paused {
-            in_flight > limit / 2
-        } else {
-            at_limit && self.full_since.is_some_and(|t| t.elapsed() >= PAUSE_AFTER)
-        };
-        let set_paused = (pause != self.paused).then_some(pause);
-        if set_paused.is_some() {
-            self.paused = pause;
-            if !pause {
-                self.full_since = None;
-            }
-        }
-        FlowStep {
-            set_paused,
-            waiting: at_limit && !self.paused,
-            until: self
-                .full_since
-                .map_or_else(Instant::now, |t| t + PAUSE_AFTER),
-        }
-    }
-}
-
 impl MemberRun {
     pub(super) fn new(
         consumer: Arc<StreamConsumer<ConsumeContext>>,
@@ -132,8 +81,7 @@ impl MemberRun {
         }
     }
 
-    // size: the loop's one select over stop, confirms, authentication, linger, back-pressure, observation
-    // and records; each branch is one call.
+    // size: one select over stop, confirms, authentication, linger, back-pressure, observation and records.
     pub(super) async fn run(mut self) {
         let mut pending = Pending::default();
         let mut emits: FuturesUnordered<ConfirmWait> = FuturesUnordered::new();

@@ -125,9 +125,12 @@ impl Observer {
                 }
                 if observed.stats_fresh.swap(false, Ordering::SeqCst) && self.progress.due() {
                     let assigned = observed.assigned();
-                    let lag =
-                        self.progress
-                            .log(Reason::Interval, &assigned, &observed.stats(), in_flight);
+                    let lag = self.progress.log(
+                        Reason::Interval,
+                        &assigned,
+                        &observed.stats(),
+                        in_flight,
+                    );
                     show(emitter, lag, in_flight);
                 }
             }
@@ -151,25 +154,30 @@ impl Observer {
                     None => {}
                 }
             }
-            Event::Probed(started, answer) => {
-                let at = positions(consumer.as_ref(), &observed.stats());
-                let stalled = self.watchdog.verdict(started, &answer, &at);
-                self.rearm();
-                if !stalled.is_empty() {
-                    tracing::warn!(
-                        partitions = %describe(&stalled),
-                        idle_sec = self.watchdog_idle_sec(started),
-                        "Consumer stalled: partitions with lag received nothing for stallTimeoutSec; re-creating the Kafka consumer."
-                    );
-                }
-                return stalled;
-            }
+            Event::Probed(started, answer) => return self.probed(started, &answer, consumer),
         }
         Vec::new()
     }
 
-    fn watchdog_idle_sec(&self, started: Instant) -> u64 {
-        (self.watchdog.idle() + started.elapsed()).as_secs()
+    /// The watchdog's probe answered: the partitions the member is stalled on, warned about.
+    fn probed(
+        &mut self,
+        started: Instant,
+        answer: &BTreeMap<Part, PartStats>,
+        consumer: &Shared,
+    ) -> Vec<Stalled> {
+        let at = positions(consumer.as_ref(), &consumer.context().observed.stats());
+        let idle_sec = self.watchdog.idle().as_secs();
+        let stalled = self.watchdog.verdict(started, answer, &at);
+        self.rearm();
+        if !stalled.is_empty() {
+            tracing::warn!(
+                partitions = %describe(&stalled),
+                idle_sec,
+                "Consumer stalled: partitions with lag received nothing for stallTimeoutSec; re-creating the Kafka consumer."
+            );
+        }
+        stalled
     }
 
     /// Points the watchdog's timer at its next deadline.

@@ -47,9 +47,7 @@ impl PartStats {
     /// Records between the committed offset and the high watermark. Before the group's first commit: from the
     /// low watermark (where a new group starting at `earliest` begins). `None`: not known.
     pub fn lag(&self) -> Option<i64> {
-        let from = [self.committed, self.low]
-            .into_iter()
-            .find(|o| *o >= 0)?;
+        let from = [self.committed, self.low].into_iter().find(|o| *o >= 0)?;
         (self.high >= 0).then(|| (self.high - from).max(0))
     }
 }
@@ -258,7 +256,10 @@ mod tests {
             "no commit yet: from the low watermark"
         );
         let p0 = stats[&("orders".to_owned(), 0)];
-        assert_eq!((p0.committed, p0.high, p0.next, p0.lag()), (10, 25, 20, Some(15)));
+        assert_eq!(
+            (p0.committed, p0.high, p0.next, p0.lag()),
+            (10, 25, 20, Some(15))
+        );
         assert_eq!(stats[&("orders".to_owned(), 1)].lag(), None);
         let assigned: BTreeSet<Part> = [("orders".to_owned(), 0)].into();
         let (parts, lag) = describe(&assigned, &stats);

@@ -86,14 +86,15 @@ impl Watchdog {
         let client = self.client.clone();
         let token = self.token.clone();
         let task = tokio::task::spawn_blocking(move || {
-            let consumer: BaseConsumer<KafkaContext> =
-                match client.create_with_context(KafkaContext::with_token(token)) {
-                    Ok(c) => c,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "Stall watchdog: cannot create its probe client.");
-                        return BTreeMap::new();
-                    }
-                };
+            let consumer: BaseConsumer<KafkaContext> = match client
+                .create_with_context(KafkaContext::with_token(token))
+            {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "Stall watchdog: cannot create its probe client.");
+                    return BTreeMap::new();
+                }
+            };
             query(&consumer, &parts, PROBE_TIMEOUT)
         });
         self.probe = Some((Instant::now(), task));
@@ -203,10 +204,38 @@ mod tests {
     #[test]
     fn a_partition_is_stalled_when_the_broker_has_records_past_where_the_member_fetches() {
         let answer: BTreeMap<Part, PartStats> = [
-            (part(0), PartStats { committed: 5, high: 10, ..PartStats::default() }),
-            (part(1), PartStats { committed: 7, high: 7, ..PartStats::default() }),
-            (part(2), PartStats { committed: 3, high: 9, ..PartStats::default() }),
-            (part(3), PartStats { committed: -1, high: 4, ..PartStats::default() }),
+            (
+                part(0),
+                PartStats {
+                    committed: 5,
+                    high: 10,
+                    ..PartStats::default()
+                },
+            ),
+            (
+                part(1),
+                PartStats {
+                    committed: 7,
+                    high: 7,
+                    ..PartStats::default()
+                },
+            ),
+            (
+                part(2),
+                PartStats {
+                    committed: 3,
+                    high: 9,
+                    ..PartStats::default()
+                },
+            ),
+            (
+                part(3),
+                PartStats {
+                    committed: -1,
+                    high: 4,
+                    ..PartStats::default()
+                },
+            ),
         ]
         .into();
         // p0 fetched to the end (position past the commit); p2 has no position: its commit counts; p3: nothing known.
@@ -214,7 +243,11 @@ mod tests {
         let s = stalled(&answer, &positions);
         assert_eq!(
             s,
-            vec![Stalled { part: part(2), position: 3, high: 9 }]
+            vec![Stalled {
+                part: part(2),
+                position: 3,
+                high: 9
+            }]
         );
         assert_eq!(describe(&s), "t/2 lag 6 (position 3, high watermark 9)");
     }
@@ -224,8 +257,15 @@ mod tests {
         let mut w = Watchdog::new(5, ClientConfig::new(), None);
         assert!(w.due(false).is_none(), "no partitions, no watch");
         assert!(w.due(true).is_some());
-        let answer: BTreeMap<Part, PartStats> =
-            [(part(0), PartStats { committed: 0, high: 9, ..PartStats::default() })].into();
+        let answer: BTreeMap<Part, PartStats> = [(
+            part(0),
+            PartStats {
+                committed: 0,
+                high: 9,
+                ..PartStats::default()
+            },
+        )]
+        .into();
         let started = Instant::now();
         tokio::time::advance(Duration::from_millis(1)).await;
         w.active();
@@ -235,6 +275,11 @@ mod tests {
         let silent: BTreeMap<Part, PartStats> = [(part(0), PartStats::default())].into();
         let started = Instant::now();
         assert!(w.verdict(started, &silent, &BTreeMap::new()).is_empty());
-        assert!(Watchdog::new(0, ClientConfig::new(), None).due(true).is_none(), "0: off");
+        assert!(
+            Watchdog::new(0, ClientConfig::new(), None)
+                .due(true)
+                .is_none(),
+            "0: off"
+        );
     }
 }

@@ -24,7 +24,8 @@ pub use assertions::*;
 pub use brokers::*;
 pub use groups::*;
 pub use kafka::*;
-#[allow(unused_imports)] // the fault suite compiles this harness too and has no use for the proxy
+#[allow(unused_imports)]
+// the fault suite compiles this harness too and has no use for the proxy
 pub use proxy::*;
 pub use rabbit::*;
 pub use topics::*;

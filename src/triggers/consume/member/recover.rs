@@ -82,9 +82,11 @@ fn successor(
         ctx.token.clone(),
         ctx.start_timestamp,
     );
-    if let (Ok(stored), Ok(kept), Ok(mut resume)) =
-        (ctx.stored.lock(), ctx.resume_at.lock(), next.resume_at.lock())
-    {
+    if let (Ok(stored), Ok(kept), Ok(mut resume)) = (
+        ctx.stored.lock(),
+        ctx.resume_at.lock(),
+        next.resume_at.lock(),
+    ) {
         for (part, offset) in kept.iter().chain(stored.iter()) {
             let at = resume.entry(part.clone()).or_insert(*offset);
             *at = (*at).max(*offset);
