@@ -332,3 +332,22 @@ pub async fn exec(
     local.end_status_line();
     Ok(local.error_count() == 0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_status_line_counts_batches_and_shows_the_last_lag() {
+        assert_eq!(records_in(&json!({"body": {"count": 7, "records": []}})), 7);
+        assert_eq!(records_in(&json!({"body": {"value": "x"}})), 1);
+        let mut line = StatusLine::new();
+        line.records = 12;
+        assert_eq!(line.text(), "consume: 12 records, 0.0 records/s, lag ?");
+        line.lag = Some(9);
+        assert!(line.text().ends_with("lag 9"), "{}", line.text());
+        // A test's stderr is a pipe, not a terminal: no line at all.
+        let local = LocalEmitter::new(|_| {}).with_status_line(true);
+        assert!(local.status.is_none() || std::io::stderr().is_terminal());
+    }
+}
