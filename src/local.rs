@@ -1,18 +1,20 @@
 //! The local runner (`kafka-component exec`): runs one function without RabbitMQ or the platform API and
 //! prints every emitted message as a JSON line on stdout (`{"event":"data","message":{…}}`). Logs go to
-//! stderr. `consume` streams until Ctrl-C.
+//! stderr. `consume` streams until Ctrl-C; when stderr is a terminal, a trigger also shows a live progress line
+//! there (records, records/s, lag), never on stdout.
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use crate::contract::{
     Action, Confirm, Emit, EmitFuture, Emitter, Execution, ExecutionIds, Fatal, FunctionError,
-    Resolve,
+    Progress, Resolve,
 };
 use crate::platform::component::{self, FunctionKind};
 
@@ -78,6 +80,71 @@ pub struct LocalEmitter {
     out: Box<dyn Fn(LocalEvent) + Send + Sync>,
     errors: AtomicUsize,
     snapshot: Mutex<Value>,
+    /// The live progress line, when it is shown.
+    status: Option<Mutex<StatusLine>>,
+}
+
+/// The live progress line on stderr: records emitted, records/s over the last second or more, and the lag the
+/// trigger last reported.
+#[derive(Debug)]
+struct StatusLine {
+    records: u64,
+    lag: Option<i64>,
+    window: (Instant, u64),
+    rate: f64,
+    drawn: Option<Instant>,
+}
+
+/// How often the line is redrawn at most.
+const REDRAW: Duration = Duration::from_millis(200);
+
+impl StatusLine {
+    fn new() -> Self {
+        Self {
+            records: 0,
+            lag: None,
+            window: (Instant::now(), 0),
+            rate: 0.0,
+            drawn: None,
+        }
+    }
+
+    /// The line's text.
+    fn text(&mut self) -> String {
+        let (since, at) = self.window;
+        let secs = since.elapsed().as_secs_f64();
+        if secs >= 1.0 {
+            #[allow(clippy::cast_precision_loss)] // records in about a second
+            let n = (self.records - at) as f64;
+            self.rate = n / secs;
+            self.window = (Instant::now(), self.records);
+        }
+        let lag = self.lag.map_or_else(|| "?".to_owned(), |l| l.to_string());
+        format!(
+            "consume: {} records, {:.1} records/s, lag {lag}",
+            self.records, self.rate
+        )
+    }
+
+    /// Redraws the line on stderr unless it was drawn within [`REDRAW`] (`force`: draw anyway).
+    fn draw(&mut self, force: bool) {
+        if !force && self.drawn.is_some_and(|t| t.elapsed() < REDRAW) {
+            return;
+        }
+        self.drawn = Some(Instant::now());
+        let text = self.text();
+        let mut err = std::io::stderr().lock();
+        // Carriage return and "erase line": the line replaces itself.
+        let _ignored = write!(err, "\r\x1b[2K{text}").and_then(|()| err.flush());
+    }
+}
+
+/// Records in a data message: a batch's `count`, otherwise one.
+fn records_in(message: &Value) -> u64 {
+    message
+        .pointer("/body/count")
+        .and_then(Value::as_u64)
+        .unwrap_or(1)
 }
 
 impl std::fmt::Debug for LocalEmitter {
@@ -95,6 +162,26 @@ impl LocalEmitter {
             out: Box::new(out),
             errors: AtomicUsize::new(0),
             snapshot: Mutex::new(json!({})),
+            status: None,
+        }
+    }
+
+    /// Shows the live progress line on stderr, if `on` and stderr is a terminal.
+    #[must_use]
+    pub fn with_status_line(mut self, on: bool) -> Self {
+        if on && std::io::stderr().is_terminal() {
+            self.status = Some(Mutex::new(StatusLine::new()));
+        }
+        self
+    }
+
+    /// Ends the progress line (so what follows starts on a line of its own).
+    fn end_status_line(&self) {
+        if let Some(status) = &self.status
+            && let Ok(mut s) = status.lock()
+        {
+            s.draw(true);
+            let _ignored = writeln!(std::io::stderr());
         }
     }
 
@@ -122,6 +209,12 @@ impl LocalEmitter {
 
 impl Emit for LocalEmitter {
     fn data_send(&self, message: Value) -> EmitFuture<'_, Confirm> {
+        if let Some(status) = &self.status
+            && let Ok(mut s) = status.lock()
+        {
+            s.records += records_in(&message);
+            s.draw(false);
+        }
         (self.out)(LocalEvent {
             event: "data",
             message,
@@ -164,6 +257,15 @@ impl Emit for LocalEmitter {
     fn update_keys<'a>(&'a self, keys: &'a Value) -> EmitFuture<'a, ()> {
         self.emit("updateKeys", keys.clone())
     }
+
+    fn progress(&self, progress: &Progress) {
+        if let Some(status) = &self.status
+            && let Ok(mut s) = status.lock()
+        {
+            s.lag = progress.lag;
+            s.draw(true);
+        }
+    }
 }
 
 /// Runs `function` once with `config` (and `input` for actions); returns whether it emitted no error.
@@ -199,7 +301,8 @@ pub async fn exec(
             def.name, def.main
         ))
     })?;
-    let local = Arc::new(LocalEmitter::stdout());
+    let local =
+        Arc::new(LocalEmitter::stdout().with_status_line(def.kind == FunctionKind::Trigger));
     let emitter = Emitter::new(Arc::clone(&local) as Arc<dyn Emit>);
     let exec = Execution {
         msg,
@@ -226,5 +329,25 @@ pub async fn exec(
         shutdown.cancelled().await;
     }
     handler.shutdown().await;
+    local.end_status_line();
     Ok(local.error_count() == 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_status_line_counts_batches_and_shows_the_last_lag() {
+        assert_eq!(records_in(&json!({"body": {"count": 7, "records": []}})), 7);
+        assert_eq!(records_in(&json!({"body": {"value": "x"}})), 1);
+        let mut line = StatusLine::new();
+        line.records = 12;
+        assert_eq!(line.text(), "consume: 12 records, 0.0 records/s, lag ?");
+        line.lag = Some(9);
+        assert!(line.text().ends_with("lag 9"), "{}", line.text());
+        // A test's stderr is a pipe, not a terminal: no line at all.
+        let local = LocalEmitter::new(|_| {}).with_status_line(true);
+        assert!(local.status.is_none() || std::io::stderr().is_terminal());
+    }
 }

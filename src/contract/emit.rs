@@ -94,6 +94,18 @@ pub trait Emit: Send + Sync + fmt::Debug {
     fn http_reply<'a>(&'a self, reply: &'a Value) -> EmitFuture<'a, ()>;
     /// Replaces the credential's keys.
     fn update_keys<'a>(&'a self, keys: &'a Value) -> EmitFuture<'a, ()>;
+    /// A trigger's progress (not an event: nothing is sent). The platform ignores it; the local runner shows
+    /// it on a terminal.
+    fn progress(&self, _progress: &Progress) {}
+}
+
+/// A trigger's progress, as the last progress line of its member logged it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Records the member is behind the partitions' ends, summed over its partitions (`None`: not known yet).
+    pub lag: Option<i64>,
+    /// Records emitted but not yet confirmed.
+    pub in_flight: usize,
 }
 
 /// A handle to emit the events of one execution. Cheap to clone; valid after the execution ended (a
@@ -170,6 +182,11 @@ impl Emitter {
     /// [`EmitError`].
     pub async fn update_keys(&self, keys: &Value) -> Result<(), EmitError> {
         self.0.update_keys(keys).await
+    }
+
+    /// Tells the runtime the trigger's progress (see [`Emit::progress`]).
+    pub fn progress(&self, progress: &Progress) {
+        self.0.progress(progress);
     }
 }
 

@@ -6,6 +6,6 @@ mod emit;
 mod error;
 mod execution;
 
-pub use emit::{Confirm, Emit, EmitError, EmitFuture, Emitter, new_message};
+pub use emit::{Confirm, Emit, EmitError, EmitFuture, Emitter, Progress, new_message};
 pub use error::{Action, Fault, FunctionError, error_chain};
 pub use execution::{Execution, ExecutionIds, Fatal, Function, Resolve};

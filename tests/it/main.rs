@@ -11,6 +11,8 @@
 mod bad_input;
 mod consume;
 mod consume_dlt;
+mod consume_observe;
+mod consume_stall;
 mod consume_subscribe;
 mod fatal;
 mod harness;

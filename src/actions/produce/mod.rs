@@ -16,6 +16,7 @@ pub mod headers;
 pub mod input;
 mod output;
 mod producer;
+mod rate;
 mod send;
 
 use std::sync::Arc;
@@ -44,6 +45,8 @@ struct Prepared {
 #[derive(Default)]
 pub struct ProduceAction {
     producers: Producers,
+    /// Records/s and rebounds, logged once per interval (`rate.rs`).
+    rate: rate::Rate,
     /// The last configuration parsed, and what it parsed into (comparing is cheaper than parsing and hashing).
     prepared: std::sync::Mutex<Option<(Value, Arc<Prepared>)>>,
 }
@@ -56,10 +59,17 @@ impl std::fmt::Debug for ProduceAction {
 
 impl Function for ProduceAction {
     fn process(&self, exec: Execution) -> BoxFuture<'_, Result<(), FunctionError>> {
-        Box::pin(self.produce(exec))
+        Box::pin(async move {
+            let outcome = self.produce(exec).await;
+            let rebounded =
+                matches!(&outcome, Err(e) if e.action == crate::contract::Action::Rebound);
+            self.rate.handled(rebounded);
+            outcome
+        })
     }
 
     fn shutdown(&self) -> BoxFuture<'_, ()> {
+        self.rate.flush();
         Box::pin(self.producers.flush_all())
     }
 }
@@ -113,6 +123,7 @@ impl ProduceAction {
             .map_err(|e| no_producer(e, conn))?;
         let attempt_started = std::time::Instant::now();
         let (written, mut failures) = send_all(&producer, pc, &records).await;
+        self.rate.written(written.len());
         if !written.is_empty() {
             producer.state.mark_success();
         }

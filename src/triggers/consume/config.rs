@@ -10,6 +10,10 @@ const DEFAULT_MAX_IN_FLIGHT: usize = 1024;
 /// Default for how often a pattern subscription looks for new matching topics (librdkafka's own default,
 /// 5 minutes, would leave a new topic unread that long).
 pub const DEFAULT_PATTERN_REFRESH_MS: u64 = 30_000;
+/// Default for how often a member logs its progress line (seconds).
+pub const DEFAULT_PROGRESS_INTERVAL_SEC: u64 = 30;
+/// Default for how long a member with lag may receive nothing before the watchdog recovers it (seconds).
+pub const DEFAULT_STALL_TIMEOUT_SEC: u64 = 300;
 
 /// The consumer group protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +60,10 @@ pub struct ConsumeConfig {
     /// Where a record that cannot become a data message is written (with its position and the reason)
     /// before its offset may be committed; `None`: such a record is reported and skipped.
     pub dead_letter_topic: Option<String>,
+    /// How often the member logs its progress line (seconds; 0: only at assignment changes).
+    pub progress_interval_sec: u64,
+    /// How long a member with lag may receive nothing before the watchdog recovers it (seconds; 0: off).
+    pub stall_timeout_sec: u64,
 }
 
 /// The trigger's fields (component.json ids); every other key of `cfg` is ignored.
@@ -72,6 +80,8 @@ struct Fields {
     pattern_refresh_ms: Count,
     group_protocol: Text,
     dead_letter_topic: Text,
+    progress_interval_sec: Count,
+    stall_timeout_sec: Count,
 }
 
 impl ConsumeConfig {
@@ -116,6 +126,16 @@ impl ConsumeConfig {
             pattern_refresh_ms: pattern_refresh_ms(&f)?,
             group_protocol: group_protocol(&f)?,
             dead_letter_topic,
+            progress_interval_sec: seconds(
+                &f.progress_interval_sec,
+                "progressIntervalSec",
+                DEFAULT_PROGRESS_INTERVAL_SEC,
+            )?,
+            stall_timeout_sec: seconds(
+                &f.stall_timeout_sec,
+                "stallTimeoutSec",
+                DEFAULT_STALL_TIMEOUT_SEC,
+            )?,
         })
     }
 
@@ -166,6 +186,18 @@ fn pattern_refresh_ms(f: &Fields) -> Result<u64, ConfigError> {
         Some(_) => Err(ConfigError::new(
             "patternRefreshMs",
             "must be between 1000 and 3600000",
+        )),
+    }
+}
+
+/// `progressIntervalSec`, `stallTimeoutSec`: 0 (off) to 86400 seconds, `default` when not given.
+fn seconds(value: &Count, field: &'static str, default: u64) -> Result<u64, ConfigError> {
+    match value.get(field)? {
+        None => Ok(default),
+        Some(v) if v <= 86_400 => Ok(v),
+        Some(_) => Err(ConfigError::new(
+            field,
+            "must be between 0 (off) and 86400 seconds",
         )),
     }
 }
@@ -258,125 +290,4 @@ fn max_in_flight(f: &Fields) -> Result<usize, ConfigError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn config_parsing() {
-        let c = ConsumeConfig::from_cfg(&json!({"topic": "a, b", "groupId": "g"})).unwrap();
-        assert_eq!(c.topics, vec!["a", "b"]);
-        assert_eq!(
-            (c.start_from, c.batch_size, c.parse_json),
-            (StartFrom::Earliest, 1, false)
-        );
-        let c = ConsumeConfig::from_cfg(&json!({"topic": "a", "groupId": "g", "startFrom": "1700000000000", "batchSize": "100"})).unwrap();
-        assert_eq!(
-            (c.start_from, c.batch_size),
-            (StartFrom::Timestamp(1_700_000_000_000), 100)
-        );
-        assert_eq!(
-            ConsumeConfig::from_cfg(&json!({"topic": "a"}))
-                .unwrap_err()
-                .field,
-            "groupId"
-        );
-        assert_eq!(
-            ConsumeConfig::from_cfg(&json!({"topic": "a", "groupId": "g", "startFrom": "soon"}))
-                .unwrap_err()
-                .field,
-            "startFrom"
-        );
-        assert_eq!(
-            ConsumeConfig::from_cfg(&json!({"topic": " , ", "groupId": "g"}))
-                .unwrap_err()
-                .field,
-            "topic"
-        );
-    }
-
-    #[test]
-    fn patterns_and_names_mix_and_an_invalid_pattern_names_the_field() {
-        let c = ConsumeConfig::from_cfg(&json!({"topic": "^orders-.*, audit", "groupId": "g"}))
-            .unwrap();
-        assert_eq!(c.topics, vec!["^orders-.*", "audit"]);
-        assert!(c.has_pattern());
-        assert_eq!(c.pattern_refresh_ms, DEFAULT_PATTERN_REFRESH_MS);
-        let plain = ConsumeConfig::from_cfg(&json!({"topic": "a.b", "groupId": "g"})).unwrap();
-        assert!(!plain.has_pattern(), "a dot in a name is no pattern");
-        let e =
-            ConsumeConfig::from_cfg(&json!({"topic": "a, ^orders-(", "groupId": "g"})).unwrap_err();
-        assert_eq!(e.field, "topic");
-        assert!(
-            e.to_string().contains("`^orders-(` is not a valid pattern"),
-            "{e}"
-        );
-        let c = ConsumeConfig::from_cfg(
-            &json!({"topic": "^a", "groupId": "g", "patternRefreshMs": "2000"}),
-        )
-        .unwrap();
-        assert_eq!(c.pattern_refresh_ms, 2000);
-        for bad in ["999", "x", "3600001"] {
-            let e = ConsumeConfig::from_cfg(
-                &json!({"topic": "^a", "groupId": "g", "patternRefreshMs": bad}),
-            )
-            .unwrap_err();
-            assert_eq!(e.field, "patternRefreshMs", "{bad}");
-        }
-    }
-
-    #[test]
-    fn group_protocol_is_classic_unless_consumer_is_chosen() {
-        let base = json!({"topic": "a", "groupId": "g"});
-        assert_eq!(
-            ConsumeConfig::from_cfg(&base).unwrap().group_protocol,
-            GroupProtocol::Classic
-        );
-        for (v, want) in [
-            ("classic", GroupProtocol::Classic),
-            ("Consumer", GroupProtocol::Consumer),
-        ] {
-            let c = ConsumeConfig::from_cfg(&merge(&base, "groupProtocol", v)).unwrap();
-            assert_eq!(c.group_protocol, want);
-        }
-        let e = ConsumeConfig::from_cfg(&merge(&base, "groupProtocol", "kip848")).unwrap_err();
-        assert_eq!(e.field, "groupProtocol");
-    }
-
-    #[test]
-    fn dead_letter_topic_is_optional_valid_and_not_consumed() {
-        let base = json!({"topic": "orders, ^audit-.*", "groupId": "g"});
-        assert_eq!(
-            ConsumeConfig::from_cfg(&base).unwrap().dead_letter_topic,
-            None
-        );
-        let c = ConsumeConfig::from_cfg(&merge(&base, "deadLetterTopic", " orders.dlt ")).unwrap();
-        assert_eq!(c.dead_letter_topic.as_deref(), Some("orders.dlt"));
-        let long = "d".repeat(250);
-        for bad in ["has space", "a/b", "..", long.as_str()] {
-            let e = ConsumeConfig::from_cfg(&merge(&base, "deadLetterTopic", bad)).unwrap_err();
-            assert_eq!(e.field, "deadLetterTopic", "{bad}");
-            assert!(e.reason.contains("not a valid topic name"), "{e}");
-        }
-        for consumed in ["orders", "audit-dlt"] {
-            let e =
-                ConsumeConfig::from_cfg(&merge(&base, "deadLetterTopic", consumed)).unwrap_err();
-            assert_eq!(e.field, "deadLetterTopic", "{consumed}");
-            assert!(e.reason.contains("consumed by this step"), "{e}");
-        }
-    }
-
-    fn merge(base: &Value, k: &str, v: &str) -> Value {
-        let mut c = base.clone();
-        c[k] = json!(v);
-        c
-    }
-
-    #[test]
-    fn the_fields_struct_reads_exactly_the_component_json_fields() {
-        let (read, declared) = crate::kafka::config::testing::struct_and_component_fields::<Fields>(
-            "/triggers/consume/fields",
-        );
-        assert_eq!(read, declared);
-    }
-}
+mod tests;

@@ -1,7 +1,8 @@
 //! The consumer's librdkafka context: logs and errors into tracing, OAUTHBEARER tokens, and the rebalance
 //! callback (start by timestamp on assignment, resume after a lost commit, commit on revoke).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rdkafka::client::OAuthToken;
@@ -12,6 +13,7 @@ use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use super::CLOSE_TIMEOUT;
+use super::progress::{Part, PartStats, parse_stats};
 use crate::kafka::client::{ClientState, log_to_tracing, oauth_token};
 use crate::kafka::token::TokenSource;
 
@@ -29,6 +31,47 @@ pub(super) struct ConsumeContext {
     /// assignment was lost while the broker was down (librdkafka revokes it after `session.timeout.ms`
     /// without a heartbeat answer) emitted again every record it had emitted during the outage.
     pub(super) resume_at: Mutex<HashMap<(String, i32), i64>>,
+    /// What the member looks at for its progress line and its watchdog (see [`Observed`]).
+    pub(super) observed: Observed,
+}
+
+/// What the callbacks tell the member loop about its partitions: the assignment, librdkafka's latest
+/// statistics, and a wake-up when either changed.
+#[derive(Debug, Default)]
+pub(super) struct Observed {
+    /// The partitions assigned now.
+    pub(super) assigned: Mutex<BTreeSet<Part>>,
+    /// Set by every assignment change, cleared by the member when it logs the change.
+    pub(super) assignment_changed: AtomicBool,
+    /// Per partition, the latest statistics (`statistics.interval.ms`).
+    pub(super) stats: Mutex<BTreeMap<Part, PartStats>>,
+    /// Set by every statistics callback, cleared by the member.
+    pub(super) stats_fresh: AtomicBool,
+    /// Wakes the member loop after either.
+    pub(super) wake: tokio::sync::Notify,
+}
+
+impl Observed {
+    fn assignment(&self, add: &[Part], remove: &[Part]) {
+        if let Ok(mut a) = self.assigned.lock() {
+            a.extend(add.iter().cloned());
+            for part in remove {
+                a.remove(part);
+            }
+        }
+        self.assignment_changed.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
+    }
+
+    /// The partitions assigned now.
+    pub(super) fn assigned(&self) -> BTreeSet<Part> {
+        self.assigned.lock().map(|a| a.clone()).unwrap_or_default()
+    }
+
+    /// The latest statistics.
+    pub(super) fn stats(&self) -> BTreeMap<Part, PartStats> {
+        self.stats.lock().map(|s| s.clone()).unwrap_or_default()
+    }
 }
 
 impl ClientContext for ConsumeContext {
@@ -47,6 +90,17 @@ impl ClientContext for ConsumeContext {
 
     fn error(&self, error: KafkaError, reason: &str) {
         self.state.record_error(&error, reason);
+    }
+
+    // Runs inside the member's poll: parse and keep, nothing blocking.
+    fn stats_raw(&self, statistics: &[u8]) {
+        if let Some(stats) = parse_stats(statistics)
+            && let Ok(mut s) = self.observed.stats.lock()
+        {
+            *s = stats;
+            self.observed.stats_fresh.store(true, Ordering::SeqCst);
+            self.observed.wake.notify_one();
+        }
     }
 }
 
@@ -84,6 +138,7 @@ impl ConsumeContext {
             revoked: Mutex::new(Vec::new()),
             stored: Mutex::new(HashMap::new()),
             resume_at: Mutex::new(HashMap::new()),
+            observed: Observed::default(),
         }
     }
 
@@ -115,7 +170,15 @@ impl ConsumeContext {
         tracing::info!(partitions = %parts.join(","), "Partitions assigned.");
         if let Err(e) = consumer.incremental_assign(tpl) {
             tracing::error!(error = %e, "Partition assignment failed.");
-        } else if resumed.count() > 0 {
+            return;
+        }
+        let added: Vec<Part> = tpl
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_owned(), e.partition()))
+            .collect();
+        self.observed.assignment(&added, &[]);
+        if resumed.count() > 0 {
             // Stored, so the next commit makes them durable even before a new record is confirmed.
             if let Err(e) = consumer.store_offsets(&resumed) {
                 tracing::warn!(error = %e, "Storing the resumed offsets failed.");
@@ -152,6 +215,7 @@ impl ConsumeContext {
                 }
             }
         }
+        self.observed.assignment(&[], &parts);
         if let Ok(mut r) = self.revoked.lock() {
             r.extend(parts);
         }

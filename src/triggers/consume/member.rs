@@ -1,6 +1,10 @@
 //! A running group member: fetch records, emit them as data messages with several in flight, store each
 //! partition's offset once every earlier record is confirmed, pause under back-pressure, and leave the group
-//! cleanly.
+//! cleanly. Progress lines and the stall watchdog are in `observe.rs`; re-creating a stalled consumer in
+//! `member/recover.rs`.
+
+mod flow;
+mod recover;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,15 +19,18 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use self::flow::Flow;
 use super::config::{ConsumeConfig, GroupProtocol};
 use super::context::ConsumeContext;
 use super::dead_letter::DeadLetter;
+use super::observe::Observer;
 use super::outcome::{Outcome, settle};
 use super::pending::{Pending, Position};
 use super::record::{Batched, RawRecord, record_json};
 use super::{CLOSE_TIMEOUT, DRAIN_TIMEOUT};
 use crate::contract::{Action, Emitter, Execution, Fatal, FunctionError, new_message};
 use crate::kafka::client::ClientState;
+use crate::kafka::config::KafkaConnection;
 
 /// How long a batch waits to fill up.
 const BATCH_LINGER: Duration = Duration::from_millis(50);
@@ -47,71 +54,22 @@ pub(super) struct MemberRun {
     fatal: Fatal,
     /// Where records that cannot be emitted go, when `deadLetterTopic` is set.
     dead_letter: Option<Arc<DeadLetter>>,
+    /// The connection, for a new consumer when the watchdog finds this one stalled.
+    conn: KafkaConnection,
+    /// Consumers replaced by the watchdog, still closing.
+    closing: Vec<tokio::task::JoinHandle<()>>,
 }
 
 /// A sent data message's records and what became of them (confirmed, skipped, dead-lettered).
 type EmitResult = (Vec<Position>, Outcome);
 type ConfirmWait = futures_util::future::BoxFuture<'static, EmitResult>;
 
-/// Back-pressure: at the in-flight limit, stop taking records and wait for confirms; pause the partitions
-/// only if that lasts [`PAUSE_AFTER`], then resume at half the limit. librdkafka drops a paused partition's
-/// prefetched records and fetches them again after the resume, so pausing at every record past the limit
-/// spent most of the time refetching.
-#[derive(Debug, Default)]
-struct Flow {
-    paused: bool,
-    full_since: Option<Instant>,
-}
-
-/// What the loop does next under back-pressure.
-struct FlowStep {
-    /// Switch fetching to paused (`Some(true)`) or resumed (`Some(false)`).
-    set_paused: Option<bool>,
-    /// Do not take records until `until` (waiting briefly at the limit).
-    waiting: bool,
-    until: Instant,
-}
-
-impl Flow {
-    fn step(&mut self, in_flight: usize, limit: usize) -> FlowStep {
-        let at_limit = in_flight >= limit;
-        if at_limit && self.full_since.is_none() {
-            tracing::debug!(
-                in_flight,
-                "Back-pressure: in-flight limit reached; waiting for confirms."
-            );
-            self.full_since = Some(Instant::now());
-        } else if !at_limit && !self.paused {
-            self.full_since = None;
-        }
-        let pause = if self.paused {
-            in_flight > limit / 2
-        } else {
-            at_limit && self.full_since.is_some_and(|t| t.elapsed() >= PAUSE_AFTER)
-        };
-        let set_paused = (pause != self.paused).then_some(pause);
-        if set_paused.is_some() {
-            self.paused = pause;
-            if !pause {
-                self.full_since = None;
-            }
-        }
-        FlowStep {
-            set_paused,
-            waiting: at_limit && !self.paused,
-            until: self
-                .full_since
-                .map_or_else(Instant::now, |t| t + PAUSE_AFTER),
-        }
-    }
-}
-
 impl MemberRun {
     pub(super) fn new(
         consumer: Arc<StreamConsumer<ConsumeContext>>,
         state: Arc<ClientState>,
         exec: &Execution,
-        config: ConsumeConfig,
+        (conn, config): (KafkaConnection, ConsumeConfig),
         auth: (String, &'static str),
         dead_letter: Option<Arc<DeadLetter>>,
     ) -> Self {
@@ -124,10 +82,13 @@ impl MemberRun {
             stop: exec.shutdown.clone(),
             fatal: exec.fatal.clone(),
             dead_letter,
+            conn,
+            closing: Vec::new(),
         }
     }
 
-    pub(super) async fn run(self) {
+    // size: one select over stop, confirms, authentication, linger, back-pressure, observation and records.
+    pub(super) async fn run(mut self) {
         let mut pending = Pending::default();
         let mut emits: FuturesUnordered<ConfirmWait> = FuturesUnordered::new();
         let mut batch: Vec<Batched> = Vec::new();
@@ -136,12 +97,17 @@ impl MemberRun {
         let auth_state = Arc::clone(&self.state);
         let auth_failed = auth_state.auth_failed();
         tokio::pin!(auth_failed);
+        let mut observer = Observer::new(&self.config, &self.conn, &self.consumer);
         loop {
             self.apply_revocations(&mut pending);
             let step = flow.step(pending.in_flight + batch.len(), self.config.max_in_flight);
             if let Some(pause) = step.set_paused {
                 self.set_paused(pause);
             }
+            if step.waiting || flow.paused {
+                observer.holding();
+            }
+            let mut stalled = Vec::new();
             tokio::select! {
                 biased;
                 () = self.stop.cancelled() => break,
@@ -158,11 +124,16 @@ impl MemberRun {
                     linger.as_mut().reset(Instant::now() + NO_LINGER);
                 }
                 () = tokio::time::sleep_until(step.until), if step.waiting => {}
+                event = observer.next(&self.consumer.context().observed) => {
+                    let in_flight = pending.in_flight + batch.len();
+                    stalled = observer.handle(event, &self.consumer, in_flight, &self.emitter);
+                }
                 // Polled except while waiting briefly at the limit, and also while paused: that keeps the member
                 // in its group and serves callbacks.
                 msg = self.consumer.recv(), if !step.waiting => match msg {
                     Ok(m) => {
                         self.state.mark_success();
+                        observer.received();
                         let pos: Position = (m.topic().to_owned(), m.partition(), m.offset());
                         pending.add(&pos);
                         if batch.is_empty() {
@@ -177,6 +148,11 @@ impl MemberRun {
                     }
                     Err(e) => self.report_consumer_error(&e).await,
                 },
+            }
+            if !stalled.is_empty() {
+                self.recover(&mut pending, &mut emits, &mut batch).await;
+                flow = Flow::default();
+                observer.recovered();
             }
         }
         self.close(pending, emits, batch).await;
@@ -342,7 +318,7 @@ impl MemberRun {
 
     /// Drains in-flight confirms, commits, leaves the group; every step bounded.
     async fn close(
-        self,
+        mut self,
         mut pending: Pending,
         mut emits: FuturesUnordered<ConfirmWait>,
         batch: Vec<Batched>,
@@ -367,7 +343,9 @@ impl MemberRun {
             );
         }
         let consumer = Arc::clone(&self.consumer);
+        let replaced = std::mem::take(&mut self.closing);
         drop(self);
+        recover::closed(replaced).await;
         let closing = tokio::task::spawn_blocking(move || {
             match consumer.commit_consumer_state(CommitMode::Sync) {
                 Ok(()) => tracing::info!("Offsets committed."),

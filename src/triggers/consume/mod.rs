@@ -12,9 +12,12 @@ pub mod config;
 mod context;
 mod dead_letter;
 mod member;
+mod observe;
 mod outcome;
 mod pending;
+mod progress;
 mod record;
+mod watchdog;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -98,7 +101,7 @@ impl ConsumeTrigger {
             Arc::new(consumer),
             state,
             &exec,
-            cc,
+            (conn.clone(), cc),
             (
                 conn.describe_auth(),
                 conn.auth
@@ -173,6 +176,10 @@ fn client_config(conn: &KafkaConnection, cc: &ConsumeConfig) -> ClientConfig {
             client.set("group.protocol", "consumer");
         }
     }
+    if let Some(ms) = statistics_interval_ms(cc) {
+        // librdkafka's statistics feed the progress line and the watchdog's view of the fetch position.
+        client.set("statistics.interval.ms", ms.to_string());
+    }
     if cc.has_pattern() {
         // How soon a topic created later that matches a pattern is found (librdkafka's default: 5 min).
         client.set(
@@ -181,6 +188,18 @@ fn client_config(conn: &KafkaConnection, cc: &ConsumeConfig) -> ClientConfig {
         );
     }
     client
+}
+
+/// How often librdkafka sends its statistics: every progress interval, and at least twice per stall timeout
+/// (the watchdog compares the broker's end with the fetch position they report). `None`: both are off.
+fn statistics_interval_ms(cc: &ConsumeConfig) -> Option<u64> {
+    let progress = cc.progress_interval_sec * 1000;
+    let stall = cc.stall_timeout_sec * 500;
+    [progress, stall]
+        .into_iter()
+        .filter(|ms| *ms > 0)
+        .min()
+        .map(|ms| ms.max(1000))
 }
 
 /// A subscribed consumer of `cc`'s group with its connection state (the OAUTHBEARER token fetched first, so
@@ -205,6 +224,18 @@ async fn start_consumer(
         _ => None,
     };
     let context = ConsumeContext::new(Arc::clone(&state), token, start_timestamp);
+    Ok((create_consumer(conn, cc, context)?, state))
+}
+
+/// A consumer of `cc`'s group with `context`, subscribed.
+///
+/// # Errors
+/// librdkafka refuses the settings or the subscription.
+fn create_consumer(
+    conn: &KafkaConnection,
+    cc: &ConsumeConfig,
+    context: ConsumeContext,
+) -> Result<StreamConsumer<ConsumeContext>, FunctionError> {
     let consumer: StreamConsumer<ConsumeContext> = client_config(conn, cc)
         .create_with_context(context)
         .map_err(|e| {
@@ -223,5 +254,5 @@ async fn start_consumer(
             ),
         )
     })?;
-    Ok((consumer, state))
+    Ok(consumer)
 }

@@ -6,12 +6,14 @@
 //! - `kafka`: records on the shared Apache Kafka broker; `topics`; `groups` (committed offsets, members and
 //!   assignment); `brokers`: Kafka brokers of a test's own, to kill and restart;
 //! - `assertions`: checks of emitted messages;
+//! - `proxy`: a loopback TCP proxy in front of a broker that can go silent (the stall watchdog's fault);
 //! - `wait`: waiting on observable state with a deadline (the suites' only poll interval).
 
 mod assertions;
 mod brokers;
 mod groups;
 mod kafka;
+mod proxy;
 mod rabbit;
 mod rabbitmqctl;
 mod topics;
@@ -22,6 +24,9 @@ pub use assertions::*;
 pub use brokers::*;
 pub use groups::*;
 pub use kafka::*;
+#[allow(unused_imports)]
+// the fault suite compiles this harness too and has no use for the proxy
+pub use proxy::*;
 pub use rabbit::*;
 pub use topics::*;
 pub use wait::*;
