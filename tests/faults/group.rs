@@ -1,5 +1,5 @@
-//! Consume-worker faults that users of other connectors lost data or hung on (issue 13, items 3 and 5), each a
-//! rebalance or a group session at stake, so each runs with both group protocols (issue 17: `…_classic`,
+//! Consume-worker faults that users of other connectors lost data or hung on (issue 13, items 3 and 5). In each a
+//! rebalance or the group session is at stake, so each runs with both group protocols (issue 17: `…_classic`,
 //! `…_consumer`): a member killed and restarted at once while its dead self is still in the group; a second
 //! member joining mid-stream (single records and a partly sent batch); a member idle longer than the broker's
 //! `connections.max.idle.ms`; SIGTERM while the broker comes back from a bounce. Each case has its own RabbitMQ
@@ -13,6 +13,7 @@ use super::*;
 /// Issue 13 §3: a Consume worker killed with SIGKILL and restarted at once, while its dead member is still
 /// registered in the group (restart well inside `sessionTimeoutMs`): the group waits for the dead member's
 /// session to expire, then the new member must get the partitions and consume every record.
+///
 /// Under the consumer protocol the dead member keeps its partitions until the broker's
 /// `group.consumer.session.timeout.ms` (set to `session`) fences it, and the broker's assignor then gives them to
 /// the new member.
