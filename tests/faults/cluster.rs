@@ -11,7 +11,9 @@
 //! reader in the test cannot inflate it). Cost: one cluster per case (20–35 s to start here), and one cluster at
 //! a time in this binary (`ONE_CLUSTER`), so three JVMs never compete with three more on two cores. Measured
 //! on two cores with a load average near 10: leader SIGKILL 54–111 s, rolling restart 119–233 s (three broker
-//! restarts of 17–33 s each), coordinator SIGKILL 66–121 s; about 4–7 minutes in one test thread.
+//! restarts of 17–33 s each), coordinator SIGKILL 66–121 s; about 4–7 minutes in one test thread. The coordinator
+//! SIGKILL is a group case, so it also runs with the consumer group protocol (issue 17), which adds one cluster
+//! to the chain.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -26,6 +28,7 @@ use serde_json::json;
 use tokio::task::JoinHandle;
 use wiremock::MockServer;
 
+use super::protocol::Protocol;
 use super::{Reported, record_reported, return_rebounds, tail, worker_env};
 use crate::harness::*;
 
@@ -671,8 +674,8 @@ impl GroupClient {
     }
 }
 
-/// A Consume worker (group `group`, default session timeout, every record its own data message) on `topic`;
-/// its data messages are collected as they come.
+/// A Consume worker (group `group` of the classic protocol unless `start_with` names another, default session
+/// timeout, every record its own data message) on `topic`; its data messages are collected as they come.
 struct ConsumeStream {
     topic: String,
     group: String,
@@ -686,8 +689,21 @@ struct ConsumeStream {
 
 impl ConsumeStream {
     async fn start(brokers: &str, topic: &str, group: &str, rate_limit: &str) -> Self {
+        Self::start_with(brokers, topic, group, rate_limit, Protocol::Classic).await
+    }
+
+    async fn start_with(
+        brokers: &str,
+        topic: &str,
+        group: &str,
+        rate_limit: &str,
+        protocol: Protocol,
+    ) -> Self {
         let rb = Rabbit::setup_opts("cc", true).await;
-        let api = fake_api(json!({"brokers": brokers, "topic": topic, "groupId": group})).await;
+        let api = fake_api(
+            json!({"brokers": brokers, "topic": topic, "groupId": group, "groupProtocol": protocol.name()}),
+        )
+        .await;
         let env = worker_env(
             &rb,
             &api.uri(),
@@ -828,9 +844,47 @@ impl ConsumeStream {
 
 /// Starts a cluster of three (blocking work off the runtime).
 async fn start_cluster() -> KafkaCluster {
-    tokio::task::spawn_blocking(|| KafkaCluster::start(3, &[]))
-        .await
-        .unwrap()
+    start_cluster_with(Vec::new()).await
+}
+
+/// Starts a cluster of three with extra broker properties.
+async fn start_cluster_with(props: Vec<String>) -> KafkaCluster {
+    tokio::task::spawn_blocking(move || {
+        let props: Vec<&str> = props.iter().map(String::as_str).collect();
+        KafkaCluster::start(3, &props)
+    })
+    .await
+    .unwrap()
+}
+
+/// One member of `group`, the group stable, as its coordinator describes it: DescribeGroups for the classic
+/// protocol; ConsumerGroupDescribe (Apache Kafka's tool) for the consumer protocol, where DescribeGroups
+/// answers `Dead`. The state and the number of members.
+async fn group_state(
+    brokers: &str,
+    client: &GroupClient,
+    group: &str,
+    protocol: Protocol,
+) -> Option<(String, usize)> {
+    let c = Arc::clone(&client.0);
+    let (b, g) = (brokers.to_owned(), group.to_owned());
+    tokio::task::spawn_blocking(move || {
+        let c = c.lock().unwrap();
+        match protocol {
+            Protocol::Classic => {
+                let list = c
+                    .fetch_group_list(Some(&g), Duration::from_secs(5))
+                    .unwrap();
+                list.groups()
+                    .iter()
+                    .map(|g| (g.state().to_owned(), g.members().len()))
+                    .next()
+            }
+            Protocol::Consumer => consumer_group_state(&b, &g),
+        }
+    })
+    .await
+    .unwrap()
 }
 
 /// A live Produce stream on `pt` and a live Consume stream on `ct`, whose records the test's own producer
@@ -1121,17 +1175,18 @@ async fn cluster_rolling_restart() {
 
 /// Case 3: the group coordinator's broker is killed with SIGKILL while the group is stable and the member is
 /// working through a backlog. The topic is placed so that this broker leads none of its partitions: only the
-/// coordinator moves, the data stays where the member fetches it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cluster_group_coordinator_sigkill() {
+/// coordinator moves, the data stays where the member fetches it. Under the consumer protocol the member's
+/// ConsumerGroupHeartbeats go to the coordinator; the broker is given the classic member's session and
+/// heartbeat (45 s, the default, and 3 s: `Protocol::broker_props`).
+async fn group_coordinator_sigkill(protocol: Protocol) {
     // 60 MB of 4 KB records, more than librdkafka's fetch queue holds (16 MB, `queued.max.messages.kbytes`, plus
     // an 8 MB fetch response), so the member still has to fetch after the coordinator moved. What it emits while
-    // the coordinator is away (about 2 MB/s from a debug build, some 20 MB) may come from that queue.
+    // the coordinator is away (at most 2 MB/s at the throttle's pace, some 20–50 MB) may come from that queue.
     const RECORDS: usize = 15_000;
     const SIZE: usize = 4096;
     let _one = ONE_CLUSTER.lock().await;
     let started = Instant::now();
-    let cluster = start_cluster().await;
+    let cluster = start_cluster_with(protocol.broker_props(Duration::from_secs(45))).await;
     let brokers = cluster.brokers();
     let (ct, group) = (rand_name("cgc"), rand_name("cgg"));
     let (coordinator, offsets_partition) = {
@@ -1156,8 +1211,17 @@ async fn cluster_group_coordinator_sigkill() {
         "cluster up and {RECORDS} records written in {:?}; coordinator node {coordinator}",
         started.elapsed()
     );
-    // 100 data messages per 100 ms: the backlog takes about 15 s.
-    let consume = ConsumeStream::start(&brokers, &ct, &group, "100").await;
+    // 50 data messages per 100 ms: the backlog takes about 30 s. What is left of it at the kill must outlast the
+    // coordinator's move (9–25 s seen on a loaded machine), because until the controller fences the dead broker it
+    // stays in every ISR and no newer record becomes visible: only the backlog can keep the member emitting. At
+    // 100 per 100 ms (15 s) it ran out first. With the consumer protocol the group's description (Apache Kafka's
+    // tool: a JVM start, 5–20 s here) comes between the 1500 committed records and the kill, so that member is
+    // throttled to 30 per 100 ms (50 s of backlog) to leave it as much as the classic one.
+    let throttle = match protocol {
+        Protocol::Classic => "50",
+        Protocol::Consumer => "30",
+    };
+    let consume = ConsumeStream::start_with(&brokers, &ct, &group, throttle, protocol).await;
     let client = GroupClient::open(&brokers, &group).await;
     // Stable: the member consumes and its offsets are being committed. Its progress is read from the committed
     // offsets, not from the test's reader, which trails it by seconds: the kill must leave most of the backlog.
@@ -1175,23 +1239,7 @@ async fn cluster_group_coordinator_sigkill() {
             .tick_or(|| format!("worker logs:\n{}", tail(&consume.logs())))
             .await;
     }
-    let state = {
-        let c = Arc::clone(&client.0);
-        let g = group.clone();
-        tokio::task::spawn_blocking(move || {
-            let list = c
-                .lock()
-                .unwrap()
-                .fetch_group_list(Some(&g), Duration::from_secs(5))
-                .unwrap();
-            list.groups()
-                .iter()
-                .map(|g| (g.state().to_owned(), g.members().len()))
-                .next()
-        })
-        .await
-        .unwrap()
-    };
+    let state = group_state(&brokers, &client, &group, protocol).await;
     assert_eq!(
         state,
         Some(("Stable".to_owned(), 1)),
@@ -1277,14 +1325,15 @@ async fn cluster_group_coordinator_sigkill() {
         .map(|(at, _)| at - kill_ms);
     let gap = longest_gap(&ends, kill_ms, kill_ms + moved_ms);
     eprintln!(
-        "coordinator kill: node {coordinator} → node {new_coordinator} after {moved_ms} ms; {emitted_before} records emitted \
+        "coordinator kill ({}): node {coordinator} → node {new_coordinator} after {moved_ms} ms; {emitted_before} records emitted \
          before, {emitted_during} ({} MB) while the coordinator was away, longest gap {gap} ms; first commit past the \
          kill read {first_commit:?} ms after it",
+        protocol.name(),
         emitted_during * SIZE / 1_000_000
     );
     // Nothing the member fetches lives on the dead broker and the backlog is fully replicated, so only
-    // heartbeats and commits wait for the new coordinator: emitting goes on at the throttle's pace (100 per
-    // 100 ms). 2 s allows for scheduling on two cores; a member that stopped fetching until the move (about
+    // heartbeats and commits wait for the new coordinator: emitting goes on at the throttle's pace (50 or 30
+    // per 100 ms). 2 s allows for scheduling on two cores; a member that stopped fetching until the move (about
     // 9 s) fails it.
     assert!(
         gap <= 2000,
@@ -1295,8 +1344,22 @@ async fn cluster_group_coordinator_sigkill() {
         "no commit after the coordinator moved: {commits:?}"
     );
     consume
-        .finish(&brokers, &acked, "consume under coordinator SIGKILL")
+        .finish(
+            &brokers,
+            &acked,
+            &format!("consume under coordinator SIGKILL ({})", protocol.name()),
+        )
         .await;
     eprintln!("case took {:?}", started.elapsed());
     drop(cluster);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_group_coordinator_sigkill_classic() {
+    group_coordinator_sigkill(Protocol::Classic).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_group_coordinator_sigkill_consumer() {
+    group_coordinator_sigkill(Protocol::Consumer).await;
 }

@@ -1,150 +1,29 @@
-//! Consume-worker faults that users of other connectors lost data or hung on (issue 13, items 3 and 5): a
-//! member killed and restarted at once while its dead self is still in the group; a second member joining
-//! mid-stream (single records and a partly sent batch); a member idle longer than the broker's
-//! `connections.max.idle.ms`; SIGTERM while the broker comes back from a bounce; a 1 GB backlog of 100 KB
-//! records with the worker's RSS bounded. Each case has its own RabbitMQ node and Apache Kafka broker.
+//! Consume-worker faults that users of other connectors lost data or hung on (issue 13, items 3 and 5). In each a
+//! rebalance or the group session is at stake, so each runs with both group protocols (issue 17: `…_classic`,
+//! `…_consumer`): a member killed and restarted at once while its dead self is still in the group; a second
+//! member joining mid-stream (single records and a partly sent batch); a member idle longer than the broker's
+//! `connections.max.idle.ms`; SIGTERM while the broker comes back from a bounce. Each case has its own RabbitMQ
+//! node and Apache Kafka broker. Under the consumer protocol the broker owns the session and the heartbeat:
+//! `Protocol::broker_props` gives it the classic member's (6 s, 2 s), so both protocols see the same timing
+//! and every assertion is the same.
 
+use super::consume_case::{ConsumeCase, assignments, count_lines};
 use super::*;
-
-/// One Consume case: brokers, a topic, a group, the step's AMQP topology and fake API, and the worker env.
-struct ConsumeCase {
-    rabbit: RabbitNode,
-    kafka: KafkaBroker,
-    rb: Rabbit,
-    _api: wiremock::MockServer,
-    env: Vec<(String, String)>,
-    topic: String,
-    group: String,
-    partitions: i32,
-}
-
-impl ConsumeCase {
-    /// Brokers (`props` for Kafka), a topic of `partitions`, and a consume step with `cfg` merged into
-    /// `{brokers, topic, groupId}` and `env` added to the worker's environment.
-    async fn start(props: &[&str], partitions: i32, cfg: Value, env: &[(&str, &str)]) -> Self {
-        let (rabbit, kafka) = start_brokers_with(props).await;
-        let (topic, group) = (rand_name("fg"), rand_name("gg"));
-        create_topic_async(&kafka.brokers(), &topic, partitions).await;
-        let rb = Rabbit::setup_on(&rabbit.addr(), "fg", true).await;
-        let mut step = json!({"brokers": kafka.brokers(), "topic": topic, "groupId": group});
-        for (k, v) in cfg.as_object().into_iter().flatten() {
-            step[k] = v.clone();
-        }
-        let api = fake_api(step).await;
-        let hostname = rb.prefix.clone();
-        let env = worker_env(&rb, &api.uri(), "consume", &hostname, env);
-        Self {
-            rabbit,
-            kafka,
-            rb,
-            _api: api,
-            env,
-            topic,
-            group,
-            partitions,
-        }
-    }
-
-    /// Writes records `c{i}` for `i` in `range`, round-robin over the partitions.
-    async fn fill(&self, range: std::ops::Range<usize>) {
-        let (b, t, p) = (
-            self.kafka.brokers(),
-            self.topic.clone(),
-            usize::try_from(self.partitions).unwrap(),
-        );
-        tokio::task::spawn_blocking(move || fill_range(&b, &t, range, p))
-            .await
-            .unwrap();
-    }
-
-    /// A new worker of the step that has received a tick (started its group member).
-    async fn worker(&self, tick: &str) -> Worker {
-        let w = Worker::spawn(&self.env);
-        w.ready().await;
-        self.tick_until_started(&w, tick).await;
-        w
-    }
-
-    /// Publishes ticks (several containers compete on one step queue) until `w` started its member. The
-    /// worker's log line is the signal: the cases' timing starts when the member starts, before it has joined
-    /// the group, which is the first thing the coordinator could show.
-    async fn tick_until_started(&self, w: &Worker, tick: &str) {
-        let deadline = Deadline::new(Duration::from_secs(30), "a tick to reach the worker")
-            .every(Duration::from_millis(300));
-        let mut i = 0;
-        while !w.logs().contains("Consumer group member started") {
-            self.rb
-                .publish_input(
-                    &json!({"body": {}}),
-                    &[("messageId", &format!("{tick}-{i}"))],
-                )
-                .await;
-            i += 1;
-            deadline.tick().await;
-        }
-    }
-
-    async fn committed(&self) -> Vec<Option<i64>> {
-        let (b, g, t, p) = (
-            self.kafka.brokers(),
-            self.group.clone(),
-            self.topic.clone(),
-            self.partitions,
-        );
-        tokio::task::spawn_blocking(move || committed_offsets(&b, &g, &t, p))
-            .await
-            .unwrap()
-    }
-
-    /// Reads data messages until `n` distinct records arrived or `timeout` passed.
-    async fn collect(&self, got: &mut Emitted, n: usize, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
-        while got.seen.len() < n && Instant::now() < deadline {
-            if let Some(m) = self.rb.next("data", Duration::from_secs(1)).await {
-                got.add(&m);
-            }
-        }
-    }
-
-    async fn teardown(self) {
-        let _ = self
-            .rb
-            .ch
-            .queue_purge(self.rb.q("data").into(), QueuePurgeOptions::default())
-            .await;
-        self.rb.teardown().await;
-        drop(self.kafka);
-        drop(self.rabbit);
-    }
-}
-
-/// "Partitions assigned." lines of a worker: the partition list of each.
-fn assignments(logs: &str) -> Vec<String> {
-    logs.lines()
-        .filter(|l| l.contains("\"Partitions assigned.\""))
-        .map(|l| {
-            serde_json::from_str::<Value>(l).map_or_else(
-                |_| l.to_owned(),
-                |v| v["partitions"].as_str().unwrap_or("").to_owned(),
-            )
-        })
-        .collect()
-}
-
-fn count_lines(logs: &str, needle: &str) -> usize {
-    logs.lines().filter(|l| l.contains(needle)).count()
-}
 
 /// Issue 13 §3: a Consume worker killed with SIGKILL and restarted at once, while its dead member is still
 /// registered in the group (restart well inside `sessionTimeoutMs`): the group waits for the dead member's
 /// session to expire, then the new member must get the partitions and consume every record.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn consume_worker_sigkilled_and_restarted_at_once_resumes() {
+///
+/// Under the consumer protocol the dead member keeps its partitions until the broker's
+/// `group.consumer.session.timeout.ms` (set to `session`) fences it, and the broker's assignor then gives them to
+/// the new member.
+async fn sigkilled_and_restarted_at_once(protocol: Protocol) {
     let session = Duration::from_secs(6);
     let c = ConsumeCase::start(
+        (protocol, session),
         &[],
         3,
-        json!({"sessionTimeoutMs": session.as_millis().to_string()}),
+        json!({}),
         &[
             ("ELASTICIO_DATA_RATE_LIMIT", "30"),
             ("ELASTICIO_RATE_INTERVAL", "100"),
@@ -198,7 +77,8 @@ async fn consume_worker_sigkilled_and_restarted_at_once_resumes() {
     let missing = got.missing(n);
     let duplicates = got.duplicates();
     eprintln!(
-        "sigkill + immediate restart ({:.1} s after the kill): first worker emitted {by_first} records ({distinct_first} distinct), committed then {committed:?} ({uncommitted} past the commits); second worker: {:.1} s to finish, assignments {:?}; {} missing, {duplicates} duplicates",
+        "sigkill + immediate restart ({}, {:.1} s after the kill): first worker emitted {by_first} records ({distinct_first} distinct), committed then {committed:?} ({uncommitted} past the commits); second worker: {:.1} s to finish, assignments {:?}; {} missing, {duplicates} duplicates",
+        protocol.name(),
         restarted.as_secs_f64(),
         took.as_secs_f64(),
         assignments(&logs),
@@ -229,10 +109,22 @@ async fn consume_worker_sigkilled_and_restarted_at_once_resumes() {
     c.teardown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consume_worker_sigkilled_and_restarted_at_once_resumes_classic() {
+    sigkilled_and_restarted_at_once(Protocol::Classic).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consume_worker_sigkilled_and_restarted_at_once_resumes_consumer() {
+    sigkilled_and_restarted_at_once(Protocol::Consumer).await;
+}
+
 /// Issue 13 §5: a second Consume worker (same step, same group) joins while the first is mid-stream. With
 /// `batchSize` 100 the first member has a partly filled batch when the cooperative rebalance revokes half of
-/// its partitions. Nothing is lost; duplicates are bounded by what was in flight at the revoke.
-async fn second_member_joins_mid_stream(batch: usize) {
+/// its partitions. Nothing is lost; duplicates are bounded by what was in flight at the revoke. Under the
+/// consumer protocol the broker computes the new assignment and the first member gives up its share when its
+/// next heartbeat tells it (the same incremental revoke, then the new member's assign).
+async fn second_member_joins_mid_stream(batch: usize, protocol: Protocol) {
     // Both members throttled to about 300 records/s, so both are mid-stream when the second joins.
     let (limit, interval) = if batch == 1 {
         ("30", "100")
@@ -240,9 +132,10 @@ async fn second_member_joins_mid_stream(batch: usize) {
         ("1", "333")
     };
     let c = ConsumeCase::start(
+        (protocol, Duration::from_secs(6)),
         &[],
         6,
-        json!({"sessionTimeoutMs": "6000", "batchSize": batch.to_string()}),
+        json!({"batchSize": batch.to_string()}),
         &[
             ("ELASTICIO_DATA_RATE_LIMIT", limit),
             ("ELASTICIO_RATE_INTERVAL", interval),
@@ -270,7 +163,8 @@ async fn second_member_joins_mid_stream(batch: usize) {
             m
         });
     eprintln!(
-        "batchSize {batch}: second member joined after {joined_at} records; {:.1} s; {} data messages; first member's assignments {:?}, second's {:?}; {} missing {missing_by_partition:?}, {duplicates} duplicates",
+        "batchSize {batch} ({}): second member joined after {joined_at} records; {:.1} s; {} data messages; first member's assignments {:?}, second's {:?}; {} missing {missing_by_partition:?}, {duplicates} duplicates",
+        protocol.name(),
         started.elapsed().as_secs_f64(),
         got.messages,
         assignments(&l1),
@@ -305,24 +199,35 @@ async fn second_member_joins_mid_stream(batch: usize) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn second_member_joins_mid_stream_batch_1() {
-    second_member_joins_mid_stream(1).await;
+async fn second_member_joins_mid_stream_batch_1_classic() {
+    second_member_joins_mid_stream(1, Protocol::Classic).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn second_member_joins_mid_stream_batch_100() {
-    second_member_joins_mid_stream(100).await;
+async fn second_member_joins_mid_stream_batch_1_consumer() {
+    second_member_joins_mid_stream(1, Protocol::Consumer).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_member_joins_mid_stream_batch_100_classic() {
+    second_member_joins_mid_stream(100, Protocol::Classic).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_member_joins_mid_stream_batch_100_consumer() {
+    second_member_joins_mid_stream(100, Protocol::Consumer).await;
 }
 
 /// A member idle for three times the broker's `connections.max.idle.ms` (5 s here), then records arrive:
-/// all are consumed, and the member is assigned once (no rejoin storm).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn consumer_idle_past_connections_max_idle_then_consumes() {
+/// all are consumed, and the member is assigned once (no rejoin storm). Under the consumer protocol the member's
+/// heartbeats (every 2 s) keep its coordinator connection busy; the fetch connection is the idle one.
+async fn idle_past_connections_max_idle(protocol: Protocol) {
     let idle_ms = 5000;
     let c = ConsumeCase::start(
+        (protocol, Duration::from_secs(6)),
         &[&format!("connections.max.idle.ms={idle_ms}")],
         3,
-        json!({"sessionTimeoutMs": "6000"}),
+        json!({}),
         &[("ELASTICIO_DATA_RATE_LIMIT", "100000")],
     )
     .await;
@@ -372,8 +277,9 @@ async fn consumer_idle_past_connections_max_idle_then_consumes() {
     let disconnects = count_lines(&before_idle_end, "Disconnected");
     let logs_p = wp.logs();
     eprintln!(
-        "idle {} s past connections.max.idle.ms={idle_ms}: produce after the idle time acked in {:.2} s ({} disconnects in the produce worker's log); consume: {} of 600 consumed, the last 300 in {:.1} s; {} assignments, {} revocations, {disconnects} disconnects logged, {} duplicates",
+        "idle {} s past connections.max.idle.ms={idle_ms} ({}): produce after the idle time acked in {:.2} s ({} disconnects in the produce worker's log); consume: {} of 600 consumed, the last 300 in {:.1} s; {} assignments, {} revocations, {disconnects} disconnects logged, {} duplicates",
         idle.as_secs(),
+        protocol.name(),
         produce_took.as_secs_f64(),
         count_lines(&logs_p, "Disconnected"),
         got.seen.len(),
@@ -405,16 +311,27 @@ async fn consumer_idle_past_connections_max_idle_then_consumes() {
     c.teardown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_idle_past_connections_max_idle_then_consumes_classic() {
+    idle_past_connections_max_idle(Protocol::Classic).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_idle_past_connections_max_idle_then_consumes_consumer() {
+    idle_past_connections_max_idle(Protocol::Consumer).await;
+}
+
 /// SIGTERM while the broker comes back from a bounce (killed, restarted; the signal lands during the restart):
 /// a Consume worker and a Produce worker exit 0 within their documented bounds (README, Q8 and Consume:
 /// consumer confirms 20 s, then commit and leave 10 s; producer: in-flight executions
-/// `ELASTICIO_SHUTDOWN_TIMEOUT` 30 s, then flush 10 s), and do not hang.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_right_after_a_broker_bounce_exits_in_bound() {
+/// `ELASTICIO_SHUTDOWN_TIMEOUT` 30 s, then flush 10 s), and do not hang. Under the consumer protocol the member
+/// leaves with a ConsumerGroupHeartbeat of epoch −1 instead of LeaveGroup, to a coordinator that is restarting.
+async fn sigterm_after_broker_bounce(protocol: Protocol) {
     let c = ConsumeCase::start(
+        (protocol, Duration::from_secs(6)),
         &[],
         3,
-        json!({"sessionTimeoutMs": "6000"}),
+        json!({}),
         &[
             ("ELASTICIO_DATA_RATE_LIMIT", "10"),
             ("ELASTICIO_RATE_INTERVAL", "100"),
@@ -478,7 +395,8 @@ async fn sigterm_right_after_a_broker_bounce_exits_in_bound() {
     );
     let broker_back = bounce.join().unwrap();
     eprintln!(
-        "SIGTERM during the broker's restart: consume worker exited {} after {:.1} s (bound {} s), produce worker exited {} after {:.1} s (bound {} s)",
+        "SIGTERM during the broker's restart ({}): consume worker exited {} after {:.1} s (bound {} s), produce worker exited {} after {:.1} s (bound {} s)",
+        protocol.name(),
         code_c.0,
         code_c.1.as_secs_f64(),
         consume_bound.as_secs(),
@@ -508,106 +426,12 @@ async fn sigterm_right_after_a_broker_bounce_exits_in_bound() {
     drop(broker_back);
 }
 
-/// Writes `n` records of `size` bytes (value `b{i}:` then padding), round-robin over `partitions`.
-fn fill_large(brokers: &str, topic: &str, n: usize, size: usize, partitions: usize) {
-    let p: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("linger.ms", "20")
-        .set("compression.type", "none")
-        .set("queue.buffering.max.kbytes", "131072")
-        .create()
-        .unwrap();
-    let pad = "x".repeat(size);
-    for i in 0..n {
-        let mut v = format!("b{i}:");
-        v.push_str(&pad[v.len()..]);
-        let part = i32::try_from(i % partitions).unwrap();
-        while p
-            .send(BaseRecord::<(), str>::to(topic).partition(part).payload(&v))
-            .is_err()
-        {
-            p.poll(Duration::from_millis(10));
-        }
-    }
-    p.flush(Duration::from_secs(120)).unwrap();
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_right_after_a_broker_bounce_exits_in_bound_classic() {
+    sigterm_after_broker_bounce(Protocol::Classic).await;
 }
 
-/// A backlog of 1 GB (10 000 records of 100 KB) on a topic: the Consume worker drains it for at most
-/// `KC_BACKLOG_SECS` (default 30) and its RSS stays under `RSS_BOUND_KB`: librdkafka's prefetch is capped
-/// (`queued.max.messages.kbytes` 16 MiB, plus one fetch of at most `fetch.max.bytes` 8 MiB) whatever the lag,
-/// so the bound is the idle worker (about 30 MB) + 24 MiB of prefetch + what is in flight to RabbitMQ.
-/// The test's worker is the unoptimized test build: it emits only 10-20 records of 100 KB per second
-/// (AES-CBC and base64 of each body), so the drain is bounded in time and needs 100 records (10 MB).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_gb_backlog_of_100_kb_records_keeps_rss_bounded() {
-    const RSS_BOUND_KB: u64 = 128 * 1024;
-    let (n, size) = (10_000, 100 * 1024);
-    let secs: u64 = std::env::var("KC_BACKLOG_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(30);
-    let c = ConsumeCase::start(
-        &[],
-        3,
-        json!({"sessionTimeoutMs": "10000"}),
-        &[("ELASTICIO_DATA_RATE_LIMIT", "100000")],
-    )
-    .await;
-    let filling = Instant::now();
-    {
-        let (b, t) = (c.kafka.brokers(), c.topic.clone());
-        tokio::task::spawn_blocking(move || fill_large(&b, &t, n, size, 3))
-            .await
-            .unwrap();
-    }
-    eprintln!(
-        "backlog: {n} records of {} KB written in {:.1} s",
-        size / 1024,
-        filling.elapsed().as_secs_f64()
-    );
-    let w = c.worker("tick-1").await;
-    let pid = w.child.id().unwrap();
-    let started = Instant::now();
-    let mut emitted = 0u64;
-    let mut curve: Vec<(f64, u64, u64)> = Vec::new();
-    while started.elapsed() < Duration::from_secs(secs) && emitted < n as u64 {
-        // The measurement's sampling period: one RSS sample per second of the drain.
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        // The data queue is emptied as the worker fills it (RabbitMQ would page a 1.4 GB queue to disk).
-        emitted += u64::from(
-            c.rb.ch
-                .queue_purge(c.rb.q("data").into(), QueuePurgeOptions::default())
-                .await
-                .unwrap(),
-        );
-        let rss = proc_status(pid, "VmRSS:");
-        curve.push((started.elapsed().as_secs_f64(), rss, emitted));
-    }
-    let took = started.elapsed();
-    let logs = w.logs();
-    let peak = curve.iter().map(|s| s.1).max().unwrap_or(0);
-    eprintln!(
-        "backlog drain: {emitted} of {n} records ({} MB) emitted in {:.1} s ({:.0} records/s); RSS peak {} MB (bound {} MB)",
-        emitted * 100 / 1024,
-        took.as_secs_f64(),
-        emitted as f64 / took.as_secs_f64(),
-        peak / 1024,
-        RSS_BOUND_KB / 1024
-    );
-    eprintln!("  secs,rss_kb,emitted");
-    for (t, rss, e) in &curve {
-        eprintln!("  {t:.0},{rss},{e}");
-    }
-    assert_eq!(c.rb.count("error").await, 0, "no error emitted");
-    assert!(
-        emitted >= 100,
-        "drained a good part of the backlog ({emitted} of {n})"
-    );
-    assert!(
-        peak <= RSS_BOUND_KB,
-        "RSS {peak} kB over the bound {RSS_BOUND_KB} kB:\n{}",
-        tail(&logs)
-    );
-    assert_eq!(w.stop().await, 0, "{}", tail(&logs));
-    c.teardown().await;
+async fn sigterm_right_after_a_broker_bounce_exits_in_bound_consumer() {
+    sigterm_after_broker_bounce(Protocol::Consumer).await;
 }

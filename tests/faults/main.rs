@@ -14,11 +14,14 @@
     dead_code
 )]
 
+mod backlog;
 mod cluster;
+mod consume_case;
 mod group;
 #[path = "../it/harness/mod.rs"]
 mod harness;
 mod long_run;
+mod protocol;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::process::{Command, Stdio};
@@ -26,6 +29,7 @@ use std::time::{Duration, Instant};
 
 use harness::*;
 use lapin::options::{BasicGetOptions, BasicPublishOptions, QueuePurgeOptions};
+use protocol::Protocol;
 use rdkafka::ClientConfig;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use serde_json::{Value, json};
@@ -705,8 +709,13 @@ impl Emitted {
     }
 }
 
-async fn consume_under(fault: Fault) {
-    let (rabbit, mut kafka) = start_brokers().await;
+/// The Consume stream under `fault`, its member of `protocol`'s group (a worker kill and a broker restart are
+/// rebalances: those cases run with both protocols).
+async fn consume_under(fault: Fault, protocol: Protocol) {
+    let session = Duration::from_secs(6);
+    let props = protocol.broker_props(session);
+    let props: Vec<&str> = props.iter().map(String::as_str).collect();
+    let (rabbit, mut kafka) = start_brokers_with(&props).await;
     let (topic, group) = (rand_name("fc"), rand_name("g"));
     // 5000 records before the fault (all of them fit in the member's prefetch queue), 1000 written after it:
     // the member must fetch again after the fault, not only empty what it had prefetched.
@@ -721,7 +730,10 @@ async fn consume_under(fault: Fault) {
         .unwrap();
     }
     let rb = Rabbit::setup_on(&rabbit.addr(), "fc", true).await;
-    let cfg = json!({"brokers": kafka.brokers(), "topic": topic, "groupId": group, "sessionTimeoutMs": "6000"});
+    let cfg = merge(
+        json!({"brokers": kafka.brokers(), "topic": topic, "groupId": group}),
+        protocol.cfg(session),
+    );
     let api = fake_api(cfg).await;
     let hostname = rb.prefix.clone();
     let env = worker_env(
@@ -787,7 +799,8 @@ async fn consume_under(fault: Fault) {
     let missing = got.missing(n).len();
     let duplicates = got.duplicates();
     eprintln!(
-        "consume under {fault:?}: {n} records, {} distinct delivered, {duplicates} duplicates, {missing} missing; {before_fault} emitted before the fault, committed then {committed_before:?}",
+        "consume under {fault:?} ({}): {n} records, {} distinct delivered, {duplicates} duplicates, {missing} missing; {before_fault} emitted before the fault, committed then {committed_before:?}",
+        protocol.name(),
         got.seen.len()
     );
     for r in got.resumes() {
@@ -800,7 +813,8 @@ async fn consume_under(fault: Fault) {
         );
     }
     if let Ok(dir) = std::env::var("KC_FAULT_LOGS") {
-        let path = std::path::Path::new(&dir).join(format!("consume-{fault:?}.log"));
+        let path =
+            std::path::Path::new(&dir).join(format!("consume-{fault:?}-{}.log", protocol.name()));
         let _ = std::fs::write(&path, &logs);
         eprintln!("  worker log: {}", path.display());
     }
@@ -855,20 +869,30 @@ async fn produce_stream_survives_worker_sigkill() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consume_stream_survives_forced_connection_close() {
-    consume_under(Fault::CloseConnections).await;
+    consume_under(Fault::CloseConnections, Protocol::Classic).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consume_stream_survives_rabbitmq_restart() {
-    consume_under(Fault::RabbitRestart).await;
+    consume_under(Fault::RabbitRestart, Protocol::Classic).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn consume_stream_survives_kafka_broker_restart() {
-    consume_under(Fault::KafkaRestart).await;
+async fn consume_stream_survives_kafka_broker_restart_classic() {
+    consume_under(Fault::KafkaRestart, Protocol::Classic).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn consume_stream_survives_worker_sigkill() {
-    consume_under(Fault::WorkerKill).await;
+async fn consume_stream_survives_kafka_broker_restart_consumer() {
+    consume_under(Fault::KafkaRestart, Protocol::Consumer).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consume_stream_survives_worker_sigkill_classic() {
+    consume_under(Fault::WorkerKill, Protocol::Classic).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consume_stream_survives_worker_sigkill_consumer() {
+    consume_under(Fault::WorkerKill, Protocol::Consumer).await;
 }

@@ -217,3 +217,32 @@ pub fn describe_consumer_group(brokers: &str, group: &str) -> Option<(String, Ve
         .collect();
     Some((state, owned))
 }
+
+/// Like `describe_consumer_group`, with one start of the tool (`--state` also gives the number of members): the
+/// state and the number of members, for a test that must not wait for two JVM starts. `None` when it fails.
+pub fn consumer_group_state(brokers: &str, group: &str) -> Option<(String, usize)> {
+    let out = std::process::Command::new("java")
+        .arg("-cp")
+        .arg(format!("{}/*", kafka_var("KC_KAFKA_LIBS")))
+        .arg("org.apache.kafka.tools.consumer.group.ConsumerGroupCommand")
+        .args([
+            "--bootstrap-server",
+            brokers,
+            "--describe",
+            "--group",
+            group,
+            "--state",
+        ])
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    // GROUP, COORDINATOR (ID) (two words), ASSIGNMENT-STRATEGY, STATE, #MEMBERS.
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let cols: Vec<&str> = text
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|cols| cols.first() == Some(&group))?;
+    Some(((*cols.get(4)?).to_owned(), cols.get(5)?.parse().ok()?))
+}
