@@ -44,13 +44,16 @@ async fn amqp_connect_tries_four_times_100_ms_apart() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn amqp_consumer_reconnect_tries_ten_times_with_linear_delays() {
+async fn amqp_consumer_reconnect_tries_21_times_with_linear_delays_capped_at_3_s() {
     let (result, at) = run(Policy::AMQP_CONSUMER_RECONNECT, u32::MAX).await;
-    assert_eq!(result.unwrap_err().attempts, 10);
-    // 200, 400, …, 1800 ms between the attempts.
+    assert_eq!(result.unwrap_err().attempts, 21);
+    // 200, 400, …, 3000 ms between the attempts, then 3 s: 39 s in all.
     assert_eq!(
         at,
-        ms(&[0, 200, 600, 1200, 2000, 3000, 4200, 5600, 7200, 9000])
+        ms(&[
+            0, 200, 600, 1200, 2000, 3000, 4200, 5600, 7200, 9000, 11000, 13200, 15600, 18200,
+            21000, 24000, 27000, 30000, 33000, 36000, 39000
+        ])
     );
 }
 
