@@ -7,16 +7,20 @@
 //! - `producer`: the producer cache (one per connection + settings, replaced when unusable).
 //! - `send`: enqueueing with back-pressure, delivery reports, failure classification.
 //! - `output`: the per-partition data messages.
+//! - `txn`, `exactly_once`: `deliveryGuarantee` `exactlyOnce`: each message in one Kafka transaction (the
+//!   transactional producers, one per message in flight) and its outcome.
 //!
 //! This file decides the outcome: data for what was written, one error listing every failed record
 //! (rejected), or a rebound when the cluster was only temporarily unavailable.
 
 pub mod config;
+mod exactly_once;
 pub mod headers;
 pub mod input;
 mod output;
 mod producer;
 mod send;
+mod txn;
 
 use std::sync::Arc;
 
@@ -44,6 +48,8 @@ struct Prepared {
 #[derive(Default)]
 pub struct ProduceAction {
     producers: Producers,
+    /// The transactional producers of `exactlyOnce` (one pool per configuration).
+    transactional: txn::Pools,
     /// The last configuration parsed, and what it parsed into (comparing is cheaper than parsing and hashing).
     prepared: std::sync::Mutex<Option<(Value, Arc<Prepared>)>>,
 }
@@ -106,6 +112,9 @@ impl ProduceAction {
                 )
             })?;
         add_step_headers(pc, &exec, &mut records);
+        if pc.exactly_once {
+            return self.produce_exactly_once(&exec, &prepared, &records).await;
+        }
         let producer = self
             .producers
             .get(&prepared.key, conn, pc)
