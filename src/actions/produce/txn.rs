@@ -36,9 +36,12 @@ use crate::kafka::config::KafkaConnection;
 /// Transactions in flight at most per producer configuration (one producer each).
 pub(super) const SLOTS: usize = 8;
 
-/// Why a message's transaction was not committed. Except for [`TxnError::Records`] after a successful abort,
-/// the slot's producer was dropped: the next message gets a new one, whose `init_transactions` aborts
-/// whatever the old one left open.
+/// Why a message's transaction was not committed. The slot's producer was dropped after any of these: the
+/// next message gets a new one, whose `init_transactions` aborts whatever the old one left open and starts
+/// a new epoch. (A producer kept after an abort was seen on Apache Kafka 4.4 to fail its next transaction
+/// with OUT_OF_ORDER_SEQUENCE_NUMBER when the broker had refused a record: librdkafka keeps the refused
+/// partition's sequence past the gap. A new producer costs one `init_transactions` round trip, only after a
+/// failure.)
 pub(super) enum TxnError {
     /// No producer could be created.
     NoProducer(NoProducer),
@@ -129,11 +132,9 @@ impl Pool {
         };
         match transaction(&producer, pc, records, &id).await {
             Ok(written) => Ok((producer, written)),
-            Err((e, keep)) => {
-                if !keep {
-                    tracing::info!(transactional_id = %id, "Replacing the transactional Kafka producer; the next message gets a new one.");
-                    *slot = None;
-                }
+            Err(e) => {
+                tracing::info!(transactional_id = %id, "Replacing the transactional Kafka producer; the next message gets a new one.");
+                *slot = None;
                 Err(e)
             }
         }
@@ -211,26 +212,17 @@ async fn blocking(
         .unwrap_or(Err(KafkaError::Canceled))
 }
 
-/// Failure, and whether the producer may be kept.
-type Failed = (TxnError, bool);
-
 /// begin, send every record, commit; abort on any failure.
 async fn transaction(
     p: &SharedProducer,
     pc: &ProduceConfig,
     records: &[Record],
     id: &str,
-) -> Result<Vec<Written>, Failed> {
+) -> Result<Vec<Written>, TxnError> {
     let timeout = Duration::from_millis(pc.delivery_timeout_ms);
     if let Err(e) = p.producer.begin_transaction() {
-        return Err((
-            fatal_or(
-                p,
-                id,
-                TxnError::Transient(format!("begin_transaction: {e}")),
-            ),
-            false,
-        ));
+        let text = format!("begin_transaction: {e}");
+        return Err(fatal_or(p, id, TxnError::Transient(text)));
     }
     let (written, failures) = send_all(p, pc, records).await;
     if !failures.is_empty() {
@@ -257,33 +249,29 @@ async fn transaction(
                 let text = format!("commit_transaction: {e}");
                 Err(abort(p, id, timeout, TxnError::Transient(text)).await)
             }
-            // Fatal, or a commit whose outcome is unknown: drop the producer; the next one on this id
-            // aborts the transaction if it is still open.
-            _ => Err((
-                fatal_or(
-                    p,
-                    id,
-                    TxnError::Transient(format!("commit_transaction: {e}")),
-                ),
-                false,
-            )),
+            // Fatal, or a commit whose outcome is unknown: the producer is dropped; the next one on this
+            // id aborts the transaction if it is still open.
+            _ => {
+                let text = format!("commit_transaction: {e}");
+                Err(fatal_or(p, id, TxnError::Transient(text)))
+            }
         },
     }
 }
 
-/// Aborts the open transaction; `err` is why. A producer whose abort failed is dropped.
-async fn abort(p: &SharedProducer, id: &str, timeout: Duration, err: TxnError) -> Failed {
+/// Aborts the open transaction (at once, rather than when the next producer on this id starts); `err` is why.
+async fn abort(p: &SharedProducer, id: &str, timeout: Duration, err: TxnError) -> TxnError {
     if p.fatal_error().is_some() {
-        return (fatal_or(p, id, err), false);
+        return fatal_or(p, id, err);
     }
     match blocking(p, timeout, |p, t| p.abort_transaction(t)).await {
         Ok(()) => {
             tracing::info!(transactional_id = %id, "Transaction aborted; none of its records is visible to read_committed readers.");
-            (err, true)
+            err
         }
         Err(e) => {
-            tracing::warn!(transactional_id = %id, error = %e, "Transaction abort failed; the producer is replaced and the next one on this transactional id aborts it.");
-            (fatal_or(p, id, err), false)
+            tracing::warn!(transactional_id = %id, error = %e, "Transaction abort failed; the next producer on this transactional id aborts it.");
+            fatal_or(p, id, err)
         }
     }
 }
