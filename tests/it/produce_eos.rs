@@ -364,7 +364,7 @@ async fn broker_killed_mid_stream_read_committed_sees_each_record_exactly_once()
         (rb.count("data").await >= 15).then_some(())
     })
     .await;
-    let mut broker = tokio::task::spawn_blocking(move || {
+    let broker = tokio::task::spawn_blocking(move || {
         let mut b = broker;
         b.kill();
         b
@@ -375,18 +375,22 @@ async fn broker_killed_mid_stream_read_committed_sees_each_record_exactly_once()
         (rb.count("rebound").await >= 1).then_some(())
     })
     .await;
-    broker = tokio::task::spawn_blocking(move || {
-        broker.restart();
-        broker
-    })
-    .await
-    .unwrap();
+    // The restart takes a while; rebounds go back to the queue meanwhile (as the platform's delay queue would;
+    // a rebound left in the harness's queue would expire).
+    let restart = tokio::task::spawn_blocking(move || {
+        let mut b = broker;
+        b.restart();
+        b
+    });
+    let (mut rebounds, restarting) = (0, Deadline::new(T, "the broker's restart"));
+    while !restart.is_finished() {
+        rebounds += return_rebounds(&rb).await;
+        restarting.tick().await;
+    }
+    let broker = restart.await.unwrap();
     // Rebounds go back to the queue (as the platform's delay queue would) until every message has its results:
     // one data message per partition written (3), once per message.
-    let (mut rebounds, deadline) = (
-        0,
-        Deadline::new(Duration::from_secs(180), "every message's results"),
-    );
+    let deadline = Deadline::new(Duration::from_secs(180), "every message's results");
     while rb.count("data").await < messages * 3 {
         rebounds += return_rebounds(&rb).await;
         deadline.tick_or(|| diagnostic_logs(&worker.logs())).await;

@@ -19,7 +19,7 @@ impl ProduceAction {
     ///
     /// # Errors
     /// As [`TxnError`] says; none of the records is visible to a `read_committed` reader then.
-    pub(super) async fn produce_exactly_once(
+    pub(super) async fn exactly_once(
         &self,
         exec: &Execution,
         prepared: &Prepared,

@@ -101,19 +101,10 @@ impl ProduceAction {
         }
         let prepared = self.prepare(&exec.cfg)?;
         let (conn, pc) = (&prepared.conn, &prepared.pc);
-        let mut records =
-            parse_input(exec.msg.get("body").unwrap_or(&Value::Null)).map_err(|p| {
-                FunctionError::data(
-                    "ValidationError",
-                    format!(
-                        "the input does not match the Produce input schema: {}",
-                        p.join("; ")
-                    ),
-                )
-            })?;
+        let mut records = records_of(&exec)?;
         add_step_headers(pc, &exec, &mut records);
         if pc.exactly_once {
-            return self.produce_exactly_once(&exec, &prepared, &records).await;
+            return self.exactly_once(&exec, &prepared, &records).await;
         }
         let producer = self
             .producers
@@ -222,6 +213,19 @@ impl ProduceAction {
         }
         failed.map_or(Ok(()), |e| Err(FunctionError::from(e)))
     }
+}
+
+/// The input message's records.
+fn records_of(exec: &Execution) -> Result<Vec<Record>, FunctionError> {
+    parse_input(exec.msg.get("body").unwrap_or(&Value::Null)).map_err(|p| {
+        FunctionError::data(
+            "ValidationError",
+            format!(
+                "the input does not match the Produce input schema: {}",
+                p.join("; ")
+            ),
+        )
+    })
 }
 
 /// The step's static headers and, when on, the execution's trace headers, on every record (before the size
