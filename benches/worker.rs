@@ -17,7 +17,8 @@
 //! throttle.
 //!
 //! Run: `cargo bench --bench worker -- [--messages N] [--json target/bench.json] [--quick] [--only kafka|mock]
-//! [--cases a,b,c,c1,c100,limits]`. Profiling: `BENCH_PERF=1` (perf, see `Profiler`) or
+//! [--cases a,b,c,c1,c100,limits,ae,be,ce]`: `ae`, `be`, `ce` are (a), (b), (c) with `deliveryGuarantee`
+//! exactlyOnce, on Apache Kafka only, and run by default too. Profiling: `BENCH_PERF=1` (perf, see `Profiler`) or
 //! `BENCH_WORKER_WRAP="valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=target/cg.%p"`.
 //! Instruction counts per message and their regression check: `--instructions` (see `instructions.rs`; a whole
 //! run without `--cases`/`--only` ends with it), `--update-baseline` to accept new counts.
@@ -438,12 +439,13 @@ fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
 }
 
 /// Produce path: `n` messages of `r` records each.
-/// Shape of a produce case: messages, records per message, prefetch.
+/// Shape of a produce case: messages, records per message, prefetch, and `deliveryGuarantee` exactlyOnce.
 #[derive(Clone, Copy)]
 struct Shape {
     n: usize,
     r: usize,
     prefetch: u16,
+    eos: bool,
 }
 
 async fn produce_case(
@@ -451,11 +453,27 @@ async fn produce_case(
     brokers: &str,
     topic: &str,
     (name, broker): (&str, &str),
-    Shape { n, r, prefetch }: Shape,
+    Shape {
+        n,
+        r,
+        prefetch,
+        eos,
+    }: Shape,
 ) -> Row {
     let topo = Topo::new(conn).await;
-    let api = fake_api(json!({"brokers": brokers, "topic": topic})).await;
-    let mut w = WorkerProc::spawn(worker_env(&topo, &api.uri(), "produce", prefetch));
+    let mut cfg = json!({"brokers": brokers, "topic": topic});
+    if eos {
+        // One transaction per message.
+        cfg["deliveryGuarantee"] = json!("exactlyOnce");
+    }
+    let api = fake_api(cfg).await;
+    let mut env = worker_env(&topo, &api.uri(), "produce", prefetch);
+    if eos {
+        // A container id of its own: no earlier run's transactional id is fenced.
+        env.retain(|(k, _)| k != "ELASTICIO_CONTAINER_ID");
+        env.push(("ELASTICIO_CONTAINER_ID".into(), uniq("c")));
+    }
+    let mut w = WorkerProc::spawn(env);
     w.ready().await;
     // Warm-up message (producer creation, metadata) outside the measurement.
     let crypto = Crypto::new(PASSWORD, IV).unwrap();
@@ -1187,6 +1205,7 @@ async fn main() {
                         n: n / 5,
                         r: 1,
                         prefetch: 1,
+                        eos: false,
                     },
                 )
                 .await,
@@ -1203,6 +1222,7 @@ async fn main() {
                         n,
                         r: 1,
                         prefetch: 64,
+                        eos: false,
                     },
                 )
                 .await,
@@ -1219,10 +1239,47 @@ async fn main() {
                         n: (n / 10).max(10),
                         r: 100,
                         prefetch: 8,
+                        eos: false,
                     },
                 )
                 .await,
             );
+        }
+        // The same cases with `deliveryGuarantee` exactlyOnce (a transaction per message), on Apache Kafka
+        // only: the mock cluster's transactions are not the real thing.
+        let eos_cases = [
+            (
+                "ae",
+                "produce (a) 1 rec/msg, prefetch 1, exactlyOnce",
+                n / 5,
+                1,
+                1,
+            ),
+            (
+                "be",
+                "produce (b) 1 rec/msg, prefetch 64, exactlyOnce",
+                n,
+                1,
+                64,
+            ),
+            (
+                "ce",
+                "produce (c) 100 rec/msg, prefetch 8, exactlyOnce",
+                (n / 10).max(10),
+                100,
+                8,
+            ),
+        ];
+        for (case, name, n, r, prefetch) in eos_cases {
+            if bname == "kafka" && want(case) {
+                let shape = Shape {
+                    n,
+                    r,
+                    prefetch,
+                    eos: true,
+                };
+                rows.push(produce_case(&conn, b, &topic, (name, bname), shape).await);
+            }
         }
         if !(want("c1") || want("c100") || want("limits")) {
             continue;

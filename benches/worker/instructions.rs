@@ -110,11 +110,13 @@ pub async fn check(conn: &Connection, update: bool) -> bool {
         n: 1000,
         r: 1,
         prefetch: 64,
+        eos: false,
     };
     let hundred = Shape {
         n: 100,
         r: 100,
         prefetch: 8,
+        eos: false,
     };
     let counts = [
         Count {

@@ -44,6 +44,9 @@ pub struct ExecutionIds {
     pub flow_id: Option<String>,
     /// The thread of messages this one belongs to.
     pub thread_id: Option<String>,
+    /// The container (process instance) running the step: stable across restarts of that container,
+    /// distinct between two containers of the same step.
+    pub container_id: Option<String>,
 }
 
 /// A way for background work to stop the whole process with a non-zero exit (the platform restarts it).

@@ -7,6 +7,8 @@ use crate::kafka::config::{ConfigError, Count, Flag, Text, TextOrNumber, read};
 
 const DEFAULT_TIMEOUT_MS: u64 = 30_000;
 const DEFAULT_MESSAGE_MAX_BYTES: u64 = 1_048_576;
+/// `transaction.timeout.ms` is the delivery timeout plus this (the default gives librdkafka's 60 s).
+const TRANSACTION_MARGIN_MS: u64 = 30_000;
 
 /// Producer settings from the action's fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +35,8 @@ pub struct ProduceConfig {
     pub static_headers: Vec<(String, String)>,
     /// `traceHeaders`: add the execution's identifiers to every record.
     pub trace_headers: bool,
+    /// `deliveryGuarantee` `exactlyOnce`: each message's records in one Kafka transaction.
+    pub exactly_once: bool,
 }
 
 /// The action's fields (component.json ids); every other key of `cfg` is ignored.
@@ -51,6 +55,7 @@ struct Fields {
     /// An object, or its JSON text; checked by [`super::headers::static_headers`].
     static_headers: Value,
     trace_headers: Flag,
+    delivery_guarantee: Text,
 }
 
 impl ProduceConfig {
@@ -69,6 +74,7 @@ impl ProduceConfig {
             .to_owned();
         let compression = compression(&f)?;
         let (acks, idempotence) = acks_and_idempotence(&f)?;
+        let exactly_once = delivery_guarantee(&f, &acks, idempotence)?;
         let delivery_timeout_ms = f
             .delivery_timeout_ms
             .get("deliveryTimeoutMs")?
@@ -112,6 +118,7 @@ impl ProduceConfig {
             sticky_keyless,
             static_headers,
             trace_headers,
+            exactly_once,
         })
     }
 
@@ -137,11 +144,20 @@ impl ProduceConfig {
             if self.sticky_keyless { "10" } else { "0" },
         );
         c.set("linger.ms", "1");
+        if self.exactly_once {
+            // A transaction takes at most the delivery timeout for its records plus the commit; the broker
+            // aborts one that is open longer (and read_committed readers wait at most this long for the
+            // transaction of a worker that died). librdkafka wants message.timeout.ms <= this.
+            c.set(
+                "transaction.timeout.ms",
+                (self.delivery_timeout_ms + TRANSACTION_MARGIN_MS).to_string(),
+            );
+        }
     }
 
     pub(super) fn cache_key(&self) -> String {
         format!(
-            "{}|{}|{:?}|{}|{}|{}|{}|{}|{}",
+            "{}|{}|{:?}|{}|{}|{}|{}|{}|{}|{}",
             self.topic,
             self.compression,
             self.compression_level,
@@ -150,7 +166,8 @@ impl ProduceConfig {
             self.request_timeout_ms,
             self.delivery_timeout_ms,
             self.message_max_bytes,
-            self.sticky_keyless
+            self.sticky_keyless,
+            self.exactly_once
         )
     }
 }
@@ -191,6 +208,31 @@ fn acks_and_idempotence(f: &Fields) -> Result<(String, bool), ConfigError> {
         ));
     }
     Ok((acks, idempotence))
+}
+
+/// `deliveryGuarantee`: `atLeastOnce` (default) or `exactlyOnce`, which needs `acks=all` and the idempotent
+/// producer (a transactional producer is idempotent).
+fn delivery_guarantee(f: &Fields, acks: &str, idempotence: bool) -> Result<bool, ConfigError> {
+    let exactly_once = match f.delivery_guarantee.get().unwrap_or("atLeastOnce") {
+        "atLeastOnce" => false,
+        "exactlyOnce" => true,
+        other => {
+            return Err(ConfigError::new(
+                "deliveryGuarantee",
+                format!("`{other}` is not valid; use atLeastOnce or exactlyOnce"),
+            ));
+        }
+    };
+    if exactly_once && !(acks == "all" && idempotence) {
+        return Err(ConfigError::new(
+            "deliveryGuarantee",
+            format!(
+                "exactlyOnce needs acks=all and the idempotent producer (acks is {acks}, idempotence {}); use acks=all and leave idempotence on",
+                if idempotence { "on" } else { "off" }
+            ),
+        ));
+    }
+    Ok(exactly_once)
 }
 
 #[cfg(test)]
@@ -235,6 +277,36 @@ mod tests {
         let e =
             ProduceConfig::from_cfg(&json!({"topic": "t", "staticHeaders": {"a": 1}})).unwrap_err();
         assert_eq!(e.field, "staticHeaders");
+    }
+
+    #[test]
+    fn delivery_guarantee_is_at_least_once_unless_exactly_once_is_chosen() {
+        let pc = ProduceConfig::from_cfg(&json!({"topic": "t"})).unwrap();
+        assert!(!pc.exactly_once);
+        let mut cc = rdkafka::ClientConfig::new();
+        pc.apply(&mut cc);
+        assert_eq!(cc.get("transaction.timeout.ms"), None);
+        let pc =
+            ProduceConfig::from_cfg(&json!({"topic": "t", "deliveryGuarantee": "exactlyOnce"}))
+                .unwrap();
+        assert!(pc.exactly_once);
+        assert_ne!(
+            pc.cache_key(),
+            ProduceConfig::from_cfg(&json!({"topic": "t"}))
+                .unwrap()
+                .cache_key()
+        );
+        let mut cc = rdkafka::ClientConfig::new();
+        pc.apply(&mut cc);
+        assert_eq!(cc.get("transaction.timeout.ms"), Some("60000"));
+        for bad in [
+            json!({"topic": "t", "deliveryGuarantee": "exactly-once"}),
+            json!({"topic": "t", "deliveryGuarantee": "exactlyOnce", "acks": "1"}),
+            json!({"topic": "t", "deliveryGuarantee": "exactlyOnce", "idempotence": false}),
+        ] {
+            let e = ProduceConfig::from_cfg(&bad).unwrap_err();
+            assert_eq!(e.field, "deliveryGuarantee", "{bad}");
+        }
     }
 
     #[test]

@@ -158,6 +158,7 @@ mod tests {
             step_id: Some("s".into()),
             flow_id: None,
             thread_id: Some("t".into()),
+            container_id: Some("c".into()),
         };
         let names: Vec<_> = trace_headers(&ids)
             .into_iter()

@@ -7,17 +7,21 @@
 //! - `producer`: the producer cache (one per connection + settings, replaced when unusable).
 //! - `send`: enqueueing with back-pressure, delivery reports, failure classification.
 //! - `output`: the per-partition data messages.
+//! - `txn`, `exactly_once`: `deliveryGuarantee` `exactlyOnce`: each message in one Kafka transaction (the
+//!   transactional producers, one per message in flight) and its outcome.
 //!
 //! This file decides the outcome: data for what was written, one error listing every failed record
 //! (rejected), or a rebound when the cluster was only temporarily unavailable.
 
 pub mod config;
+mod exactly_once;
 pub mod headers;
 pub mod input;
 mod output;
 mod producer;
 mod rate;
 mod send;
+mod txn;
 
 use std::sync::Arc;
 
@@ -47,6 +51,8 @@ pub struct ProduceAction {
     producers: Producers,
     /// Records/s and rebounds, logged once per interval (`rate.rs`).
     rate: rate::Rate,
+    /// The transactional producers of `exactlyOnce` (one pool per configuration).
+    transactional: txn::Pools,
     /// The last configuration parsed, and what it parsed into (comparing is cheaper than parsing and hashing).
     prepared: std::sync::Mutex<Option<(Value, Arc<Prepared>)>>,
 }
@@ -105,17 +111,11 @@ impl ProduceAction {
         }
         let prepared = self.prepare(&exec.cfg)?;
         let (conn, pc) = (&prepared.conn, &prepared.pc);
-        let mut records =
-            parse_input(exec.msg.get("body").unwrap_or(&Value::Null)).map_err(|p| {
-                FunctionError::data(
-                    "ValidationError",
-                    format!(
-                        "the input does not match the Produce input schema: {}",
-                        p.join("; ")
-                    ),
-                )
-            })?;
+        let mut records = records_of(&exec)?;
         add_step_headers(pc, &exec, &mut records);
+        if pc.exactly_once {
+            return self.exactly_once(&exec, &prepared, &records).await;
+        }
         let producer = self
             .producers
             .get(&prepared.key, conn, pc)
@@ -224,6 +224,19 @@ impl ProduceAction {
         }
         failed.map_or(Ok(()), |e| Err(FunctionError::from(e)))
     }
+}
+
+/// The input message's records.
+fn records_of(exec: &Execution) -> Result<Vec<Record>, FunctionError> {
+    parse_input(exec.msg.get("body").unwrap_or(&Value::Null)).map_err(|p| {
+        FunctionError::data(
+            "ValidationError",
+            format!(
+                "the input does not match the Produce input schema: {}",
+                p.join("; ")
+            ),
+        )
+    })
 }
 
 /// The step's static headers and, when on, the execution's trace headers, on every record (before the size

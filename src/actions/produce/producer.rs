@@ -58,20 +58,7 @@ impl Producers {
         if let Some(p) = cache.get(key) {
             return Ok(p.clone());
         }
-        let mut cc = conn.to_client_config();
-        pc.apply(&mut cc);
-        // OAUTHBEARER: the first token before the producer exists, so its first connection has one.
-        let token = TokenSource::start(conn).await.map_err(NoProducer::Token)?;
-        let context = KafkaContext::with_token(token);
-        let state = Arc::clone(&context.state);
-        let producer = SharedProducer {
-            producer: cc.create_with_context(context).map_err(|e| {
-                NoProducer::Config(format!("cannot create the Kafka producer: {e}"))
-            })?,
-            state,
-            low_watermarks: Arc::default(),
-        };
-        tracing::info!(brokers = %conn.brokers.join(","), topic = %pc.topic, "Kafka producer created.");
+        let producer = SharedProducer::create(conn, pc, None).await?;
         cache.insert(key.to_owned(), producer.clone());
         Ok(producer)
     }
@@ -103,6 +90,32 @@ impl Producers {
 }
 
 impl SharedProducer {
+    /// A new producer for `conn` and `pc`; a transactional one when `transactional_id` is given.
+    pub(super) async fn create(
+        conn: &KafkaConnection,
+        pc: &ProduceConfig,
+        transactional_id: Option<&str>,
+    ) -> Result<Self, NoProducer> {
+        let mut cc = conn.to_client_config();
+        pc.apply(&mut cc);
+        if let Some(id) = transactional_id {
+            cc.set("transactional.id", id);
+        }
+        // OAUTHBEARER: the first token before the producer exists, so its first connection has one.
+        let token = TokenSource::start(conn).await.map_err(NoProducer::Token)?;
+        let context = KafkaContext::with_token(token);
+        let state = Arc::clone(&context.state);
+        let producer = Self {
+            producer: cc.create_with_context(context).map_err(|e| {
+                NoProducer::Config(format!("cannot create the Kafka producer: {e}"))
+            })?,
+            state,
+            low_watermarks: Arc::default(),
+        };
+        tracing::info!(brokers = %conn.brokers.join(","), topic = %pc.topic, transactional_id, "Kafka producer created.");
+        Ok(producer)
+    }
+
     /// librdkafka's fatal error, when this producer hit one: it cannot produce any more.
     pub(super) fn fatal_error(&self) -> Option<(RDKafkaErrorCode, String)> {
         self.producer.client().fatal_error()

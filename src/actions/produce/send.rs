@@ -95,7 +95,8 @@ pub(super) async fn send_all(
     // its records has a timestamp the broker does not accept, so good records fail together with the bad one.
     // Like the Java producer, which splits a batch that is too large, send each of them again alone, one after
     // the other (so their order is kept): only the records that are refused by themselves fail.
-    if batch_rejected.len() > 1 {
+    // Not in a transaction: a refused batch makes it abortable, nothing more can be sent in it, and it is aborted.
+    if batch_rejected.len() > 1 && !pc.exactly_once {
         failures.retain(|f| !batch_rejected.contains(&f.index));
         for index in batch_rejected {
             let Some(r) = records.iter().find(|r| r.index == index) else {

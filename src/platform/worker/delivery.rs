@@ -79,6 +79,7 @@ fn execution_ids(ctx: &WorkerCtx, h: &ExecutionHeaders) -> ExecutionIds {
         step_id: given(&step.step_id),
         flow_id: given(&step.flow_id),
         thread_id: given(&h.thread_id),
+        container_id: given(&step.container_id),
     }
 }
 
