@@ -50,6 +50,8 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+#[path = "worker/chain.rs"]
+mod chain;
 #[path = "worker/instructions.rs"]
 mod instructions;
 
@@ -1309,6 +1311,7 @@ async fn main() {
                 &mut kafka_topics,
             )
             .await;
+            rows.push(chain::serial_chain_limit(&conn, b, &ptopic, bname, (n / 5).max(1)).await);
             let (bb, ct, bn) = (b.clone(), ctopic.clone(), bname.clone());
             rows.extend(
                 tokio::task::spawn_blocking(move || rdkafka_limits(&bb, &bn, n, (&ptopic, &ct)))
@@ -1369,6 +1372,26 @@ async fn main() {
     let loop_rate = limit_rate("limit: lapin consume");
     let pub_rate = limit_rate("limit: lapin publish-with-confirm, 512");
     println!("\nratios (worker / limit):");
+    // Produce (a) against the serial chain on the same broker: the rate ratio and the latency the worker adds.
+    for a in rows.iter().filter(|r| r.case.starts_with("produce (a)")) {
+        if let Some(c) = rows
+            .iter()
+            .find(|r| r.case.starts_with("limit: serial chain") && r.broker == a.broker)
+        {
+            let added = |x: Option<f64>, y: Option<f64>| {
+                x.zip(y)
+                    .map_or("-".to_owned(), |(x, y)| format!("{:.2}", x - y))
+            };
+            println!(
+                "  {} [{}]: {:.0}% of the serial chain; added latency p50 {} ms, p99 {} ms",
+                a.case,
+                a.broker,
+                100.0 * a.msgs_per_s / c.msgs_per_s,
+                added(a.p50_ms, c.p50_ms),
+                added(a.p99_ms, c.p99_ms)
+            );
+        }
+    }
     for r in rows
         .iter()
         .filter(|r| r.case.starts_with("produce (b)") || r.case.starts_with("consume, batch 1"))

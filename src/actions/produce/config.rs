@@ -143,7 +143,10 @@ impl ProduceConfig {
             "sticky.partitioning.linger.ms",
             if self.sticky_keyless { "10" } else { "0" },
         );
-        c.set("linger.ms", "1");
+        // No linger: a one-record message is sent at once (1 ms of linger was most of the gap to the serial
+        // chain at prefetch 1); the records of a larger message are enqueued together and still share batches,
+        // as librdkafka fills the next request while one is in flight.
+        c.set("linger.ms", "0");
         if self.exactly_once {
             // A transaction takes at most the delivery timeout for its records plus the commit; the broker
             // aborts one that is open longer (and read_committed readers wait at most this long for the
