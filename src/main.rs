@@ -9,11 +9,6 @@ use kafka_component::platform::worker;
 use kafka_component::settings::{Env, Settings};
 use kafka_component::{platform, shutdown, telemetry};
 
-/// mimalloc instead of glibc's malloc: allocation and freeing were about 40 % of a 100-record Produce's
-/// instructions (README, Profile). librdkafka's own C allocations still use libc.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// The Kafka step of the integration platform.
 ///
 /// Without a subcommand it runs the way the platform starts a step's container: message-processing mode,
