@@ -301,11 +301,7 @@ impl WorkerProc {
     }
 
     async fn ready(&mut self) {
-        let wait = if wrap().is_some() {
-            300
-        } else {
-            30
-        };
+        let wait = if wrap().is_some() { 300 } else { 30 };
         tokio::time::timeout(Duration::from_secs(wait), self.ready.wait_for(|r| *r))
             .await
             .expect("worker ready")

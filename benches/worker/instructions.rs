@@ -121,23 +121,32 @@ pub async fn check(conn: &Connection, update: bool) -> bool {
     let counts = [
         Count {
             case: START[0].0,
-            per_unit: measure(&dir, "p1", |r| r.messages, || {
-                produce_case(conn, &brokers, &ptopic, ("cg p1", "mock"), one)
-            })
+            per_unit: measure(
+                &dir,
+                "p1",
+                |r| r.messages,
+                || produce_case(conn, &brokers, &ptopic, ("cg p1", "mock"), one),
+            )
             .await,
         },
         Count {
             case: START[1].0,
-            per_unit: measure(&dir, "p100", |r| r.messages, || {
-                produce_case(conn, &brokers, &ptopic, ("cg p100", "mock"), hundred)
-            })
+            per_unit: measure(
+                &dir,
+                "p100",
+                |r| r.messages,
+                || produce_case(conn, &brokers, &ptopic, ("cg p100", "mock"), hundred),
+            )
             .await,
         },
         Count {
             case: START[2].0,
-            per_unit: measure(&dir, "c1", |r| r.records, || {
-                consume_case(conn, &brokers, &ctopic, "cg c1", "mock", records, 1)
-            })
+            per_unit: measure(
+                &dir,
+                "c1",
+                |r| r.records,
+                || consume_case(conn, &brokers, &ctopic, "cg c1", "mock", records, 1),
+            )
             .await,
         },
     ];
@@ -156,7 +165,10 @@ fn report(counts: &[Count], update: bool) -> bool {
     println!("|---|---|---|---|---|---|");
     let mut ok = true;
     for c in counts {
-        let start = START.iter().find(|(n, _)| *n == c.case).map_or(f64::NAN, |s| s.1);
+        let start = START
+            .iter()
+            .find(|(n, _)| *n == c.case)
+            .map_or(f64::NAN, |s| s.1);
         let base = baseline[c.case].as_f64();
         let ratio = base.map(|b| c.per_unit / b);
         let within = ratio.is_none_or(|r| r <= 1.0 + TOLERANCE);
@@ -177,8 +189,11 @@ fn report(counts: &[Count], update: bool) -> bool {
             .iter()
             .map(|c| (c.case.to_owned(), json!(c.per_unit.round())))
             .collect();
-        std::fs::write(BASELINE, serde_json::to_string_pretty(&Value::Object(map)).unwrap() + "\n")
-            .unwrap();
+        std::fs::write(
+            BASELINE,
+            serde_json::to_string_pretty(&Value::Object(map)).unwrap() + "\n",
+        )
+        .unwrap();
         println!("\nbaseline written: {BASELINE}");
     } else if !ok {
         println!(
