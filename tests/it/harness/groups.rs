@@ -183,44 +183,9 @@ pub async fn wait_group_settled(
     .await
 }
 
-/// A consumer group of the KIP-848 protocol as its coordinator describes it (ConsumerGroupDescribe, through
-/// Apache Kafka's own `kafka-consumer-groups` tool: DescribeGroups answers `Dead` for such a group): the
-/// state (`--state`) and how many partitions each member owns (`--members`). `None` when the tool fails.
-pub fn describe_consumer_group(brokers: &str, group: &str) -> Option<(String, Vec<usize>)> {
-    let run = |what: &str| -> Option<Vec<Vec<String>>> {
-        let out = std::process::Command::new("java")
-            .arg("-cp")
-            .arg(format!("{}/*", kafka_var("KC_KAFKA_LIBS")))
-            .arg("org.apache.kafka.tools.consumer.group.ConsumerGroupCommand")
-            .args([
-                "--bootstrap-server",
-                brokers,
-                "--describe",
-                "--group",
-                group,
-                what,
-            ])
-            .output()
-            .ok()?;
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let rows: Vec<Vec<String>> = text
-            .lines()
-            .map(|l| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
-            .filter(|cols| cols.first().map(String::as_str) == Some(group))
-            .collect();
-        out.status.success().then_some(rows)
-    };
-    let state = run("--state")?.first()?.get(4)?.clone();
-    let owned = run("--members")?
-        .iter()
-        .filter_map(|cols| cols.get(4)?.parse().ok())
-        .collect();
-    Some((state, owned))
-}
-
-/// Like `describe_consumer_group`, with one start of the tool (`--state` also gives the number of members): the
-/// state and the number of members, for a test that must not wait for two JVM starts. `None` when it fails.
-pub fn consumer_group_state(brokers: &str, group: &str) -> Option<(String, usize)> {
+/// The rows of `kafka-consumer-groups --describe --group GROUP WHAT` (Apache Kafka's own tool) that belong to
+/// `group`, split into columns; `None` when the tool fails.
+fn group_tool_rows(brokers: &str, group: &str, what: &str) -> Option<Vec<Vec<String>>> {
     let out = std::process::Command::new("java")
         .arg("-cp")
         .arg(format!("{}/*", kafka_var("KC_KAFKA_LIBS")))
@@ -231,18 +196,39 @@ pub fn consumer_group_state(brokers: &str, group: &str) -> Option<(String, usize
             "--describe",
             "--group",
             group,
-            "--state",
+            what,
         ])
         .output()
         .ok()?;
-    if !out.status.success() {
-        return None;
-    }
-    // GROUP, COORDINATOR (ID) (two words), ASSIGNMENT-STRATEGY, STATE, #MEMBERS.
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let cols: Vec<&str> = text
+    let rows: Vec<Vec<String>> = text
         .lines()
-        .map(|l| l.split_whitespace().collect::<Vec<_>>())
-        .find(|cols| cols.first() == Some(&group))?;
-    Some(((*cols.get(4)?).to_owned(), cols.get(5)?.parse().ok()?))
+        .map(|l| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+        .filter(|cols| cols.first().map(String::as_str) == Some(group))
+        .collect();
+    out.status.success().then_some(rows)
+}
+
+/// A consumer group of the KIP-848 protocol as its coordinator describes it (ConsumerGroupDescribe, through
+/// Apache Kafka's own `kafka-consumer-groups` tool: DescribeGroups answers `Dead` for such a group): the
+/// state (`--state`) and how many partitions each member owns (`--members`). `None` when the tool fails.
+pub fn describe_consumer_group(brokers: &str, group: &str) -> Option<(String, Vec<usize>)> {
+    let state = group_tool_rows(brokers, group, "--state")?
+        .first()?
+        .get(4)?
+        .clone();
+    let owned = group_tool_rows(brokers, group, "--members")?
+        .iter()
+        .filter_map(|cols| cols.get(4)?.parse().ok())
+        .collect();
+    Some((state, owned))
+}
+
+/// Like `describe_consumer_group`, with one start of the tool (`--state` also gives the number of members): the
+/// state and the number of members, for a test that must not wait for two JVM starts. `None` when it fails.
+pub fn consumer_group_state(brokers: &str, group: &str) -> Option<(String, usize)> {
+    // GROUP, COORDINATOR (ID) (two words), ASSIGNMENT-STRATEGY, STATE, #MEMBERS.
+    let rows = group_tool_rows(brokers, group, "--state")?;
+    let cols = rows.first()?;
+    Some((cols.get(4)?.clone(), cols.get(5)?.parse().ok()?))
 }
