@@ -504,17 +504,32 @@ impl ProduceStream {
             .filter(|(_, v)| v.len() > 1)
             .map(|(k, _)| k)
             .collect();
-        // Where the worker said a record went, the broker must hold that record.
+        // Where the worker said a record went, the broker must hold that record (an unknown offset, reported as
+        // null, claims only the partition: the record must be in it).
         let wrong: Vec<String> = obs
             .reported
             .iter()
             .flat_map(|(k, places)| places.iter().map(move |pl| (k, *pl)))
-            .filter(|(k, pl)| at.get(pl).copied() != Some(format!("p{}", &k[1..]).as_bytes()))
+            .filter(|(k, (p, o))| {
+                let value = format!("p{}", &k[1..]);
+                match o {
+                    Some(o) => at.get(&(*p, *o)).copied() != Some(value.as_bytes()),
+                    None => !at
+                        .iter()
+                        .any(|((q, _), v)| q == p && *v == value.as_bytes()),
+                }
+            })
             .take(10)
             .map(|(k, pl)| format!("{k} reported at {pl:?}"))
             .collect();
+        let unknown = obs
+            .reported
+            .values()
+            .flatten()
+            .filter(|(_, o)| o.is_none())
+            .count();
         let summary = format!(
-            "{label}: {n} inputs, {} records in Kafka, {} missing, {duplicates} duplicates, {} rebounds, {} results",
+            "{label}: {n} inputs, {} records in Kafka, {} missing, {duplicates} duplicates, {} rebounds, {} results ({unknown} at an unknown offset)",
             read.len(),
             missing.len(),
             obs.rebounds.len(),

@@ -374,8 +374,9 @@ async fn return_rebounds(rb: &Rabbit) -> usize {
     n
 }
 
-/// Where the worker said each key's record went: key → every (partition, offset) reported in a data message.
-type Reported = HashMap<String, Vec<(i64, i64)>>;
+/// Where the worker said each key's record went: key → every (partition, offset) reported in a data message;
+/// `None` where the output said the offset is unknown (`null`: Kafka confirmed the write without it).
+type Reported = HashMap<String, Vec<(i64, Option<i64>)>>;
 
 /// Records where the Produce result `body` (a data message's body) said each of its records went.
 fn record_reported(body: &Value, reported: &mut Reported) {
@@ -384,7 +385,17 @@ fn record_reported(body: &Value, reported: &mut Reported) {
         reported
             .entry(r["key"].as_str().unwrap_or_default().to_owned())
             .or_default()
-            .push((partition, r["offset"].as_i64().unwrap_or(-1)));
+            .push((partition, reported_offset(r)));
+    }
+}
+
+/// A result record's `offset`: a non-negative integer, or `null` for unknown; anything else fails the test.
+fn reported_offset(record: &Value) -> Option<i64> {
+    match &record["offset"] {
+        Value::Null => None,
+        v => Some(v.as_i64().filter(|o| *o >= 0).unwrap_or_else(|| {
+            panic!("a reported offset is neither an offset nor null: {record}")
+        })),
     }
 }
 
@@ -543,7 +554,7 @@ async fn produce_under(fault: Fault) {
                 .iter()
                 .map(|(p, o)| {
                     read.iter()
-                        .find(|r| i64::from(r.partition) == *p && r.offset == *o)
+                        .find(|r| i64::from(r.partition) == *p && Some(r.offset) == *o)
                         .map(|r| {
                             String::from_utf8_lossy(r.value.as_deref().unwrap_or_default())
                                 .into_owned()

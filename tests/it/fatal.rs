@@ -133,3 +133,36 @@ async fn a_fatal_authorization_error_is_the_users_and_names_the_fix() {
     outcome.unwrap_or_else(|e| panic!("after the fatal error: {e:?}"));
     assert_eq!(emitted.len(), 1, "{emitted:?}");
 }
+
+/// After a broker failover librdkafka may retry a request the old leader had already written; the new leader
+/// answers DUPLICATE_SEQUENCE_NUMBER and librdkafka reports the records delivered at offset -1001 (seen in the
+/// rolling-restart fault case). The output must say "unknown" (`null`), not claim offset -1001, and the
+/// message is done: no error, no rebound (which would write the records again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_confirmed_without_its_offset_is_reported_as_unknown() {
+    let mock = MockCluster::new(1).unwrap();
+    let topic = rand_name("dupseq");
+    mock.create_topic(&topic, 1, 1).unwrap();
+    let cfg = config(&mock, &topic);
+    let action = ProduceAction::default();
+    // A known offset first, so that the unknown one is not mistaken for an empty partition.
+    let (outcome, emitted) = produce(&action, &cfg, &["first"]).await;
+    outcome.unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(emitted[0].message["body"]["records"][0]["offset"], json!(0));
+    mock.request_errors(
+        RDKafkaApiKey::Produce,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_DUPLICATE_SEQUENCE_NUMBER],
+    );
+    let (outcome, emitted) = produce(&action, &cfg, &["second"]).await;
+    outcome.unwrap_or_else(|e| panic!("a confirmed write is not a failure: {e:?}"));
+    assert_eq!(emitted.len(), 1, "{emitted:?}");
+    assert_eq!(emitted[0].event, "data");
+    let out = &emitted[0].message["body"];
+    assert_eq!(
+        (&out["records"][0]["index"], &out["records"][0]["offset"]),
+        (&json!(0), &Value::Null),
+        "never -1001: {out}"
+    );
+    assert_eq!(out["baseOffset"], json!("-1"), "{out}");
+    assert_eq!(out["partition"], json!("0"), "{out}");
+}

@@ -13,7 +13,8 @@ use super::producer::SharedProducer;
 use super::send::Written;
 use crate::contract::{Confirm, EmitError, Emitter, new_message};
 
-/// The records written to one partition, in offset order, with the partition's low watermark.
+/// The records written to one partition, in offset order (unknown offsets last), with the partition's low
+/// watermark.
 pub(super) struct PartitionWritten<'a> {
     partition: i32,
     low: Option<i64>,
@@ -35,7 +36,7 @@ pub(super) async fn by_partition<'a>(
         .into_iter()
         .zip(lows)
         .map(|((partition, mut written), low)| {
-            written.sort_by_key(|w| w.offset);
+            in_report_order(partition, &mut written);
             PartitionWritten {
                 partition,
                 low,
@@ -43,6 +44,19 @@ pub(super) async fn by_partition<'a>(
             }
         })
         .collect()
+}
+
+/// Known offsets in order, then the records written at an unknown offset, in input order (with a warning).
+fn in_report_order(partition: i32, written: &mut [&Written]) {
+    written.sort_by_key(|w| (w.offset.is_none(), w.offset, w.index));
+    let unknown = written.iter().filter(|w| w.offset.is_none()).count();
+    if unknown > 0 {
+        tracing::warn!(
+            partition,
+            records = unknown,
+            "Kafka confirmed records without their offsets (a retried request it had already written); reported with offset null."
+        );
+    }
 }
 
 /// The output object for a contiguous slice of one partition's records (its own `baseOffset`). With
@@ -54,7 +68,7 @@ fn partition_output(
     slice: &[&Written],
     with_keys: bool,
 ) -> Value {
-    let base = slice.first().map_or(-1, |w| w.offset);
+    let base = slice.iter().find_map(|w| w.offset).unwrap_or(-1);
     let log_append = slice
         .iter()
         .find_map(|w| match w.timestamp {
@@ -74,7 +88,7 @@ fn partition_output(
             object([
                 ("index", Value::from(w.index)),
                 ("key", key),
-                ("offset", Value::from(w.offset)),
+                ("offset", w.offset.map_or(Value::Null, Value::from)),
                 (
                     "timestamp",
                     w.timestamp.to_millis().map_or(Value::Null, Value::from),
@@ -138,4 +152,59 @@ pub(super) async fn send_partition(
 /// A JSON object of `pairs`, without the serializer round trip that `json!` makes for interpolated values.
 fn object<const N: usize>(pairs: [(&str, Value); N]) -> Value {
     Value::Object(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actions::produce::input::parse_input;
+    use serde_json::json;
+
+    #[test]
+    fn unknown_offsets_are_null_last_and_not_the_base() {
+        let records = parse_input(&json!({"messages": [
+            {"key": "a", "value": "0"}, {"key": "b", "value": "1"}, {"key": "c", "value": "2"}
+        ]}))
+        .unwrap();
+        let ts = Timestamp::CreateTime(7);
+        let written = [
+            Written {
+                index: 0,
+                partition: 1,
+                offset: None,
+                timestamp: ts,
+            },
+            Written {
+                index: 1,
+                partition: 1,
+                offset: Some(12),
+                timestamp: ts,
+            },
+            Written {
+                index: 2,
+                partition: 1,
+                offset: Some(11),
+                timestamp: ts,
+            },
+        ];
+        let mut refs: Vec<&Written> = written.iter().collect();
+        in_report_order(1, &mut refs);
+        let part = PartitionWritten {
+            partition: 1,
+            low: Some(3),
+            written: refs,
+        };
+        let out = partition_output("t", &records, &part, &part.written, true);
+        assert_eq!(out["baseOffset"], json!("11"));
+        assert_eq!(
+            out["records"],
+            json!([
+                {"index": 2, "key": "c", "offset": 11, "timestamp": 7},
+                {"index": 1, "key": "b", "offset": 12, "timestamp": 7},
+                {"index": 0, "key": "a", "offset": null, "timestamp": 7}
+            ])
+        );
+        let only_unknown = partition_output("t", &records, &part, &part.written[2..], true);
+        assert_eq!(only_unknown["baseOffset"], json!("-1"));
+    }
 }

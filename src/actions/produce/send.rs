@@ -60,7 +60,10 @@ impl Failure {
 pub(super) struct Written {
     pub(super) index: usize,
     pub(super) partition: i32,
-    pub(super) offset: i64,
+    /// `None` when Kafka confirmed the write without its position: librdkafka reports a retried request that
+    /// the broker had already written (DUPLICATE_SEQUENCE_NUMBER, seen in a rolling restart) as delivered with
+    /// offset -1001. The record is in Kafka once; only where is unknown.
+    pub(super) offset: Option<i64>,
     pub(super) timestamp: Timestamp,
 }
 
@@ -140,7 +143,7 @@ async fn send_batch(
             Ok(Ok(d)) => written.push(Written {
                 index,
                 partition: d.partition,
-                offset: d.offset,
+                offset: (d.offset >= 0).then_some(d.offset),
                 timestamp: d.timestamp,
             }),
             Ok(Err((e, _))) => {
