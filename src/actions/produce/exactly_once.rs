@@ -31,7 +31,7 @@ impl ProduceAction {
             Ok((producer, written)) => {
                 self.emit_written(exec, &producer, pc, records, &written)
                     .await?;
-                tracing::info!(records = records.len(), topic = %pc.topic, "Records produced in one transaction.");
+                tracing::debug!(records = records.len(), topic = %pc.topic, "Records produced in one transaction.");
                 Ok(())
             }
             Err(TxnError::NoProducer(e)) => Err(super::no_producer(e, conn)),

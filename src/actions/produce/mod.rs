@@ -152,7 +152,7 @@ impl ProduceAction {
         self.emit_written(&exec, &producer, pc, &records, &written)
             .await?;
         if failures.is_empty() {
-            tracing::info!(records = records.len(), topic = %pc.topic, "Records produced.");
+            tracing::debug!(records = records.len(), topic = %pc.topic, "Records produced.");
             return Ok(());
         }
         Err(not_written(pc, records.len(), written.len(), &failures))
