@@ -9,6 +9,13 @@ use kafka_component::platform::worker;
 use kafka_component::settings::{Env, Settings};
 use kafka_component::{platform, shutdown, telemetry};
 
+/// jemalloc instead of glibc's malloc (allocation and freeing were about 45 % of a 100-record Produce's
+/// instructions, README, Profile), tuned for a small resident set
+/// (one arena, freed pages returned at once: `JEMALLOC_SYS_WITH_MALLOC_CONF` in `.cargo/config.toml`, built in).
+/// librdkafka's own C allocations still use libc.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// The Kafka step of the integration platform.
 ///
 /// Without a subcommand it runs the way the platform starts a step's container: message-processing mode,
