@@ -7,6 +7,7 @@ use rdkafka::error::RDKafkaErrorCode;
 use serde_json::Value;
 
 use super::config::ProduceConfig;
+use super::headers::Added;
 use super::input::Record;
 use super::send::Failure;
 use super::txn::TxnError;
@@ -24,10 +25,11 @@ impl ProduceAction {
         exec: &Execution,
         prepared: &Prepared,
         records: &[Record],
+        added: &Added,
     ) -> Result<(), FunctionError> {
         let (conn, pc) = (&prepared.conn, &prepared.pc);
         let pool = self.transactional.get(&prepared.key, &exec.ids);
-        match pool.produce(conn, pc, records).await {
+        match pool.produce(conn, pc, records, added).await {
             Ok((producer, written)) => {
                 self.emit_written(exec, &producer, pc, records, &written)
                     .await?;

@@ -94,19 +94,25 @@ pub fn step_headers(
         .collect()
 }
 
-/// Appends `added` to each record's headers, except names the record already has.
-pub fn add_to_records(records: &mut [Record], added: &[(String, Vec<u8>)]) {
-    if added.is_empty() {
-        return;
-    }
-    for r in records {
-        let missing: Vec<_> = added
-            .iter()
-            .filter(|(name, _)| r.headers.iter().all(|(n, _)| n != name))
-            .cloned()
-            .collect();
-        r.headers.extend(missing);
-    }
+/// The headers the step adds to every record (`step_headers`): borrowed by every record of a message instead
+/// of copied into each (five trace headers on each of 100 records were a thousand allocations).
+pub type Added = [(String, Vec<u8>)];
+
+/// A record's headers as written: its own in order, then each added one whose name it does not have.
+pub fn of<'a>(r: &'a Record, added: &'a Added) -> impl Iterator<Item = (&'a str, &'a [u8])> {
+    let own = r.headers.iter().map(|(n, v)| (n.as_str(), v.as_slice()));
+    let extra = added
+        .iter()
+        .filter(|(name, _)| r.headers.iter().all(|(n, _)| n != name))
+        .map(|(n, v)| (n.as_str(), v.as_slice()));
+    own.chain(extra)
+}
+
+/// Bytes of key, value and every header as written (what `messageMaxBytes` limits).
+pub fn size_with(r: &Record, added: &Added) -> usize {
+    r.key.as_ref().map_or(0, Vec::len)
+        + r.value.as_ref().map_or(0, Vec::len)
+        + of(r, added).map(|(n, v)| n.len() + v.len()).sum::<usize>()
 }
 
 #[cfg(test)]
@@ -187,15 +193,13 @@ mod tests {
                 (EXEC_ID.into(), "exec-1".into()),
             ],
         );
-        let mut records = crate::actions::produce::input::parse_input(&json!({"messages": [
+        let records = crate::actions::produce::input::parse_input(&json!({"messages": [
             {"value": "a", "headers": [["source", "input"], ["source", "again"]]},
             {"value": "b"}
         ]}))
         .unwrap();
-        add_to_records(&mut records, &added);
         let show = |r: &Record| -> Vec<String> {
-            r.headers
-                .iter()
+            of(r, &added)
                 .map(|(n, v)| format!("{n}={}", String::from_utf8_lossy(v)))
                 .collect()
         };
@@ -214,7 +218,7 @@ mod tests {
         );
         // The added headers count toward the record's size (the `messageMaxBytes` pre-check).
         assert_eq!(
-            records[1].size(),
+            size_with(&records[1], &added),
             1 + "sourcecrm".len() + "x-eio-step-idmine".len() + "x-eio-exec-idexec-1".len()
         );
     }

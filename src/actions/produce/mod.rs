@@ -111,10 +111,10 @@ impl ProduceAction {
         }
         let prepared = self.prepare(&exec.cfg)?;
         let (conn, pc) = (&prepared.conn, &prepared.pc);
-        let mut records = records_of(&exec)?;
-        add_step_headers(pc, &exec, &mut records);
+        let records = records_of(&exec)?;
+        let added = step_headers(pc, &exec);
         if pc.exactly_once {
-            return self.exactly_once(&exec, &prepared, &records).await;
+            return self.exactly_once(&exec, &prepared, &records, &added).await;
         }
         let producer = self
             .producers
@@ -122,7 +122,7 @@ impl ProduceAction {
             .await
             .map_err(|e| no_producer(e, conn))?;
         let attempt_started = std::time::Instant::now();
-        let (written, mut failures) = send_all(&producer, pc, &records).await;
+        let (written, mut failures) = send_all(&producer, pc, &records, &added).await;
         self.rate.written(written.len());
         if !written.is_empty() {
             producer.state.mark_success();
@@ -239,15 +239,15 @@ fn records_of(exec: &Execution) -> Result<Vec<Record>, FunctionError> {
     })
 }
 
-/// The step's static headers and, when on, the execution's trace headers, on every record (before the size
-/// check, which counts them).
-fn add_step_headers(pc: &ProduceConfig, exec: &Execution, records: &mut [Record]) {
+/// The step's static headers and, when on, the execution's trace headers, for every record (the size check
+/// counts them).
+fn step_headers(pc: &ProduceConfig, exec: &Execution) -> Vec<(String, Vec<u8>)> {
     let trace = if pc.trace_headers {
         headers::trace_headers(&exec.ids)
     } else {
         Vec::new()
     };
-    headers::add_to_records(records, &headers::step_headers(&pc.static_headers, trace));
+    headers::step_headers(&pc.static_headers, trace)
 }
 
 /// The error when no producer could be had.

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::config::ProduceConfig;
+use super::headers::{self, Added};
 use super::input::Record;
 use super::producer::SharedProducer;
 use crate::kafka::classify::{Disposition, classify_code, describe};
@@ -72,12 +73,13 @@ pub(super) async fn send_all(
     producer: &SharedProducer,
     pc: &ProduceConfig,
     records: &[Record],
+    added: &Added,
 ) -> (Vec<Written>, Vec<Failure>) {
     let mut failures = Vec::new();
     let limit = usize::try_from(pc.message_max_bytes).unwrap_or(usize::MAX);
     let mut to_send = Vec::with_capacity(records.len());
     for r in records {
-        let size = r.size();
+        let size = headers::size_with(r, added);
         if size > limit {
             failures.push(Failure {
                 size: Some((size, limit)),
@@ -92,7 +94,7 @@ pub(super) async fn send_all(
             to_send.push(r);
         }
     }
-    let (mut written, more, batch_rejected) = send_batch(producer, pc, &to_send).await;
+    let (mut written, more, batch_rejected) = send_batch(producer, pc, &to_send, added).await;
     failures.extend(more);
     // The broker refuses a whole batch when it is larger than the topic's `max.message.bytes`, or when one of
     // its records has a timestamp the broker does not accept, so good records fail together with the bad one.
@@ -105,7 +107,7 @@ pub(super) async fn send_all(
             let Some(r) = records.iter().find(|r| r.index == index) else {
                 continue;
             };
-            let (w, f, _) = send_batch(producer, pc, &[r]).await;
+            let (w, f, _) = send_batch(producer, pc, &[r], added).await;
             written.extend(w);
             failures.extend(f);
         }
@@ -121,8 +123,9 @@ async fn send_batch(
     producer: &SharedProducer,
     pc: &ProduceConfig,
     records: &[&Record],
+    added: &Added,
 ) -> (Vec<Written>, Vec<Failure>, Vec<usize>) {
-    let (pending, mut failures) = enqueue(producer, pc, records).await;
+    let (pending, mut failures) = enqueue(producer, pc, records, added).await;
     let auth_watch = producer.state.auth_failed();
     let results = tokio::select! {
         results = join_all(pending.into_iter().map(|(i, f)| async move { (i, f.await) })) => results,
@@ -200,12 +203,13 @@ async fn enqueue(
     producer: &SharedProducer,
     pc: &ProduceConfig,
     records: &[&Record],
+    added: &Added,
 ) -> (Vec<(usize, DeliveryFuture)>, Vec<Failure>) {
     let mut failures = Vec::new();
     let mut pending = Vec::with_capacity(records.len());
     let deadline = Instant::now() + Duration::from_millis(pc.delivery_timeout_ms);
     for r in records {
-        let mut record = to_record(&pc.topic, r);
+        let mut record = to_record(&pc.topic, r, added);
         loop {
             match producer.producer.send_result(record) {
                 Ok(fut) => {
@@ -233,17 +237,17 @@ async fn enqueue(
 }
 
 /// The librdkafka record of an input record.
-fn to_record<'a>(topic: &'a str, r: &'a Record) -> FutureRecord<'a, [u8], [u8]> {
+fn to_record<'a>(topic: &'a str, r: &'a Record, added: &'a Added) -> FutureRecord<'a, [u8], [u8]> {
     let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic);
-    if !r.headers.is_empty() {
-        let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
-        for (k, v) in &r.headers {
-            headers = headers.insert(Header {
-                key: k,
-                value: Some(v),
+    if !r.headers.is_empty() || !added.is_empty() {
+        let mut list = OwnedHeaders::new_with_capacity(r.headers.len() + added.len());
+        for (key, value) in headers::of(r, added) {
+            list = list.insert(Header {
+                key,
+                value: Some(value),
             });
         }
-        record = record.headers(headers);
+        record = record.headers(list);
     }
     if let Some(k) = &r.key {
         record = record.key(k.as_slice());

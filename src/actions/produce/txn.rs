@@ -26,6 +26,7 @@ use rdkafka::producer::{FutureProducer, Producer};
 use tokio::sync::{Mutex, OwnedMutexGuard, Semaphore};
 
 use super::config::ProduceConfig;
+use super::headers::Added;
 use super::input::Record;
 use super::producer::{NoProducer, SharedProducer};
 use super::send::{Failure, Written, send_all};
@@ -117,6 +118,7 @@ impl Pool {
         conn: &KafkaConnection,
         pc: &ProduceConfig,
         records: &[Record],
+        added: &Added,
     ) -> Result<(SharedProducer, Vec<Written>), TxnError> {
         // Never closed; a slot is free once a permit is held (every other holder has at most one slot).
         let _permit = self.permits.acquire().await.ok();
@@ -130,7 +132,7 @@ impl Pool {
                 p
             }
         };
-        match transaction(&producer, pc, records, &id).await {
+        match transaction(&producer, pc, records, added, &id).await {
             Ok(written) => Ok((producer, written)),
             Err(e) => {
                 tracing::info!(transactional_id = %id, "Replacing the transactional Kafka producer; the next message gets a new one.");
@@ -217,6 +219,7 @@ async fn transaction(
     p: &SharedProducer,
     pc: &ProduceConfig,
     records: &[Record],
+    added: &Added,
     id: &str,
 ) -> Result<Vec<Written>, TxnError> {
     let timeout = Duration::from_millis(pc.delivery_timeout_ms);
@@ -224,7 +227,7 @@ async fn transaction(
         let text = format!("begin_transaction: {e}");
         return Err(fatal_or(p, id, TxnError::Transient(text)));
     }
-    let (written, failures) = send_all(p, pc, records).await;
+    let (written, failures) = send_all(p, pc, records, added).await;
     if !failures.is_empty() {
         if !written.is_empty() {
             p.state.mark_success();
