@@ -350,4 +350,35 @@ mod tests {
         let local = LocalEmitter::new(|_| {}).with_status_line(true);
         assert!(local.status.is_none() || std::io::stderr().is_terminal());
     }
+
+    /// The local runner has no fast path: a data message of a typed body takes the trait's default, which
+    /// prints the same message as the `Value` of that body.
+    #[tokio::test]
+    async fn typed_bodies_print_as_their_value_messages() {
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&events);
+        let local = LocalEmitter::new(move |e| {
+            if let Ok(mut v) = sink.lock() {
+                v.push(e);
+            }
+        });
+        let emitter = Emitter::new(Arc::new(local));
+        let body = json!({"topicName": "t", "records": [{"index": 0, "key": {"base64": "AA=="}, "offset": null}]});
+        emitter
+            .data_send_body(&body)
+            .await
+            .unwrap()
+            .wait()
+            .await
+            .unwrap();
+        let events = events.lock().unwrap();
+        let [LocalEvent { event, message }] = events.as_slice() else {
+            panic!("one event expected");
+        };
+        assert_eq!(*event, "data");
+        let mut expected = crate::contract::new_message(body);
+        expected["id"] = message["id"].clone();
+        assert_eq!(message.to_string(), expected.to_string());
+        assert!(message["id"].as_str().is_some_and(|id| id.len() == 36));
+    }
 }

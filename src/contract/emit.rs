@@ -5,9 +5,11 @@ use std::fmt;
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
+use serde::Serialize;
 use serde_json::Value;
 
 use super::error::FunctionError;
+use super::message::RawMessage;
 
 /// Why an emit failed.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +32,13 @@ pub enum EmitError {
     /// carries the cause chain.
     #[error("{0}")]
     Platform(String),
+}
+
+impl EmitError {
+    /// A message that could not be serialized (a bug of ours, never published as an empty payload).
+    pub fn serialize(e: &serde_json::Error) -> Self {
+        Self::Platform(format!("cannot serialize the message: {e}"))
+    }
 }
 
 /// The wait for the runtime to have a sent message for good (the broker's publisher confirm). Sending in
@@ -82,6 +91,15 @@ pub type EmitFuture<'a, T> = BoxFuture<'a, Result<T, EmitError>>;
 pub trait Emit: Send + Sync + fmt::Debug {
     /// Sends a `data` message (a full message object `{id?, body, headers?, ...}`) in order.
     fn data_send(&self, message: Value) -> EmitFuture<'_, Confirm>;
+    /// Sends a `data` message that is already JSON, in order, exactly as [`Emit::data_send`] sends the same
+    /// message as a `Value`. This default turns it into that `Value`; a runtime that can use the bytes as they
+    /// are overrides it.
+    fn data_send_raw(&self, message: RawMessage) -> EmitFuture<'_, Confirm> {
+        match message.to_value() {
+            Ok(value) => self.data_send(value),
+            Err(e) => Box::pin(std::future::ready(Err(EmitError::serialize(&e)))),
+        }
+    }
     /// Publishes an `error`; the execution will be rejected.
     fn error<'a>(&'a self, error: &'a FunctionError) -> EmitFuture<'a, ()>;
     /// Brings the incoming message back later.
@@ -136,6 +154,21 @@ impl Emitter {
         self.0.data_send(message).await
     }
 
+    /// Sends the data message of `body` ([`new_message`](super::new_message) of it, but serialized once from
+    /// the typed body, without a `Value` tree) in order without waiting for the confirm, like
+    /// [`Emitter::data_send`].
+    ///
+    /// # Errors
+    /// As [`Emitter::data_send`]; [`EmitError::Platform`] when `body` cannot be serialized.
+    pub fn data_send_body<T: Serialize + ?Sized>(
+        &self,
+        body: &T,
+    ) -> impl Future<Output = Result<Confirm, EmitError>> + Send + '_ {
+        // Serialized before the future, which so does not hold `body`.
+        let message = RawMessage::new(body).map_err(|e| EmitError::serialize(&e));
+        async move { self.0.data_send_raw(message?).await }
+    }
+
     /// Emits `error`; the execution will be rejected.
     ///
     /// # Errors
@@ -188,21 +221,6 @@ impl Emitter {
     pub fn progress(&self, progress: &Progress) {
         self.0.progress(progress);
     }
-}
-
-/// A data message as the reference library's `newMessageWithBody` builds it: a fresh UUID `id` (which becomes the
-/// message's `messageId` header, PROTOCOL.md 3.2 and Q10), the body, and empty `headers`, `attachments` and
-/// `metadata`. Every data message gets its own `id`: a next step on the reference runtime acks and deduplicates by
-/// `messageId` (Q1), so two messages sharing one could leave one of them unacked.
-#[must_use]
-pub fn new_message(body: Value) -> Value {
-    let mut m = serde_json::Map::with_capacity(5);
-    m.insert("id".into(), Value::String(uuid::Uuid::new_v4().to_string()));
-    m.insert("body".into(), body);
-    m.insert("headers".into(), Value::Object(serde_json::Map::new()));
-    m.insert("attachments".into(), Value::Object(serde_json::Map::new()));
-    m.insert("metadata".into(), Value::Object(serde_json::Map::new()));
-    Value::Object(m)
 }
 
 #[cfg(test)]

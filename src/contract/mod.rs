@@ -5,7 +5,9 @@
 mod emit;
 mod error;
 mod execution;
+mod message;
 
-pub use emit::{Confirm, Emit, EmitError, EmitFuture, Emitter, Progress, new_message};
+pub use emit::{Confirm, Emit, EmitError, EmitFuture, Emitter, Progress};
 pub use error::{Action, Fault, FunctionError, error_chain};
 pub use execution::{Execution, ExecutionIds, Fatal, Function, Resolve};
+pub use message::{RawMessage, new_message};

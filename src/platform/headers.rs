@@ -4,6 +4,8 @@
 //! Owns header names and value encodings (strings as long strings, integers in the smallest signed type
 //! that fits, booleans as booleans). Does not own routing or publishing.
 
+use std::sync::Arc;
+
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use uuid::Uuid;
 
@@ -78,10 +80,52 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// The header table of one outgoing message: a table shared by every message of an execution (not copied per
+/// message) and this message's own entries, set over it in order. lapin takes the table of each publish, so
+/// [`OutgoingHeaders::table`] builds it once per publish attempt: one copy of the shared table per message sent,
+/// where building the message's table and copying it again for the publish made two.
+#[derive(Debug, Clone, Default)]
+pub struct OutgoingHeaders {
+    base: Arc<FieldTable>,
+    own: Vec<(&'static str, AMQPValue)>,
+}
+
+impl OutgoingHeaders {
+    /// The shared table `base` with no entries of its own.
+    pub fn new(base: Arc<FieldTable>) -> Self {
+        Self {
+            base,
+            own: Vec::new(),
+        }
+    }
+
+    /// Adds `key: value` (replacing the shared table's `key`, and an earlier own entry's).
+    #[must_use]
+    pub fn with(mut self, key: &'static str, value: AMQPValue) -> Self {
+        self.own.push((key, value));
+        self
+    }
+
+    /// The table to publish.
+    pub fn table(&self) -> FieldTable {
+        let mut table = FieldTable::clone(&self.base);
+        for (key, value) in &self.own {
+            set(&mut table, key, value.clone());
+        }
+        table
+    }
+}
+
+impl From<FieldTable> for OutgoingHeaders {
+    fn from(table: FieldTable) -> Self {
+        Self::new(Arc::new(table))
+    }
+}
+
 /// The headers shared by every emit of one execution (PROTOCOL.md 3.2), before per-event additions.
 #[derive(Debug, Clone)]
 pub struct ExecutionHeaders {
-    base: FieldTable,
+    base: Arc<FieldTable>,
     /// The shared `messageId` of the execution.
     pub message_id: String,
     /// Incoming `reply_to`, if any.
@@ -129,7 +173,7 @@ impl ExecutionHeaders {
         Self::add_identity(&mut base, settings);
         set(&mut base, "start", int(start_ms));
         Self {
-            base,
+            base: Arc::new(base),
             message_id,
             reply_to,
             parent_message_id,
@@ -161,35 +205,33 @@ impl ExecutionHeaders {
     }
 
     /// Headers of a `data` message; `id` (the emitted message's own id) replaces `messageId`.
-    pub fn data(&self, id: Option<&str>, protocol_version: u8) -> FieldTable {
-        let mut t = self.base.clone();
-        if let Some(id) = id {
-            set(&mut t, "messageId", string(id));
-        }
-        set(&mut t, "end", int(now_ms()));
-        set(&mut t, "protocolVersion", int(i64::from(protocol_version)));
-        t
+    pub fn data(&self, id: Option<&str>, protocol_version: u8) -> OutgoingHeaders {
+        let t = self.shared();
+        let t = match id {
+            Some(id) => t.with("messageId", string(id)),
+            None => t,
+        };
+        t.with("end", int(now_ms()))
+            .with("protocolVersion", int(i64::from(protocol_version)))
     }
 
     /// Headers of an `error` message.
-    pub fn error(&self) -> FieldTable {
-        let mut t = self.base.clone();
-        set(&mut t, "end", int(now_ms()));
-        t
+    pub fn error(&self) -> OutgoingHeaders {
+        self.shared().with("end", int(now_ms()))
     }
 
     /// Headers of a `snapshot`/`updateSnapshot` message.
-    pub fn snapshot(&self, event: &str) -> FieldTable {
-        let mut t = self.base.clone();
-        set(&mut t, "snapshotEvent", string(event));
-        t
+    pub fn snapshot(&self, event: &str) -> OutgoingHeaders {
+        self.shared().with("snapshotEvent", string(event))
     }
 
     /// Headers of an `httpReply` message.
-    pub fn http_reply(&self) -> FieldTable {
-        let mut t = self.base.clone();
-        set(&mut t, "protocolVersion", int(1));
-        t
+    pub fn http_reply(&self) -> OutgoingHeaders {
+        self.shared().with("protocolVersion", int(1))
+    }
+
+    fn shared(&self) -> OutgoingHeaders {
+        OutgoingHeaders::new(Arc::clone(&self.base))
     }
 }
 
@@ -216,5 +258,22 @@ mod tests {
         assert_eq!(get_str(&t, "c").as_deref(), Some("x"));
         assert_eq!(get_str(&t, "b").as_deref(), Some("3"));
         assert_eq!(get_num(&t, "missing"), None);
+    }
+
+    #[test]
+    fn outgoing_headers_set_their_own_entries_over_the_shared_table() {
+        let mut base = FieldTable::default();
+        set(&mut base, "messageId", string("execution"));
+        set(&mut base, "stepId", string("step_1"));
+        let headers = OutgoingHeaders::new(Arc::new(base.clone()))
+            .with("messageId", string("own"))
+            .with("end", int(5))
+            .with("end", int(6));
+        let mut expected = base.clone();
+        set(&mut expected, "messageId", string("own"));
+        set(&mut expected, "end", int(6));
+        assert_eq!(headers.table(), expected);
+        assert_eq!(headers.table(), expected, "built again for a retry");
+        assert_eq!(OutgoingHeaders::from(base.clone()).table(), base);
     }
 }

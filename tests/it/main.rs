@@ -20,6 +20,7 @@ mod local;
 mod msk_iam;
 mod oauth;
 mod produce;
+mod produce_emit;
 mod produce_eos;
 mod props;
 mod protocol;

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::link::{Link, LinkState, reconnector};
 use super::{AmqpError, CONFIRM_TIMEOUT, confirm_channel};
-use crate::platform::headers;
+use crate::platform::headers::{self, OutgoingHeaders};
 use crate::retry::{Attempt, Policy};
 use crate::settings::AmqpSettings;
 
@@ -24,8 +24,8 @@ pub struct Outgoing {
     pub routing_key: String,
     /// Content bytes.
     pub payload: Vec<u8>,
-    /// Header table.
-    pub headers: FieldTable,
+    /// Header table (built at each publish attempt).
+    pub headers: OutgoingHeaders,
     /// Per-message TTL in ms (rebound).
     pub expiration: Option<String>,
     /// Base properties to keep (rebound republishes the original properties); `None` = the standard ones.
@@ -34,11 +34,15 @@ pub struct Outgoing {
 
 impl Outgoing {
     /// A message with the standard properties.
-    pub fn new(routing_key: impl Into<String>, payload: Vec<u8>, headers: FieldTable) -> Self {
+    pub fn new(
+        routing_key: impl Into<String>,
+        payload: Vec<u8>,
+        headers: impl Into<OutgoingHeaders>,
+    ) -> Self {
         Self {
             routing_key: routing_key.into(),
             payload,
-            headers,
+            headers: headers.into(),
             expiration: None,
             base_properties: None,
         }
@@ -224,7 +228,7 @@ impl Publisher {
     /// Sends without waiting for the confirm; call [`Confirming::wait`]. With a healthy channel this returns
     /// as soon as lapin has written the publish, so sends of one caller reach the channel in call order.
     pub async fn send(&self, out: Outgoing) -> Confirming {
-        let props = self.properties(&out, out.headers.clone());
+        let props = self.properties(&out, out.headers.table());
         let first = self.send_once(&out.routing_key, &out.payload, props).await;
         Confirming {
             inner: Some((self.clone(), out, first)),
@@ -234,7 +238,7 @@ impl Publisher {
     /// The retry loop after the first attempt failed.
     async fn retry(&self, out: &Outgoing, first: Failure) -> Result<(), AmqpError> {
         let attempt = |iteration: u32| async move {
-            let mut table = out.headers.clone();
+            let mut table = out.headers.table();
             headers::set(&mut table, "retry", headers::int(i64::from(iteration)));
             let props = self.properties(out, table);
             let outcome = match self.send_once(&out.routing_key, &out.payload, props).await {

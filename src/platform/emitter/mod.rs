@@ -21,7 +21,9 @@ pub use self::shared::{EmitterShared, Encoding, Rules, SideChannels, Transport};
 pub use self::throttle::{RateLimiter, Throttles};
 use super::amqp::{AmqpError, Outgoing};
 use super::headers::{self, ExecutionHeaders};
-use crate::contract::{Confirm, Emit, EmitError, EmitFuture, FunctionError, error_chain};
+use crate::contract::{
+    Confirm, Emit, EmitError, EmitFuture, FunctionError, RawMessage, error_chain,
+};
 
 impl From<AmqpError> for EmitError {
     fn from(e: AmqpError) -> Self {
@@ -101,6 +103,7 @@ impl PlatformEmitter {
         &self.headers
     }
 
+    /// A data message as a `Value`: its `x-eio-routing-key` header, passthrough and lightweight bodies applied.
     async fn send_data(&self, mut message: Value) -> Result<Confirm, EmitError> {
         let s = &self.shared;
         let routing_key =
@@ -117,10 +120,38 @@ impl PlatformEmitter {
             body::offload_bodies(&mut message, s).await?;
         }
         let id = message.get("id").and_then(Value::as_str).map(str::to_owned);
-        let version = s.encoding.protocol_version;
-        let payload = s.encoding.seal(&message, version)?;
+        let payload = s
+            .encoding
+            .seal(&to_json(&message)?, s.encoding.protocol_version)?;
+        self.publish_data(routing_key, payload, id.as_deref()).await
+    }
+
+    /// A data message that is already JSON: sealed as it is (it has no headers, so no routing key of its own),
+    /// unless passthrough or lightweight bodies edit it, which take the `Value` path (the same bytes).
+    async fn send_data_raw(&self, message: RawMessage) -> Result<Confirm, EmitError> {
+        let s = &self.shared;
+        if s.side.passthrough() || s.side.emit_lightweight {
+            let value = message.to_value().map_err(|e| EmitError::serialize(&e))?;
+            return self.send_data(value).await;
+        }
+        let payload = s
+            .encoding
+            .seal(message.json(), s.encoding.protocol_version)?;
+        let routing_key = s.transport.data_key.clone();
+        self.publish_data(routing_key, payload, Some(message.id()))
+            .await
+    }
+
+    /// Publishes a sealed data message (after the data throttle) with the data headers of `id`.
+    async fn publish_data(
+        &self,
+        routing_key: String,
+        payload: Vec<u8>,
+        id: Option<&str>,
+    ) -> Result<Confirm, EmitError> {
+        let s = &self.shared;
         s.throttles.data.acquire().await;
-        let headers = self.headers.data(id.as_deref(), version);
+        let headers = self.headers.data(id, s.encoding.protocol_version);
         let confirming = s
             .transport
             .publisher
@@ -157,9 +188,7 @@ impl PlatformEmitter {
         if let Some(reply_to) = &self.headers.reply_to
             && !s.rules.no_error_replies
         {
-            let mut table = self.headers.error();
-            headers::set(
-                &mut table,
+            let table = self.headers.error().with(
                 "x-eio-error-response",
                 lapin::types::AMQPValue::Boolean(true),
             );
@@ -212,7 +241,7 @@ impl PlatformEmitter {
         let out = Outgoing {
             routing_key: s.transport.rebound_key.clone(),
             payload: self.incoming.content.clone(),
-            headers: table,
+            headers: table.into(),
             expiration: Some(expiration.to_string()),
             base_properties: Some(self.incoming.properties.clone()),
         };
@@ -264,7 +293,7 @@ impl PlatformEmitter {
     async fn send_http_reply(&self, reply: &Value) -> Result<(), EmitError> {
         let s = &self.shared;
         let reply_to = self.headers.reply_to.clone().ok_or(EmitError::NoReplyTo)?;
-        let payload = s.encoding.seal(reply, 1)?;
+        let payload = s.encoding.seal(&to_json(reply)?, 1)?;
         let out = Outgoing::new(reply_to, payload, self.headers.http_reply());
         s.transport.publisher.send(out).await.wait().await?;
         Ok(())
@@ -281,6 +310,10 @@ impl PlatformEmitter {
 impl Emit for PlatformEmitter {
     fn data_send(&self, message: Value) -> EmitFuture<'_, Confirm> {
         Box::pin(self.send_data(message))
+    }
+
+    fn data_send_raw(&self, message: RawMessage) -> EmitFuture<'_, Confirm> {
+        Box::pin(self.send_data_raw(message))
     }
 
     fn error<'a>(&'a self, error: &'a FunctionError) -> EmitFuture<'a, ()> {

@@ -53,9 +53,9 @@ pub struct Encoding {
 }
 
 impl Encoding {
-    /// Encrypts `message` for `version`; refuses it above the size limit.
-    pub(super) fn seal(&self, message: &Value, version: u8) -> Result<Vec<u8>, EmitError> {
-        let payload = self.crypto.encode(&to_json(message)?, version);
+    /// Encrypts the JSON bytes `plain` for `version`; refuses them above the size limit.
+    pub(super) fn seal(&self, plain: &[u8], version: u8) -> Result<Vec<u8>, EmitError> {
+        let payload = self.crypto.encode(plain, version);
         if payload.len() > self.size_limit {
             return Err(EmitError::TooLarge {
                 size: payload.len(),
@@ -68,8 +68,7 @@ impl Encoding {
 
 /// JSON bytes of a value; a failure is ours and is reported, never published as an empty payload.
 pub(super) fn to_json(value: &Value) -> Result<Vec<u8>, EmitError> {
-    serde_json::to_vec(value)
-        .map_err(|e| EmitError::Platform(format!("cannot serialize the message: {e}")))
+    serde_json::to_vec(value).map_err(|e| EmitError::serialize(&e))
 }
 
 /// The platform's side channels: the API (updateKeys), the object store (lightweight messages), the
@@ -169,4 +168,74 @@ pub struct EmitterShared {
     pub side: SideChannels,
     /// The step's emit rules.
     pub rules: Rules,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract::{RawMessage, new_message};
+
+    /// A typed body, as a function emits it without building a `Value`.
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Report<'a> {
+        topic_name: &'a str,
+        base_offset: &'a str,
+        records: Vec<(usize, Option<i64>, Option<&'a Value>)>,
+    }
+
+    fn encoding(protocol_version: u8, size_limit: usize) -> Encoding {
+        Encoding {
+            crypto: Crypto::new("testCryptoPassword", "iv=any16_symbols").unwrap(),
+            protocol_version,
+            size_limit,
+        }
+    }
+
+    /// The data message of a typed body sealed as it is (the fast path) and sealed through its `Value` (the
+    /// path of passthrough and lightweight bodies, and of every `Value` message): the same plaintext, the same
+    /// payload, the same size refusal.
+    #[test]
+    fn raw_and_value_messages_seal_to_the_same_bytes() {
+        let key = serde_json::json!({"base64": "AAEC/w==", "é": "\"\\\n😀"});
+        let bodies = [
+            serde_json::to_value(Report {
+                topic_name: "orders",
+                base_offset: "17",
+                records: vec![(0, Some(17), Some(&key)), (1, None, None)],
+            })
+            .unwrap(),
+            serde_json::json!({"value": "{\"orderId\":1001}", "key": null, "headers": [], "n": 1.5}),
+            serde_json::json!({}),
+        ];
+        for body in bodies {
+            let raw = RawMessage::new(&body).unwrap();
+            let value = raw.to_value().unwrap();
+            assert_eq!(value["body"], body);
+            assert_eq!(to_json(&value).unwrap(), raw.json());
+            let fresh = new_message(body.clone());
+            assert_eq!(
+                fresh.as_object().map(|m| m.keys().collect::<Vec<_>>()),
+                value.as_object().map(|m| m.keys().collect::<Vec<_>>())
+            );
+            for version in [1, 2] {
+                let enc = encoding(version, usize::MAX);
+                let sealed = enc.seal(raw.json(), version).unwrap();
+                assert_eq!(
+                    sealed,
+                    enc.seal(&to_json(&value).unwrap(), version).unwrap()
+                );
+                assert_eq!(enc.crypto.decode(&sealed, version).unwrap(), raw.json());
+                let small = encoding(version, sealed.len() - 1);
+                let refused = |r: Result<Vec<u8>, EmitError>| match r {
+                    Err(EmitError::TooLarge { size, limit }) => (size, limit),
+                    other => panic!("not refused: {other:?}"),
+                };
+                assert_eq!(
+                    refused(small.seal(raw.json(), version)),
+                    refused(small.seal(&to_json(&value).unwrap(), version))
+                );
+            }
+        }
+    }
 }
