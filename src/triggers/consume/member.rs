@@ -15,7 +15,6 @@ use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
-use serde_json::{Value, json};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -26,9 +25,9 @@ use super::dead_letter::DeadLetter;
 use super::observe::Observer;
 use super::outcome::{Outcome, settle};
 use super::pending::{Pending, Position};
-use super::record::{Batched, RawRecord, record_json};
+use super::record::{BatchBody, Batched, RawRecord, record_body};
 use super::{CLOSE_TIMEOUT, DRAIN_TIMEOUT};
-use crate::contract::{Action, Emitter, Execution, Fatal, FunctionError, new_message};
+use crate::contract::{Action, Emitter, Execution, Fatal, FunctionError};
 use crate::kafka::client::ClientState;
 use crate::kafka::config::KafkaConnection;
 
@@ -92,6 +91,7 @@ impl MemberRun {
         let mut pending = Pending::default();
         let mut emits: FuturesUnordered<ConfirmWait> = FuturesUnordered::new();
         let mut batch: Vec<Batched> = Vec::new();
+        let mut topic: Option<Arc<str>> = None;
         let mut flow = Flow::default();
         let mut linger = Box::pin(tokio::time::sleep(NO_LINGER));
         let auth_state = Arc::clone(&self.state);
@@ -140,7 +140,8 @@ impl MemberRun {
                             linger.as_mut().reset(Instant::now() + BATCH_LINGER);
                         }
                         let raw = self.dead_letter.as_ref().map(|_| RawRecord::of(&m));
-                        batch.push((pos, record_json(&m, self.config.parse_json), raw));
+                        let topic = shared_topic(&mut topic, m.topic());
+                        batch.push((pos, record_body(&m, topic, self.config.parse_json), raw));
                         if batch.len() >= self.config.batch_size {
                             let wait = self.emit(std::mem::take(&mut batch)).await;
                             emits.push(wait);
@@ -175,13 +176,14 @@ impl MemberRun {
     async fn emit(&self, mut batch: Vec<Batched>) -> ConfirmWait {
         let positions: Vec<Position> = batch.iter().map(|(p, _, _)| p.clone()).collect();
         let kept: Vec<RawRecord> = batch.iter_mut().filter_map(|(_, _, r)| r.take()).collect();
-        let body = if self.config.batch_size == 1 && batch.len() == 1 {
-            batch.into_iter().next().map_or(Value::Null, |(_, b, _)| b)
+        let sent = if self.config.batch_size == 1 && batch.len() == 1 {
+            self.emitter.data_send_body(&batch[0].1).await
         } else {
-            let records: Vec<Value> = batch.into_iter().map(|(_, b, _)| b).collect();
-            json!({ "count": records.len(), "records": records })
+            let records: Vec<_> = batch.into_iter().map(|(_, b, _)| b).collect();
+            self.emitter
+                .data_send_body(&BatchBody { records: &records })
+                .await
         };
-        let sent = self.emitter.data_send(new_message(body)).await;
         let dead_letter = self.dead_letter.clone();
         Box::pin(async move {
             let result = match sent {
@@ -363,4 +365,12 @@ impl MemberRun {
             ),
         }
     }
+}
+
+/// The member's shared name of `name` (records of one topic share one allocation; a new topic replaces it).
+fn shared_topic<'a>(cache: &'a mut Option<Arc<str>>, name: &str) -> &'a Arc<str> {
+    if cache.as_deref() != Some(name) {
+        *cache = Some(Arc::from(name));
+    }
+    cache.get_or_insert_with(|| Arc::from(name))
 }
