@@ -650,6 +650,7 @@ impl Harness {
         let token = CancellationToken::new();
         let exec = Execution {
             msg,
+            text: None,
             cfg: self.cfg.clone(),
             snapshot: json!({}),
             variables: json!({}),
