@@ -22,6 +22,7 @@ mod oauth;
 mod produce;
 mod produce_eos;
 mod props;
+mod props_input;
 mod protocol;
 mod publisher;
 mod real_kafka;
