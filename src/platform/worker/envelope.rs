@@ -13,9 +13,10 @@ use serde_json::{Map, Value};
 /// The message's fields other than `body` when `plaintext` is a JSON object that a [`Value`] parse accepts;
 /// `None` otherwise (the caller parses it as a [`Value`] then, for the verdict and log line it always gave).
 pub fn without_body(plaintext: &[u8]) -> Option<Map<String, Value>> {
-    serde_json::from_slice::<WithoutBody>(plaintext)
-        .ok()
-        .map(|w| w.0)
+    // UTF-8 checked once for the whole text, not string by string (the verdict is the same: JSON text that is not
+    // UTF-8 is refused either way).
+    let text = std::str::from_utf8(plaintext).ok()?;
+    serde_json::from_str::<WithoutBody>(text).ok().map(|w| w.0)
 }
 
 /// A JSON object's fields but `body` (which is checked, not kept).

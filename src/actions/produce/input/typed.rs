@@ -22,7 +22,9 @@ use super::fields::{Digits, Headers};
 
 /// The records of the message text's `body`, or `None` where the typed reading gives up.
 pub(super) fn records(text: &[u8]) -> Option<Vec<Record>> {
-    let body = serde_json::from_slice::<Message<'_>>(text).ok()?.0;
+    // UTF-8 checked once for the whole text, not string by string.
+    let text = std::str::from_utf8(text).ok()?;
+    let body = serde_json::from_str::<Message<'_>>(text).ok()?.0;
     body.into_iter()
         .enumerate()
         .map(|(index, entry)| entry.into_record(index))
