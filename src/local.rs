@@ -306,14 +306,14 @@ pub async fn exec(
     let emitter = Emitter::new(Arc::clone(&local) as Arc<dyn Emit>);
     let exec = Execution {
         msg,
+        text: None,
         cfg,
         snapshot: json!({}),
         variables: json!({}),
         emitter: emitter.clone(),
         shutdown: shutdown.clone(),
         fatal: Fatal::new(shutdown.clone()),
-        // A local run has no flow, step or incoming message identifiers.
-        ids: ExecutionIds::default(),
+        ids: ExecutionIds::default(), // a local run has no flow, step or incoming message identifiers
     };
     if let Err(error) = handler.process(exec).await {
         let shown = match error.action {

@@ -9,6 +9,9 @@
 //! - `selector & 0x10`: 0 = an ordinary flow message, 1 = an `ELASTICIO_INPUT_FORMAT=error` wrapper
 //!   (`{"error": "<v1>", "errorInput": "<v1>"}`).
 //!
+//! The worker's decode that leaves the body in the plaintext (`decode_delivery` with `body_in_text`, for Produce)
+//! must give the same verdict as `decode`, and the same message without its `body`.
+//!
 //! Every input also goes the other way: the content as plaintext, encoded and decoded, must come back unchanged.
 //! The seed corpus is encrypted with the reference runtime's test key (the known-answer vector in crypto.rs).
 #![no_main]
@@ -44,10 +47,25 @@ fuzz_target!(|data: &[u8]| {
             checked.is_some(),
             "the worker's decode disagrees (v{clamped})"
         );
-        if let Some((msg, plain, v)) = real {
+        let lean = worker::decode_delivery(&crypto, InputFormat::Default, content, &headers, true);
+        assert_eq!(
+            real.is_some(),
+            lean.is_some(),
+            "leaving the body in the text changes the verdict"
+        );
+        if let (Some((mut msg, plain, v)), Some(lean)) = (real, lean) {
             assert_eq!(v, clamped);
             assert!(msg.is_object());
-            assert_eq!(crypto.decode(content, v).ok(), Some(plain));
+            assert_eq!(crypto.decode(content, v).ok().as_ref(), Some(&plain));
+            assert_eq!((&lean.plaintext, lean.version), (&plain, v));
+            if let Some(m) = msg.as_object_mut() {
+                m.shift_remove("body");
+            }
+            assert_eq!(
+                format!("{:?}", lean.msg),
+                format!("{msg:?}"),
+                "the message without body"
+            );
         }
     } else {
         let checked = decode_error_input(&crypto, content);

@@ -1,14 +1,17 @@
-//! Produce input conversion (src/actions/produce/input.rs `parse_input`):
-//! schema validation of the message body, then records. Bytes that are JSON are used as the body as they are (the
-//! seed corpus is plain JSON files); other bytes drive a builder of bodies close to the schema, so that the fuzzer
-//! reaches the conversion past the validator. It must never panic, and:
+//! Produce input conversion (src/actions/produce/input.rs): `parse_input` (schema validation of the message body,
+//! then records) and `parse_message_text` (the typed reading of the message text the worker uses, falling back to
+//! `parse_input`). Bytes that are JSON are used as the body as they are (the seed corpus is plain JSON files), and
+//! also written into a message text as they are (`{"body":<bytes>}`, so the typed reading sees the fuzzer's own
+//! whitespace, escapes and number forms); other bytes drive a builder of bodies close to the schema, so that the
+//! fuzzer reaches the conversion past the validator. It must never panic, and:
 //! - `Ok(n)`: `messages` is an array of exactly `n` entries (one record per entry, never more);
 //! - `Err(problems)`: at least one problem, none of them empty;
-//! - the result is the same when asked twice (the validator is compiled once and shared).
+//! - the result is the same when asked twice (the validator is compiled once and shared);
+//! - the message text gives the very same records, or the very same problems, as the body.
 #![no_main]
 
 use arbitrary::{Result, Unstructured};
-use kafka_component::actions::produce::input::parse_input;
+use kafka_component::actions::produce::input::{parse_input, parse_message_text};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Value, json};
 
@@ -20,6 +23,13 @@ fn produce_input(body: &Value) -> std::result::Result<usize, Vec<String>> {
 fuzz_target!(|data: &[u8]| {
     if let Ok(body) = serde_json::from_slice::<Value>(data) {
         check(&body);
+        let mut text = br#"{"body":"#.to_vec();
+        text.extend_from_slice(data);
+        text.push(b'}');
+        // One level deeper than `data`: past the parser's nesting limit it is not JSON any more.
+        if let Ok(msg) = serde_json::from_slice::<Value>(&text) {
+            same_as_body(&text, &msg["body"]);
+        }
         return;
     }
     let mut u = Unstructured::new(data);
@@ -27,6 +37,16 @@ fuzz_target!(|data: &[u8]| {
         check(&body);
     }
 });
+
+/// The typed reading of the message `text` gives what `parse_input` gives for its `body`.
+fn same_as_body(text: &[u8], body: &Value) {
+    let typed = format!("{:?}", parse_message_text(text));
+    assert_eq!(
+        typed,
+        format!("{:?}", parse_input(body)),
+        "the two readings differ"
+    );
+}
 
 fn check(body: &Value) {
     let result = produce_input(body);
@@ -48,6 +68,9 @@ fn check(body: &Value) {
         }
     }
     assert_eq!(produce_input(body), result, "same input, same result");
+    if let Ok(text) = serde_json::to_vec(&json!({ "body": body, "headers": {} })) {
+        same_as_body(&text, body);
+    }
 }
 
 /// `{"messages": [...]}`, sometimes with something else around it.

@@ -13,8 +13,14 @@ use super::error::FunctionError;
 /// One call of a function for one incoming message.
 #[derive(Debug)]
 pub struct Execution {
-    /// The decoded incoming message (`{id?, body, headers, ...}`).
+    /// The decoded incoming message (`{id?, body, headers, ...}`). Without `body` when [`Execution::text`] is
+    /// given.
     pub msg: Value,
+    /// The incoming message as JSON text (the decrypted content), given only to a function whose
+    /// [`Function::reads_body_from_text`] is true, and then `msg` has no `body`: the function reads the top-level
+    /// `body` of this text itself. The runtime has checked that the text is a JSON object a
+    /// [`serde_json::Value`] parse accepts (so its `body` is too). `None`: `msg` has the `body`, as usual.
+    pub text: Option<Vec<u8>>,
     /// Step configuration: credentials and fields.
     pub cfg: Value,
     /// The in-memory snapshot.
@@ -92,6 +98,14 @@ pub trait Function: Send + Sync + fmt::Debug {
     /// message, where the flow designer sees them.
     fn init<'a>(&'a self, _cfg: &'a Value) -> BoxFuture<'a, Result<(), FunctionError>> {
         Box::pin(std::future::ready(Ok(())))
+    }
+
+    /// Whether this function reads the message `body` from [`Execution::text`] when it is given (parsing it
+    /// into its own types is cheaper than a [`Value`] tree). The runtime may then leave `body` out of
+    /// [`Execution::msg`]; it still hands over `body` in `msg` when it needs the tree itself (passthrough, a
+    /// lightweight body fetched from the object store, the error input format).
+    fn reads_body_from_text(&self) -> bool {
+        false
     }
 
     /// Processes one message. An error is settled by its [`super::Action`].

@@ -32,6 +32,7 @@ async fn produce(
     let messages: Vec<Value> = values.iter().map(|v| json!({ "value": v })).collect();
     let exec = Execution {
         msg: json!({ "body": { "messages": messages }, "headers": {} }),
+        text: None,
         cfg: cfg.clone(),
         snapshot: json!({}),
         variables: json!({}),

@@ -23,6 +23,7 @@ mod produce;
 mod produce_emit;
 mod produce_eos;
 mod props;
+mod props_input;
 mod protocol;
 mod publisher;
 mod real_kafka;

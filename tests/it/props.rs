@@ -35,7 +35,7 @@ use crate::harness::{IV, PASSWORD, Topic, kafka, read_records};
 /// The seed every property runs from unless `PROPTEST_RNG_SEED` names another.
 const SEED: u64 = 0x6b61_666b_6131_3301;
 
-fn config(cases: u32) -> ProptestConfig {
+pub(crate) fn config(cases: u32) -> ProptestConfig {
     // `ProptestConfig::default()` reads the PROPTEST_* variables; without PROPTEST_RNG_SEED it would be random.
     let base = ProptestConfig::default();
     let seed = match base.rng_seed {
@@ -650,6 +650,7 @@ impl Harness {
         let token = CancellationToken::new();
         let exec = Execution {
             msg,
+            text: None,
             cfg: self.cfg.clone(),
             snapshot: json!({}),
             variables: json!({}),

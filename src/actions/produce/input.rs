@@ -1,4 +1,14 @@
 //! Produce input (`{"messages":[{key?, value, headers?, partition?, timestamp?}]}`) → records to send.
+//!
+//! Two readings with one result: [`parse_input`] validates a `Value` against the schema and converts it;
+//! [`parse_message_text`] reads the message's JSON text straight into records (`typed`) and leaves to
+//! `parse_input` whatever that reading does not accept, so that problems are reported the one way.
+
+mod compact;
+#[cfg(test)]
+mod differential;
+mod fields;
+mod typed;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -7,7 +17,7 @@ use serde_json::Value;
 use crate::schema;
 
 /// One input record, ready to send.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub struct Record {
     /// Position in `messages`.
     pub index: usize,
@@ -111,6 +121,29 @@ pub fn parse_input(body: &Value) -> Result<Vec<Record>, Vec<String>> {
     } else {
         Err(problems)
     }
+}
+
+/// The records of the `body` of a message given as its JSON text (the platform's plaintext, `{"body": …, …}`):
+/// the same result as [`parse_input`] on that body, records or problems. Typed straight from the text when the
+/// input is valid; anything else goes through [`parse_input`].
+///
+/// # Errors
+/// Every problem, each with its JSON path (as [`parse_input`]).
+pub fn parse_message_text(text: &[u8]) -> Result<Vec<Record>, Vec<String>> {
+    if let Some(records) = typed_records(text) {
+        return Ok(records);
+    }
+    match serde_json::from_slice::<Value>(text) {
+        Ok(msg) => parse_input(msg.get("body").unwrap_or(&Value::Null)),
+        // The runtime only gives text that is JSON; said as a problem of the whole input all the same.
+        Err(e) => Err(vec![format!("/: the message is not JSON ({e})")]),
+    }
+}
+
+/// The typed reading of [`parse_message_text`] alone: the records when it accepts the input (exactly those
+/// [`parse_input`] gives), `None` when it leaves the input to [`parse_input`]. Public for the differential tests.
+pub fn typed_records(text: &[u8]) -> Option<Vec<Record>> {
+    typed::records(text)
 }
 
 /// One message (already schema-valid) → a record; problems are added with their paths.

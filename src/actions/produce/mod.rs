@@ -30,7 +30,7 @@ use rdkafka::error::RDKafkaErrorCode;
 use serde_json::Value;
 
 use self::config::ProduceConfig;
-use self::input::{Record, parse_input};
+use self::input::{Record, parse_input, parse_message_text};
 use self::producer::{NoProducer, Producers, SharedProducer};
 use self::send::{Failure, Written, send_all};
 use crate::contract::{Execution, Fault, Function, FunctionError};
@@ -64,6 +64,10 @@ impl std::fmt::Debug for ProduceAction {
 }
 
 impl Function for ProduceAction {
+    fn reads_body_from_text(&self) -> bool {
+        true
+    }
+
     fn process(&self, exec: Execution) -> BoxFuture<'_, Result<(), FunctionError>> {
         Box::pin(async move {
             let outcome = self.produce(exec).await;
@@ -226,9 +230,14 @@ impl ProduceAction {
     }
 }
 
-/// The input message's records.
+/// The input message's records: typed from the message text when the runtime left the body in it, otherwise
+/// from `msg.body` (the same records, and the same problems, either way).
 fn records_of(exec: &Execution) -> Result<Vec<Record>, FunctionError> {
-    parse_input(exec.msg.get("body").unwrap_or(&Value::Null)).map_err(|p| {
+    let parsed = match &exec.text {
+        Some(text) => parse_message_text(text),
+        None => parse_input(exec.msg.get("body").unwrap_or(&Value::Null)),
+    };
+    parsed.map_err(|p| {
         FunctionError::data(
             "ValidationError",
             format!(

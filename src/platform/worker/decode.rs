@@ -6,7 +6,21 @@ use serde_json::{Value, json};
 
 use super::super::crypto::Crypto;
 use super::super::headers;
+use super::envelope;
 use crate::settings::InputFormat;
+
+/// A delivery decoded for the function.
+#[derive(Debug)]
+pub struct Decoded {
+    /// The message handed to the function; without `body` when `body_in_text`.
+    pub msg: Value,
+    /// The decrypted content (the error input format: the content as received).
+    pub plaintext: Vec<u8>,
+    /// The incoming protocol version (1 or 2).
+    pub version: u8,
+    /// `body` was left in `plaintext`, not parsed into `msg` (asked for, and possible).
+    pub body_in_text: bool,
+}
 
 /// Decodes a delivery's `content` (with its AMQP headers `incoming`) into the message handed to the function,
 /// its plaintext and its protocol version, or `None` when it must be rejected (logged at warn).
@@ -16,11 +30,31 @@ pub fn decode(
     content: &[u8],
     incoming: &FieldTable,
 ) -> Option<(Value, Vec<u8>, u8)> {
+    decode_delivery(crypto, input_format, content, incoming, false)
+        .map(|d| (d.msg, d.plaintext, d.version))
+}
+
+/// [`decode`], leaving the message's `body` in the plaintext when `body_in_text` asks for it: the message is then
+/// parsed without building the body's tree, with the same verdict (a message a `Value` parse refuses is
+/// rejected with the same log line). The error input format always builds the whole message.
+pub fn decode_delivery(
+    crypto: &Crypto,
+    input_format: InputFormat,
+    content: &[u8],
+    incoming: &FieldTable,
+    body_in_text: bool,
+) -> Option<Decoded> {
     let version = headers::get_num(incoming, "protocolVersion")
         .map_or(1, |v| u8::try_from(v.clamp(1, 2)).unwrap_or(1));
+    let decoded = |msg, plaintext, body_in_text| Decoded {
+        msg,
+        plaintext,
+        version,
+        body_in_text,
+    };
     if input_format == InputFormat::Error {
         return decode_error_input(crypto, content, incoming)
-            .map(|m| (m, content.to_vec(), version));
+            .map(|m| decoded(m, content.to_vec(), false));
     }
     let plaintext = match crypto.decode(content, version) {
         Ok(p) => p,
@@ -29,8 +63,11 @@ pub fn decode(
             return None;
         }
     };
+    if body_in_text && let Some(fields) = envelope::without_body(&plaintext) {
+        return Some(decoded(Value::Object(fields), plaintext, true));
+    }
     match serde_json::from_slice::<Value>(&plaintext) {
-        Ok(msg @ Value::Object(_)) => Some((msg, plaintext, version)),
+        Ok(msg @ Value::Object(_)) => Some(decoded(msg, plaintext, false)),
         Ok(_) => {
             tracing::warn!("Rejecting a message whose content is not a JSON object.");
             None

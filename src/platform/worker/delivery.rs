@@ -3,13 +3,14 @@
 use std::sync::Arc;
 
 use lapin::message::Delivery;
+use lapin::types::FieldTable;
 use serde_json::{Value, json};
 use tracing::Instrument;
 
 use super::super::emitter::{EmitterShared, IncomingRaw, PlatformEmitter};
 use super::super::headers::{self, ExecutionHeaders};
 use super::WorkerCtx;
-use super::decode::decode;
+use super::decode::{Decoded, decode_delivery};
 use super::inflight::settle;
 use crate::contract::{Action, Emit, Emitter, Execution, ExecutionIds, FunctionError};
 
@@ -19,9 +20,13 @@ pub(super) async fn handle_delivery(ctx: &WorkerCtx, delivery: Delivery) {
     let started = std::time::Instant::now();
     let inflight_id = ctx.inflight.start(&delivery);
     let incoming = delivery.properties.headers().clone().unwrap_or_default();
-    let crypto = &ctx.shared.encoding.crypto;
-    let decoded = decode(crypto, ctx.settings.input_format, &delivery.data, &incoming);
-    let Some((mut msg, plaintext, version)) = decoded else {
+    let Some(Decoded {
+        mut msg,
+        plaintext,
+        version,
+        body_in_text,
+    }) = decode_for(ctx, &delivery.data, &incoming)
+    else {
         if let Err(e) = settle(&ctx.inflight, inflight_id.as_deref(), &delivery.acker, true).await {
             tracing::error!(error = %e, "Reject failed.");
         }
@@ -40,6 +45,7 @@ pub(super) async fn handle_delivery(ctx: &WorkerCtx, delivery: Delivery) {
     let ids = execution_ids(ctx, &exec_headers);
     async {
         tracing::debug!(size = delivery.data.len(), "Message received.");
+        let text = body_in_text.then(|| plaintext.clone());
         let raw = IncomingRaw {
             content: delivery.data.clone(),
             plaintext,
@@ -51,7 +57,7 @@ pub(super) async fn handle_delivery(ctx: &WorkerCtx, delivery: Delivery) {
             if ctx.shared.side.passthrough() { msg.clone() } else { Value::Null },
             ctx.cfg.get("_account").and_then(Value::as_str).map(str::to_owned),
         );
-        let outcome = execute(ctx, &emitter, msg, ids).await;
+        let outcome = execute(ctx, &emitter, msg, text, ids).await;
         let reject = apply_outcome(ctx, &emitter, outcome).await;
         let result = settle(&ctx.inflight, inflight_id.as_deref(), &delivery.acker, reject).await;
         ctx.summary.record(started.elapsed(), reject);
@@ -66,6 +72,20 @@ pub(super) async fn handle_delivery(ctx: &WorkerCtx, delivery: Delivery) {
     }
     .instrument(span)
     .await;
+}
+
+/// The delivery decoded for this worker's function: with the body left in the text when the function reads it
+/// from there, unless passthrough is on (it copies the incoming message, body included, into every data message).
+fn decode_for(ctx: &WorkerCtx, content: &[u8], incoming: &FieldTable) -> Option<Decoded> {
+    let body_in_text = ctx.function.reads_body_from_text() && !ctx.shared.side.passthrough();
+    let crypto = &ctx.shared.encoding.crypto;
+    decode_delivery(
+        crypto,
+        ctx.settings.input_format,
+        content,
+        incoming,
+        body_in_text,
+    )
 }
 
 /// This execution's identifiers: the step's from the settings, the incoming message's and thread's from its
@@ -96,21 +116,29 @@ fn add_reply_to(msg: &mut Value, reply_to: Option<&str>) {
     }
 }
 
-/// Fetches a lightweight body when the function wants it, then runs the function.
+/// Fetches a lightweight body when the function wants it, then runs the function. `text`: the message's JSON
+/// text when its `body` is not in `msg` ([`Execution::text`]).
 async fn execute(
     ctx: &WorkerCtx,
     emitter: &PlatformEmitter,
     mut msg: Value,
+    mut text: Option<Vec<u8>>,
     ids: ExecutionIds,
 ) -> Result<(), FunctionError> {
-    if ctx.auto_resolve
-        && let Err(text) = resolve_lightweight(&ctx.shared, &mut msg).await
-    {
-        tracing::warn!(error = %text, "Lightweight body could not be fetched.");
-        return Err(FunctionError::internal("Error", text));
+    if ctx.auto_resolve {
+        match resolve_lightweight(&ctx.shared, &mut msg).await {
+            Err(error) => {
+                tracing::warn!(error = %error, "Lightweight body could not be fetched.");
+                return Err(FunctionError::internal("Error", error));
+            }
+            // The body is the object store's now, in `msg`; the message text does not have it.
+            Ok(true) => text = None,
+            Ok(false) => {}
+        }
     }
     let exec = Execution {
         msg,
+        text,
         cfg: ctx.cfg.clone(),
         snapshot: ctx.shared.side.snapshot(),
         variables: ctx.variables.clone(),
@@ -159,14 +187,15 @@ async fn apply_outcome(
     true
 }
 
-/// Replaces `body` by the object-store body when the message is lightweight (PROTOCOL.md 3.8).
-async fn resolve_lightweight(shared: &EmitterShared, msg: &mut Value) -> Result<(), String> {
+/// Replaces `body` by the object-store body when the message is lightweight (PROTOCOL.md 3.8); returns whether
+/// it did.
+async fn resolve_lightweight(shared: &EmitterShared, msg: &mut Value) -> Result<bool, String> {
     let Some(id) = msg
         .pointer("/headers/x-ipaas-object-storage-id")
         .and_then(Value::as_str)
         .map(str::to_owned)
     else {
-        return Ok(());
+        return Ok(false);
     };
     let storage = shared
         .side
@@ -182,5 +211,5 @@ async fn resolve_lightweight(shared: &EmitterShared, msg: &mut Value) -> Result<
     let body: Value =
         serde_json::from_slice(&plain).map_err(|e| format!("object {id} is not JSON: {e}"))?;
     msg["body"] = body;
-    Ok(())
+    Ok(true)
 }

@@ -7,6 +7,7 @@
 
 mod decode;
 mod delivery;
+mod envelope;
 mod inflight;
 mod reconnect;
 mod startup;
@@ -21,7 +22,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use self::decode::{decode, decode_error_input};
+pub use self::decode::{Decoded, decode, decode_delivery, decode_error_input};
 use self::delivery::handle_delivery;
 use self::inflight::{InFlight, SETTLE_TIMEOUT};
 use self::reconnect::reconnect;
