@@ -141,3 +141,14 @@ mod tests {
         assert_ne!(new_message(json!({}))["id"], new_message(json!({}))["id"]);
     }
 }
+
+/// A number written as a JSON string of its decimal digits (`"17"`), without an intermediate `String`: the
+/// original component's output metadata gives partitions and offsets as strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decimal(pub i64);
+
+impl Serialize for Decimal {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.0)
+    }
+}

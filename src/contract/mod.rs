@@ -10,4 +10,4 @@ mod message;
 pub use emit::{Confirm, Emit, EmitError, EmitFuture, Emitter, Progress};
 pub use error::{Action, Fault, FunctionError, error_chain};
 pub use execution::{Execution, ExecutionIds, Fatal, Function, Resolve};
-pub use message::{RawMessage, new_message};
+pub use message::{Decimal, RawMessage, new_message};

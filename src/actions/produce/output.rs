@@ -11,7 +11,7 @@ use serde::{Serialize, Serializer};
 use super::input::Record;
 use super::producer::SharedProducer;
 use super::send::Written;
-use crate::contract::{Confirm, EmitError, Emitter};
+use crate::contract::{Confirm, Decimal, EmitError, Emitter};
 
 /// The records written to one partition, in offset order (unknown offsets last), with the partition's low
 /// watermark.
@@ -100,15 +100,6 @@ impl<'a> PartitionOutput<'a> {
                 with_keys,
             },
         }
-    }
-}
-
-/// A number written as a JSON string of its decimal digits (`"17"`), without an intermediate `String`.
-struct Decimal(i64);
-
-impl Serialize for Decimal {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(&self.0)
     }
 }
 

@@ -1,15 +1,17 @@
 //! A Kafka record → the body of a data message (`value, key, partition, offset, topic, timestamp, headers`), and
 //! the record's own bytes ([`RawRecord`]) while its message is in flight, for the dead-letter topic.
 
+use std::sync::Arc;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use std::sync::Arc;
 
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
 
 use super::pending::Position;
+use crate::contract::Decimal;
 
 /// A record on its way into a data message: its place, its message body and, only when a dead-letter topic is
 /// configured, its own bytes (kept until the message is confirmed, to be dead-lettered if it cannot be).
@@ -116,21 +118,12 @@ impl Serialize for RecordBody {
         map.serialize_entry("value", &self.value)?;
         map.serialize_entry("key", &self.key)?;
         // A string, as the original component's output metadata has it (Produce's `partition` too).
-        map.serialize_entry("partition", &Decimal(self.partition))?;
+        map.serialize_entry("partition", &Decimal(i64::from(self.partition)))?;
         map.serialize_entry("offset", &self.offset)?;
         map.serialize_entry("topic", &*self.topic)?;
         map.serialize_entry("timestamp", &self.timestamp)?;
         map.serialize_entry("headers", &self.headers)?;
         map.end()
-    }
-}
-
-/// A number written as a JSON string of its decimal digits.
-struct Decimal(i32);
-
-impl Serialize for Decimal {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&self.0)
     }
 }
 
