@@ -94,7 +94,11 @@ async fn measure<F: std::future::Future<Output = super::Row>>(
 /// Measures the three counts, prints them beside the baseline, and returns whether every count is within
 /// [`TOLERANCE`] of it (or writes the baseline with `update`).
 pub async fn check(conn: &Connection, update: bool) -> bool {
-    let dir = std::env::temp_dir().join(format!("kc-callgrind-{}", std::process::id()));
+    // `BENCH_CALLGRIND_DIR=DIR` keeps the dumps there (for `callgrind_annotate`); by default they are removed.
+    let keep = std::env::var_os("BENCH_CALLGRIND_DIR").map(PathBuf::from);
+    let dir = keep
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("kc-callgrind-{}", std::process::id())));
     std::fs::create_dir_all(&dir).unwrap();
     let mock = MockCluster::new(1).unwrap();
     let brokers = mock.bootstrap_servers();
@@ -151,7 +155,9 @@ pub async fn check(conn: &Connection, update: bool) -> bool {
         },
     ];
     drop(mock);
-    let _ = std::fs::remove_dir_all(&dir);
+    if keep.is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     report(&counts, update)
 }
 

@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::error::FunctionError;
+use super::json::WriteJson;
 use super::message::RawMessage;
 
 /// Why an emit failed.
@@ -166,6 +167,18 @@ impl Emitter {
     ) -> impl Future<Output = Result<Confirm, EmitError>> + Send + '_ {
         // Serialized before the future, which so does not hold `body`.
         let message = RawMessage::new(body).map_err(|e| EmitError::serialize(&e));
+        async move { self.0.data_send_raw(message?).await }
+    }
+
+    /// [`Emitter::data_send_body`] for a body that writes its own JSON (the per-record bodies).
+    ///
+    /// # Errors
+    /// As [`Emitter::data_send_body`].
+    pub fn data_send_json<T: WriteJson + ?Sized>(
+        &self,
+        body: &T,
+    ) -> impl Future<Output = Result<Confirm, EmitError>> + Send + '_ {
+        let message = RawMessage::of_json(body).map_err(|e| EmitError::serialize(&e));
         async move { self.0.data_send_raw(message?).await }
     }
 

@@ -5,6 +5,8 @@
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
 
+use super::json::{self, WriteJson};
+
 /// A data message as the reference library's `newMessageWithBody` builds it: a fresh UUID `id` (which becomes the
 /// message's `messageId` header, PROTOCOL.md 3.2 and Q10), the body, and empty `headers`, `attachments` and
 /// `metadata`. Every data message gets its own `id`: a next step on the reference runtime acks and deduplicates by
@@ -44,6 +46,21 @@ impl RawMessage {
     /// `body`'s `Serialize` failed (a map with non-string keys, a custom error).
     pub fn new<T: Serialize + ?Sized>(body: &T) -> Result<Self, serde_json::Error> {
         Self::with_id(new_id(), body)
+    }
+
+    /// The data message of a body that writes its own JSON ([`WriteJson`]): the same bytes as [`RawMessage::new`].
+    ///
+    /// # Errors
+    /// As the body's [`WriteJson::write_json`].
+    pub fn of_json<T: WriteJson + ?Sized>(body: &T) -> Result<Self, serde_json::Error> {
+        let id = new_id();
+        let mut json = Vec::with_capacity(128 + body.size_hint());
+        json.extend_from_slice(b"{\"id\":");
+        json::str(&mut json, &id)?;
+        json.extend_from_slice(b",\"body\":");
+        body.write_json(&mut json)?;
+        json.extend_from_slice(br#","headers":{},"attachments":{},"metadata":{}}"#);
+        Ok(Self { id, json })
     }
 
     fn with_id<T: Serialize + ?Sized>(id: String, body: &T) -> Result<Self, serde_json::Error> {
@@ -122,6 +139,28 @@ mod tests {
                 "{body}"
             );
             assert_eq!(raw.to_value().unwrap(), value);
+        }
+    }
+
+    /// A body whose own writer is serde_json's, to check the envelope `of_json` writes around it.
+    #[derive(serde::Serialize)]
+    struct Plain(Value);
+
+    impl WriteJson for Plain {
+        fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+            json::value(out, &self.0)
+        }
+    }
+
+    #[test]
+    fn messages_of_bodies_that_write_their_own_json_are_the_same_bytes() {
+        for body in [json!({}), json!({"s": "quote \" é", "n": [1, null]})] {
+            let raw = RawMessage::of_json(&Plain(body.clone())).unwrap();
+            let value = message_with_id(raw.id().to_owned(), body);
+            assert_eq!(
+                String::from_utf8_lossy(raw.json()),
+                serde_json::to_string(&value).unwrap()
+            );
         }
     }
 

@@ -5,6 +5,7 @@
 mod emit;
 mod error;
 mod execution;
+pub mod json;
 mod message;
 
 pub use emit::{Confirm, Emit, EmitError, EmitFuture, Emitter, Progress};

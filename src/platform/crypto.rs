@@ -7,8 +7,7 @@
 use std::fmt;
 
 use aes::Aes256;
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
+use base64_simd::STANDARD as B64;
 use cbc::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit, block_padding::Pkcs7};
 use sha2::{Digest, Sha256};
 
@@ -58,9 +57,17 @@ impl Crypto {
     /// # Errors
     /// [`CryptoError::Cipher`] when the padding does not check out.
     pub fn decrypt(&self, cipher: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        cbc::Decryptor::<Aes256>::new(&self.key.into(), &self.iv.into())
-            .decrypt_padded_vec_mut::<Pkcs7>(cipher)
-            .map_err(|_| CryptoError::Cipher)
+        self.decrypt_owned(cipher.to_vec())
+    }
+
+    /// Plaintext of raw ciphertext, decrypted in the ciphertext's own buffer (no second allocation).
+    fn decrypt_owned(&self, mut buf: Vec<u8>) -> Result<Vec<u8>, CryptoError> {
+        let len = cbc::Decryptor::<Aes256>::new(&self.key.into(), &self.iv.into())
+            .decrypt_padded_mut::<Pkcs7>(&mut buf)
+            .map_err(|_| CryptoError::Cipher)?
+            .len();
+        buf.truncate(len);
+        Ok(buf)
     }
 
     /// Encrypts and encodes for the wire: version 1 → base64 text, version ≥ 2 → raw bytes.
@@ -69,13 +76,13 @@ impl Crypto {
         if protocol_version >= 2 {
             cipher
         } else {
-            B64.encode(cipher).into_bytes()
+            B64.encode_type::<Vec<u8>>(cipher)
         }
     }
 
     /// Encrypts and base64-encodes (error wrappers, httpReply).
     pub fn encode_base64(&self, plain: &[u8]) -> String {
-        B64.encode(self.encrypt(plain))
+        B64.encode_to_string(self.encrypt(plain))
     }
 
     /// Decodes wire content: version < 2 → base64 text, version ≥ 2 → raw ciphertext.
@@ -91,8 +98,9 @@ impl Crypto {
             self.decrypt(content)
         } else {
             let trimmed = content.trim_ascii();
-            let cipher = B64.decode(trimmed).map_err(|_| CryptoError::Base64)?;
-            self.decrypt(&cipher)
+            // SIMD base64 (a third of a 100-record message's decode cost with the scalar engine).
+            let cipher = B64.decode_to_vec(trimmed).map_err(|_| CryptoError::Base64)?;
+            self.decrypt_owned(cipher)
         }
     }
 }

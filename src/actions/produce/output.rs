@@ -11,6 +11,7 @@ use serde::{Serialize, Serializer};
 use super::input::Record;
 use super::producer::SharedProducer;
 use super::send::Written;
+use crate::contract::json::{self, WriteJson};
 use crate::contract::{Confirm, Decimal, EmitError, Emitter};
 
 /// The records written to one partition, in offset order (unknown offsets last), with the partition's low
@@ -128,6 +129,51 @@ impl Serialize for RecordsOutput<'_> {
 }
 
 /// One record's entry; a missing `key`, `offset` or `timestamp` is `null`.
+impl WriteJson for PartitionOutput<'_> {
+    fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        out.extend_from_slice(br#"{"topicName":"#);
+        json::str(out, self.topic_name)?;
+        out.extend_from_slice(br#","partition":"#);
+        json::decimal(out, self.partition.0);
+        out.extend_from_slice(br#","errorCode":"#);
+        json::str(out, self.error_code)?;
+        out.extend_from_slice(br#","baseOffset":"#);
+        json::decimal(out, self.base_offset.0);
+        out.extend_from_slice(br#","logAppendTime":"#);
+        json::decimal(out, self.log_append_time.0);
+        out.extend_from_slice(br#","logStartOffset":"#);
+        json::decimal(out, self.log_start_offset.0);
+        out.extend_from_slice(br#","records":["#);
+        let r = &self.records;
+        for (i, w) in r.slice.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(br#"{"index":"#);
+            json::int(out, w.index);
+            out.extend_from_slice(br#","key":"#);
+            match r.records.get(w.index).filter(|_| r.with_keys) {
+                Some(record) => match &record.key_json {
+                    serde_json::Value::String(k) => json::str(out, k)?,
+                    other => json::value(out, other)?,
+                },
+                None => out.extend_from_slice(b"null"),
+            }
+            out.extend_from_slice(br#","offset":"#);
+            json::opt_int(out, w.offset);
+            out.extend_from_slice(br#","timestamp":"#);
+            json::opt_int(out, w.timestamp.to_millis());
+            out.push(b'}');
+        }
+        out.extend_from_slice(b"]}");
+        Ok(())
+    }
+
+    fn size_hint(&self) -> usize {
+        160 + self.records.slice.len() * 72
+    }
+}
+
 #[derive(Serialize)]
 struct RecordOutput<K> {
     index: usize,
@@ -155,7 +201,7 @@ pub(super) async fn send_partition(
     let mut todo: VecDeque<&[&Written]> = VecDeque::from([part.written.as_slice()]);
     while let Some(slice) = todo.pop_front() {
         let out = PartitionOutput::new(topic, records, part, slice, true);
-        match emitter.data_send_body(&out).await {
+        match emitter.data_send_json(&out).await {
             Ok(c) => confirms.push(c),
             Err(EmitError::TooLarge { size, limit }) if slice.len() > 1 => {
                 // As many slices as the size says, with a tenth to spare; a slice that still does not fit is
@@ -172,7 +218,7 @@ pub(super) async fn send_partition(
                     "A written record's report is larger than the outgoing limit with its key; reported without it."
                 );
                 let out = PartitionOutput::new(topic, records, part, slice, false);
-                confirms.push(emitter.data_send_body(&out).await?);
+                confirms.push(emitter.data_send_json(&out).await?);
             }
             Err(e) => return Err(e),
         }

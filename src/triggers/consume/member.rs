@@ -177,11 +177,11 @@ impl MemberRun {
         let positions: Vec<Position> = batch.iter().map(|(p, _, _)| p.clone()).collect();
         let kept: Vec<RawRecord> = batch.iter_mut().filter_map(|(_, _, r)| r.take()).collect();
         let sent = if self.config.batch_size == 1 && batch.len() == 1 {
-            self.emitter.data_send_body(&batch[0].1).await
+            self.emitter.data_send_json(&batch[0].1).await
         } else {
             let records: Vec<_> = batch.into_iter().map(|(_, b, _)| b).collect();
             self.emitter
-                .data_send_body(&BatchBody { records: &records })
+                .data_send_json(&BatchBody { records: &records })
                 .await
         };
         let dead_letter = self.dead_letter.clone();

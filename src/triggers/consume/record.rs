@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use super::pending::Position;
 use crate::contract::Decimal;
+use crate::contract::json::{self, WriteJson};
 
 /// A record on its way into a data message: its place, its message body and, only when a dead-letter topic is
 /// configured, its own bytes (kept until the message is confirmed, to be dead-lettered if it cannot be).
@@ -127,6 +128,63 @@ impl Serialize for RecordBody {
     }
 }
 
+impl Payload {
+    fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        match self {
+            Self::Null => {
+                out.extend_from_slice(b"null");
+                Ok(())
+            }
+            Self::Text(t) => json::str(out, t),
+            Self::Json(v) => json::value(out, v),
+            Self::Base64(_) => json::value(out, self),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Self::Text(t) => t.len(),
+            Self::Base64(b) => b.len() * 4 / 3,
+            Self::Null | Self::Json(_) => 0,
+        }
+    }
+}
+
+impl WriteJson for RecordBody {
+    fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        out.extend_from_slice(br#"{"value":"#);
+        self.value.write_json(out)?;
+        out.extend_from_slice(br#","key":"#);
+        self.key.write_json(out)?;
+        out.extend_from_slice(br#","partition":"#);
+        json::decimal(out, i64::from(self.partition));
+        out.extend_from_slice(br#","offset":"#);
+        json::int(out, self.offset);
+        out.extend_from_slice(br#","topic":"#);
+        json::str(out, &self.topic)?;
+        out.extend_from_slice(br#","timestamp":"#);
+        json::opt_int(out, self.timestamp);
+        out.extend_from_slice(br#","headers":["#);
+        for (i, (name, value)) in self.headers.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.push(b'[');
+            json::str(out, name)?;
+            out.push(b',');
+            value.write_json(out)?;
+            out.push(b']');
+        }
+        out.extend_from_slice(b"]}");
+        Ok(())
+    }
+
+    fn size_hint(&self) -> usize {
+        let headers: usize = self.headers.iter().map(|(n, v)| n.len() + v.len() + 8).sum();
+        self.value.len() + self.key.len() + self.topic.len() + headers + 128
+    }
+}
+
 /// The body of a batch's data message: `{count, records}`.
 pub(super) struct BatchBody<'a> {
     pub(super) records: &'a [RecordBody],
@@ -138,6 +196,26 @@ impl Serialize for BatchBody<'_> {
         map.serialize_entry("count", &self.records.len())?;
         map.serialize_entry("records", self.records)?;
         map.end()
+    }
+}
+
+impl WriteJson for BatchBody<'_> {
+    fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        out.extend_from_slice(br#"{"count":"#);
+        json::int(out, self.records.len());
+        out.extend_from_slice(br#","records":["#);
+        for (i, r) in self.records.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            r.write_json(out)?;
+        }
+        out.extend_from_slice(b"]}");
+        Ok(())
+    }
+
+    fn size_hint(&self) -> usize {
+        self.records.iter().map(WriteJson::size_hint).sum::<usize>() + 32
     }
 }
 
@@ -312,10 +390,23 @@ mod tests {
                 serde_json::to_string(&old).unwrap(),
                 "{value:?} {key:?}"
             );
+            let mut written = Vec::new();
+            typed.write_json(&mut written).unwrap();
+            assert_eq!(
+                String::from_utf8(written).unwrap(),
+                serde_json::to_string(&old).unwrap(),
+                "the body's own writer, {value:?} {key:?}"
+            );
             let batch = [typed.clone(), typed];
             let old_batch = json!({ "count": 2, "records": [old.clone(), old] });
             assert_eq!(
                 serde_json::to_string(&BatchBody { records: &batch }).unwrap(),
+                serde_json::to_string(&old_batch).unwrap()
+            );
+            let mut written = Vec::new();
+            BatchBody { records: &batch }.write_json(&mut written).unwrap();
+            assert_eq!(
+                String::from_utf8(written).unwrap(),
                 serde_json::to_string(&old_batch).unwrap()
             );
         }

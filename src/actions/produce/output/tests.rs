@@ -101,6 +101,15 @@ fn assert_same_bytes(topic: &str, records: &[Record], part: &PartitionWritten<'_
                 typed_json(topic, records, part, slice, with_keys),
                 serde_json::to_string(&value).unwrap(),
             );
+            let mut written = Vec::new();
+            PartitionOutput::new(topic, records, part, slice, with_keys)
+                .write_json(&mut written)
+                .unwrap();
+            assert_eq!(
+                String::from_utf8(written).unwrap(),
+                serde_json::to_string(&value).unwrap(),
+                "the output's own writer"
+            );
         }
     }
 }
