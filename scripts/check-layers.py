@@ -18,7 +18,7 @@ LAYERS = {
     'contract': set(),
     'settings': set(),
     'schema': set(),
-    'telemetry': set(),
+    'telemetry': {'contract'},
     'shutdown': set(),
     'retry': set(),
     'kafka': {'contract', 'retry'},
