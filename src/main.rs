@@ -12,7 +12,8 @@ use kafka_component::{platform, shutdown, telemetry};
 /// jemalloc instead of glibc's malloc (allocation and freeing were about 45 % of a 100-record Produce's
 /// instructions, README, Profile), tuned for a small resident set
 /// (one arena, freed pages returned at once: `JEMALLOC_SYS_WITH_MALLOC_CONF` in `.cargo/config.toml`, built in).
-/// librdkafka's own C allocations still use libc.
+/// It also replaces `malloc`/`free` for the C code in the process (librdkafka, OpenSSL): glibc's were 10 % of a
+/// 100-record Produce's instructions (five header allocations per record), and the idle RSS fell by 0.6 MB.
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
