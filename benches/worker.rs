@@ -448,6 +448,8 @@ struct Shape {
     r: usize,
     prefetch: u16,
     eos: bool,
+    /// `traceHeaders` (five headers on every record; on by default).
+    trace: bool,
 }
 
 async fn produce_case(
@@ -460,6 +462,7 @@ async fn produce_case(
         r,
         prefetch,
         eos,
+        trace,
     }: Shape,
 ) -> Row {
     let topo = Topo::new(conn).await;
@@ -467,6 +470,9 @@ async fn produce_case(
     if eos {
         // One transaction per message.
         cfg["deliveryGuarantee"] = json!("exactlyOnce");
+    }
+    if !trace {
+        cfg["traceHeaders"] = json!("false");
     }
     let api = fake_api(cfg).await;
     let mut env = worker_env(&topo, &api.uri(), "produce", prefetch);
@@ -1208,6 +1214,7 @@ async fn main() {
                         r: 1,
                         prefetch: 1,
                         eos: false,
+                        trace: true,
                     },
                 )
                 .await,
@@ -1225,6 +1232,7 @@ async fn main() {
                         r: 1,
                         prefetch: 64,
                         eos: false,
+                        trace: true,
                     },
                 )
                 .await,
@@ -1242,6 +1250,7 @@ async fn main() {
                         r: 100,
                         prefetch: 8,
                         eos: false,
+                        trace: true,
                     },
                 )
                 .await,
@@ -1279,6 +1288,7 @@ async fn main() {
                     r,
                     prefetch,
                     eos: true,
+                    trace: true,
                 };
                 rows.push(produce_case(&conn, b, &topic, (name, bname), shape).await);
             }

@@ -30,6 +30,9 @@ pub enum Action {
     /// Publish the error, reject the delivery and stop the process with exit code 1 so that the platform
     /// restarts the container (work that cannot go on in this process).
     Crash,
+    /// Reject the delivery without publishing anything, as the runtime rejects content that is not JSON: the
+    /// function found that the message text it was given ([`super::Execution::text`]) is not JSON after all.
+    NotJson,
 }
 
 /// A failure of a function: the `{name, message}` the platform shows, plus its fault and action.
@@ -80,6 +83,12 @@ impl FunctionError {
     /// Our side failed (e.g. the platform did not take a message): rejected.
     pub fn internal(name: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
         Self::new(name, message, Fault::Internal, Action::Reject)
+    }
+
+    /// The message text handed to the function is not JSON a `serde_json::Value` parse accepts (`detail`: the
+    /// parser's error): the delivery is rejected as the runtime rejects any such message.
+    pub fn not_json(detail: impl Into<String>) -> Self {
+        Self::new("Error", detail, Fault::Data, Action::NotJson)
     }
 
     /// The same failure with another action.

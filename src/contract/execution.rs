@@ -18,8 +18,11 @@ pub struct Execution {
     pub msg: Value,
     /// The incoming message as JSON text (the decrypted content), given only to a function whose
     /// [`Function::reads_body_from_text`] is true, and then `msg` has no `body`: the function reads the top-level
-    /// `body` of this text itself. The runtime has checked that the text is a JSON object a
-    /// [`serde_json::Value`] parse accepts (so its `body` is too). `None`: `msg` has the `body`, as usual.
+    /// `body` of this text itself. The runtime has checked that the text is a well-formed JSON object whose
+    /// fields other than `body` a [`serde_json::Value`] parse accepts; the body's strict check is the function's
+    /// (one parse, not two): when its reading finds that the text is not JSON a `Value` parse accepts, it
+    /// returns [`FunctionError::not_json`] and the delivery is rejected as any message that is not JSON.
+    /// `None`: `msg` has the `body`, as usual.
     pub text: Option<Vec<u8>>,
     /// Step configuration: credentials and fields.
     pub cfg: Value,

@@ -85,6 +85,12 @@ impl Crypto {
         B64.encode_to_string(self.encrypt(plain))
     }
 
+    /// Version 2 wire content (raw ciphertext) as version 1 text: what [`Crypto::encode_base64`] of its plaintext
+    /// gives (one key and IV, and the padding it decrypts with), without decrypting and encrypting again.
+    pub fn raw_to_base64(cipher: &[u8]) -> String {
+        B64.encode_to_string(cipher)
+    }
+
     /// Decodes wire content: version < 2 → base64 text, version ≥ 2 → raw ciphertext.
     /// Empty content decrypts to empty plaintext.
     ///
@@ -130,6 +136,17 @@ mod tests {
             hex::encode(c.encode(PLAIN, 2)),
             "6b1ca5fd87056f8c2017323227d31c03dc727ff6a5bddf489e655ca605eaf4e0"
         );
+    }
+
+    #[test]
+    fn raw_ciphertext_in_base64_is_the_plaintext_encrypted_again() {
+        let c = known();
+        for plain in [&b""[..], b"x", PLAIN, &[7u8; 1000][..], &[0u8; 16][..]] {
+            assert_eq!(
+                Crypto::raw_to_base64(&c.encode(plain, 2)),
+                c.encode_base64(plain)
+            );
+        }
     }
 
     #[test]

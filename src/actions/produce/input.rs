@@ -140,6 +140,15 @@ pub fn parse_message_text(text: &[u8]) -> Result<Vec<Record>, Vec<String>> {
     }
 }
 
+/// Why `text` is not JSON a `serde_json::Value` parse accepts (the parser's error), `None` when it is. For the
+/// input [`parse_message_text`] refused: the runtime leaves the body's strict check to Produce
+/// ([`crate::contract::Execution::text`]), and a message that is not JSON is rejected, not answered with an error.
+pub fn not_json(text: &[u8]) -> Option<String> {
+    serde_json::from_slice::<Value>(text)
+        .err()
+        .map(|e| e.to_string())
+}
+
 /// The typed reading of [`parse_message_text`] alone: the records when it accepts the input (exactly those
 /// [`parse_input`] gives), `None` when it leaves the input to [`parse_input`]. Public for the differential tests.
 pub fn typed_records(text: &[u8]) -> Option<Vec<Record>> {

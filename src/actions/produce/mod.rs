@@ -234,17 +234,21 @@ impl ProduceAction {
 /// from `msg.body` (the same records, and the same problems, either way).
 fn records_of(exec: &Execution) -> Result<Vec<Record>, FunctionError> {
     let parsed = match &exec.text {
-        Some(text) => parse_message_text(text),
-        None => parse_input(exec.msg.get("body").unwrap_or(&Value::Null)),
+        Some(text) => parse_message_text(text).map_err(|problems| {
+            // The runtime left the body's strict check to this reading (`Execution::text`).
+            input::not_json(text).map_or(Ok(problems), Err)
+        }),
+        None => parse_input(exec.msg.get("body").unwrap_or(&Value::Null)).map_err(Ok),
     };
-    parsed.map_err(|p| {
-        FunctionError::data(
+    parsed.map_err(|e| match e {
+        Ok(problems) => FunctionError::data(
             "ValidationError",
             format!(
                 "the input does not match the Produce input schema: {}",
-                p.join("; ")
+                problems.join("; ")
             ),
-        )
+        ),
+        Err(detail) => FunctionError::not_json(detail),
     })
 }
 

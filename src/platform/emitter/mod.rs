@@ -20,6 +20,7 @@ use self::shared::to_json;
 pub use self::shared::{EmitterShared, Encoding, Rules, SideChannels, Transport};
 pub use self::throttle::{RateLimiter, Throttles};
 use super::amqp::{AmqpError, Outgoing};
+use super::crypto::Crypto;
 use super::headers::{self, ExecutionHeaders};
 use crate::contract::{
     Confirm, Emit, EmitError, EmitFuture, FunctionError, RawMessage, error_chain,
@@ -51,8 +52,6 @@ impl From<super::storage::StorageError> for EmitError {
 pub struct IncomingRaw {
     /// Content bytes exactly as received.
     pub content: Vec<u8>,
-    /// Decrypted plaintext.
-    pub plaintext: Vec<u8>,
     /// Incoming `protocolVersion`.
     pub protocol_version: u8,
     /// Incoming AMQP properties (headers included).
@@ -198,15 +197,13 @@ impl PlatformEmitter {
         Ok(())
     }
 
-    /// `errorInput`: the incoming content as base64 ciphertext.
+    /// `errorInput`: the incoming content as base64 ciphertext. A version 2 content is the raw ciphertext, which
+    /// is what encrypting its plaintext again gives (fixed key and IV, and the padding it decrypted with).
     fn error_input(&self) -> String {
         if self.incoming.protocol_version < 2 {
             String::from_utf8_lossy(&self.incoming.content).into_owned()
         } else {
-            self.shared
-                .encoding
-                .crypto
-                .encode_base64(&self.incoming.plaintext)
+            Crypto::raw_to_base64(&self.incoming.content)
         }
     }
 

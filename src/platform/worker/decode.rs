@@ -35,8 +35,9 @@ pub fn decode(
 }
 
 /// [`decode`], leaving the message's `body` in the plaintext when `body_in_text` asks for it: the message is then
-/// parsed without building the body's tree, with the same verdict (a message a `Value` parse refuses is
-/// rejected with the same log line). The error input format always builds the whole message.
+/// parsed with its body skipped, not built; the body's strict check is the function's reading
+/// ([`crate::contract::Execution::text`]), and with it the verdict is the same (a message a `Value` parse refuses
+/// is rejected with the same log line). The error input format always builds the whole message.
 pub fn decode_delivery(
     crypto: &Crypto,
     input_format: InputFormat,

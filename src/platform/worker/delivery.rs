@@ -15,7 +15,7 @@ use super::inflight::settle;
 use crate::contract::{Action, Emit, Emitter, Execution, ExecutionIds, FunctionError};
 
 /// Runs one delivery to its end: decoded, executed, its outcome published, settled.
-pub(super) async fn handle_delivery(ctx: &WorkerCtx, delivery: Delivery) {
+pub(super) async fn handle_delivery(ctx: &WorkerCtx, mut delivery: Delivery) {
     let start = headers::now_ms();
     let started = std::time::Instant::now();
     let inflight_id = ctx.inflight.start(&delivery);
@@ -45,12 +45,12 @@ pub(super) async fn handle_delivery(ctx: &WorkerCtx, delivery: Delivery) {
     let ids = execution_ids(ctx, &exec_headers);
     async {
         tracing::debug!(size = delivery.data.len(), "Message received.");
-        let text = body_in_text.then(|| plaintext.clone());
+        // The content and the plaintext move on, not copied (a 100-record message is tens of KB).
+        let text = body_in_text.then_some(plaintext);
         let raw = IncomingRaw {
-            content: delivery.data.clone(),
-            plaintext,
+            content: std::mem::take(&mut delivery.data),
             protocol_version: version,
-            properties: delivery.properties.clone(),
+            properties: std::mem::take(&mut delivery.properties),
         };
         let emitter = PlatformEmitter::new(Arc::clone(&ctx.shared), exec_headers, raw).with_context(
             // Only passthrough reads the incoming message back; do not copy it otherwise.
@@ -160,6 +160,11 @@ async fn apply_outcome(
     let Err(error) = outcome else {
         return emitter.error_count() > 0;
     };
+    if error.action == Action::NotJson {
+        // The verdict and log line of a message the decode refuses (`decode::decode_delivery`).
+        tracing::warn!(error = %error.message, "Rejecting a message whose content is not JSON.");
+        return true;
+    }
     match error.level() {
         tracing::Level::ERROR => {
             tracing::error!(error_name = %error.name, fault = ?error.fault, action = ?error.action, error = %error.message, "Execution failed.")
@@ -180,6 +185,7 @@ async fn apply_outcome(
             ctx.fatal.raise(error.message.clone());
             published
         }
+        Action::NotJson => Ok(()),
     };
     if let Err(e) = published {
         tracing::error!(error = %e, "Could not publish the execution's error.");

@@ -1,17 +1,20 @@
 //! The incoming message without its `body` tree, for a function that reads the body from the message text
 //! itself ([`crate::contract::Function::reads_body_from_text`]).
 //!
-//! It accepts exactly what a [`Value`] parse of the whole message accepts, so that a message the worker used to
-//! reject as "not JSON" is still rejected: every field but `body` becomes a [`Value`] as before, and `body` is
-//! walked through the very parser calls a [`Value`] parse makes (the same string, escape, number range and nesting
-//! checks, at the same depth) without building anything.
+//! Every field but `body` becomes a [`Value`] as a [`Value`] parse of the whole message makes it; `body` is only
+//! skipped (its syntax checked, nothing built). The function's own reading of the text is the strict check of
+//! the body: when the body is not JSON a [`Value`] parse accepts (a number out of range, a lone surrogate, nesting
+//! past the limit), the function says so ([`crate::contract::FunctionError::not_json`]) and the delivery is
+//! rejected as any message that is not JSON is. Walking the body here as well cost a 100-record Produce message
+//! ~0.15 M instructions, the price of a second parse.
 
 use serde::Deserialize;
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
-/// The message's fields other than `body` when `plaintext` is a JSON object that a [`Value`] parse accepts;
-/// `None` otherwise (the caller parses it as a [`Value`] then, for the verdict and log line it always gave).
+/// The message's fields other than `body` when `plaintext` is a JSON object whose other fields a [`Value`] parse
+/// accepts and whose `body` is well-formed; `None` otherwise (the caller parses it as a [`Value`] then, for the
+/// verdict and log line it always gave).
 pub fn without_body(plaintext: &[u8]) -> Option<Map<String, Value>> {
     // UTF-8 checked once for the whole text, not string by string (the verdict is the same: JSON text that is not
     // UTF-8 is refused either way).
@@ -19,7 +22,7 @@ pub fn without_body(plaintext: &[u8]) -> Option<Map<String, Value>> {
     serde_json::from_str::<WithoutBody>(text).ok().map(|w| w.0)
 }
 
-/// A JSON object's fields but `body` (which is checked, not kept).
+/// A JSON object's fields but `body` (which is skipped, not kept).
 struct WithoutBody(Map<String, Value>);
 
 impl<'de> Deserialize<'de> for WithoutBody {
@@ -39,92 +42,13 @@ impl<'de> Visitor<'de> for WithoutBody {
         // As a `Value` parse: the keys as strings, a repeated key's last value in its first place.
         while let Some(key) = map.next_key::<String>()? {
             if key == "body" {
-                map.next_value_seed(Checked)?;
+                map.next_value::<IgnoredAny>()?;
             } else {
                 let value = map.next_value::<Value>()?;
                 self.0.insert(key, value);
             }
         }
         Ok(self)
-    }
-}
-
-/// Any JSON value, checked as a [`Value`] parse checks it (through `deserialize_any`, never the lenient skipping
-/// of `deserialize_ignored_any`) and not kept.
-struct Checked;
-
-impl<'de> DeserializeSeed<'de> for Checked {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Checked {
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("any JSON value")
-    }
-
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_str<E>(self, _: &str) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq.next_element_seed(Checked)?.is_some() {}
-        Ok(())
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while map.next_key_seed(CheckedKey)?.is_some() {
-            map.next_value_seed(Checked)?;
-        }
-        Ok(())
-    }
-}
-
-/// An object key, read as a string as a [`Value`] parse reads it (unescaped and checked), not kept.
-struct CheckedKey;
-
-impl<'de> DeserializeSeed<'de> for CheckedKey {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_str(self)
-    }
-}
-
-impl Visitor<'_> for CheckedKey {
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a string key")
-    }
-
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
-        Ok(())
     }
 }
 
@@ -147,8 +71,16 @@ mod tests {
         format!("{}1{}", "[".repeat(depth), "]".repeat(depth))
     }
 
+    /// Bodies a `Value` parse refuses although they are well-formed: left to the function's strict reading.
+    const WELL_FORMED_BUT_REFUSED: [&str; 4] = [
+        r#"{"body": 1e400}"#,
+        r#"{"body": -1e400}"#,
+        r#"{"body": "\ud800"}"#,
+        r#"{"body": {"\udc00": 1}}"#,
+    ];
+
     #[test]
-    fn accepts_exactly_what_a_value_parse_accepts() {
+    fn accepts_what_a_value_parse_accepts_and_leaves_the_body_to_the_function() {
         let mut cases: Vec<String> = [
             r#"{"body": {"messages": [{"value": "v"}]}, "headers": {"a": 1}, "id": "x"}"#,
             r#"{"id": 1, "body": 2, "body": {"x": [1, 2.5, -3, true, null, "s\u00e9\n"]}, "id": 3}"#,
@@ -181,11 +113,17 @@ mod tests {
             cases.push(format!(r#"{{"headers": {}}}"#, nested(depth)));
         }
         for text in &cases {
-            assert_eq!(
-                without_body(text.as_bytes()),
-                reference(text.as_bytes()),
-                "{text}"
-            );
+            let got = without_body(text.as_bytes());
+            match reference(text.as_bytes()) {
+                Some(fields) => assert_eq!(got, Some(fields), "{text}"),
+                // Refused by a `Value` parse: refused here too, unless what it refuses is inside the body.
+                None => assert!(
+                    got.is_none()
+                        || WELL_FORMED_BUT_REFUSED.contains(&text.as_str())
+                        || text.starts_with(r#"{"body": [[["#),
+                    "{text}"
+                ),
+            }
         }
         let mut bad_utf8 = br#"{"body": ""#.to_vec();
         bad_utf8.extend([0xff, b'"', b'}']);

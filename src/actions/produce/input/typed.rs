@@ -5,18 +5,20 @@
 //! records [`super::parse_input`] gives for it. Everything else (wrong types, a missing `value`, a repeated key,
 //! invalid base64, a number out of range or not a plain non-negative integer, ...) makes it give up with `None`,
 //! and the caller reads the input as a `Value` and validates it, so that invalid input gets the schema's own
-//! problem list. Fields it does not use are skipped: the runtime has already checked that the whole text is
-//! JSON a `Value` parse accepts ([`crate::contract::Execution::text`]).
+//! problem list. Fields it does not use are checked as a `Value` parse checks them, not built
+//! ([`crate::contract::json::Checked`]): the runtime leaves the body's check to this reading
+//! ([`crate::contract::Execution::text`]), so whatever it accepts is JSON a `Value` parse accepts.
 
 use std::borrow::Cow;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::Deserialize;
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 use super::Record;
+use crate::contract::json::Checked;
 use super::compact::{Compact, Keys, Text, not_typed, write_json, write_rest};
 use super::fields::{Digits, Headers};
 
@@ -78,7 +80,7 @@ impl<'de> FromMap<'de> for Message<'de> {
             } else if key == "body" {
                 return Err(not_typed());
             } else {
-                map.next_value::<IgnoredAny>()?;
+                map.next_value_seed(Checked)?;
             }
         }
         body.map(Message).ok_or_else(not_typed)
@@ -100,7 +102,7 @@ impl<'de> FromMap<'de> for Body<'de> {
             } else if key == "messages" {
                 return Err(not_typed());
             } else {
-                map.next_value::<IgnoredAny>()?;
+                map.next_value_seed(Checked)?;
             }
         }
         messages.map(Body).ok_or_else(not_typed)
@@ -171,7 +173,7 @@ impl<'de> FromMap<'de> for Entry<'de> {
                 "partition" => once(&mut e.partition, map.next_value_seed(Digits)?)?,
                 "timestamp" => once(&mut e.timestamp, map.next_value_seed(Digits)?)?,
                 _ => {
-                    map.next_value::<IgnoredAny>()?;
+                    map.next_value_seed(Checked)?;
                 }
             }
         }
