@@ -43,6 +43,17 @@ pub enum ApiError {
         #[source]
         source: reqwest::Error,
     },
+    /// The server's TLS certificate was not accepted (not retried: another attempt would meet the same one).
+    #[error(
+        "TLS certificate of the platform API at {host} is not trusted (is `ELASTICIO_API_URI` right?)"
+    )]
+    UntrustedCertificate {
+        /// Host (and port) of the platform API URL.
+        host: String,
+        /// The handshake error (without the URL; the host is above).
+        #[source]
+        source: reqwest::Error,
+    },
     /// The response body is not the expected JSON.
     #[error("platform API {path} returned an unexpected body")]
     Body {
@@ -162,6 +173,9 @@ impl ApiClient {
                         Err(Attempt::Retry(CallFailure::Status(resp.status())))
                     }
                     Ok(resp) => Err(Attempt::Stop(CallFailure::Status(resp.status()))),
+                    Err(e) if crate::http::certificate_error(&e).is_some() => {
+                        Err(Attempt::Stop(CallFailure::Certificate(e)))
+                    }
                     Err(e) => Err(Attempt::Retry(CallFailure::Network(e))),
                 }
             }
@@ -169,7 +183,7 @@ impl ApiClient {
         let log = |failure: &CallFailure, next: u32, _delay: Duration| {
             let reason = match failure {
                 CallFailure::Status(status) => format!("HTTP {status}"),
-                CallFailure::Network(e) => format!("{e}"),
+                CallFailure::Network(e) | CallFailure::Certificate(e) => format!("{e}"),
             };
             tracing::warn!(%method, path, attempt = next, reason = %reason, "Platform API call failed, retrying.");
         };
@@ -187,6 +201,10 @@ impl ApiClient {
                     path: path.to_owned(),
                     attempts: u32::try_from(gave_up.attempts).unwrap_or(u32::MAX),
                     source,
+                },
+                CallFailure::Certificate(source) => ApiError::UntrustedCertificate {
+                    host: host_of(&self.base),
+                    source: source.without_url(),
                 },
             })
     }
@@ -279,14 +297,29 @@ enum CallFailure {
     Status(StatusCode),
     /// Transport failure or timeout.
     Network(reqwest::Error),
+    /// The server's TLS certificate was rejected.
+    Certificate(reqwest::Error),
 }
 
-/// The HTTP client every platform call uses: bounded timeouts, no redirects.
+/// `host[:port]` of `base`, or `base` itself when it does not parse (it has no credentials: those are separate
+/// settings).
+fn host_of(base: &str) -> String {
+    match url::Url::parse(base) {
+        Ok(u) => match (u.host_str(), u.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_owned(),
+            (None, _) => base.to_owned(),
+        },
+        Err(_) => base.to_owned(),
+    }
+}
+
+/// The HTTP client every platform call uses: rustls ([`crate::http`]), bounded timeouts, no redirects.
 ///
 /// # Errors
 /// When the TLS backend cannot be initialised.
 pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder()
+    crate::http::client_builder()
         .timeout(REQUEST_TIMEOUT)
         .connect_timeout(Duration::from_secs(5))
         .redirect(reqwest::redirect::Policy::none())
