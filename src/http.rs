@@ -114,27 +114,41 @@ impl ServerCertVerifier for SystemRoots {
 }
 
 /// The server certificate rustls did not accept (untrusted issuer, wrong name, expired …) in `e`'s chain, if
-/// any. An `io::Error` hides its inner error from `source()`,
-/// so it is looked into as well.
+/// any. An `io::Error` hides the error it wraps from `source()` (hyper-rustls wraps tokio-rustls's `io::Error`,
+/// which wraps the rustls error, in another one), so each is looked into as well.
 pub fn certificate_error<'a>(
     e: &'a (dyn std::error::Error + 'static),
 ) -> Option<&'a rustls::Error> {
     let mut next = Some(e);
     while let Some(err) = next {
-        let tls = err.downcast_ref::<rustls::Error>().or_else(|| {
-            err.downcast_ref::<std::io::Error>()
-                .and_then(std::io::Error::get_ref)
-                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        });
-        if let Some(
-            tls @ (rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented),
-        ) = tls
-        {
-            return Some(tls);
+        if let Some(tls) = rustls_error(err) {
+            return Some(tls).filter(|tls| {
+                matches!(
+                    tls,
+                    rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
+                )
+            });
         }
         next = err.source();
     }
     None
+}
+
+/// `e` as a rustls error, looking through `io::Error`s that wrap one.
+fn rustls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut current = e;
+    loop {
+        if let Some(tls) = current.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        match current
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
+            Some(inner) => current = inner,
+            None => return None,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -146,6 +160,20 @@ mod tests {
         // A rustls version other than reqwest's would make the preconfigured backend "unknown" at build.
         assert!(client_builder().build().is_ok());
         assert!(client_builder_with_roots(Vec::new()).build().is_ok());
+    }
+
+    #[test]
+    fn certificate_errors_are_found_through_nested_io_errors() {
+        use rustls::CertificateError;
+        let tls = rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer);
+        let nested = std::io::Error::other(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            tls.clone(),
+        ));
+        assert_eq!(certificate_error(&nested), Some(&tls));
+        let other = std::io::Error::other(rustls::Error::DecryptError);
+        assert_eq!(certificate_error(&other), None);
+        assert_eq!(certificate_error(&std::io::Error::other("plain")), None);
     }
 
     #[test]

@@ -44,9 +44,7 @@ pub enum ApiError {
         source: reqwest::Error,
     },
     /// The server's TLS certificate was not accepted (not retried: another attempt would meet the same one).
-    #[error(
-        "TLS certificate of the platform API at {host} is not trusted (is `ELASTICIO_API_URI` right?)"
-    )]
+    #[error("TLS certificate of the platform API at {host} is not trusted")]
     UntrustedCertificate {
         /// Host (and port) of the platform API URL.
         host: String,
