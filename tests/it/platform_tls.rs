@@ -1,7 +1,7 @@
-//! The platform API over HTTPS (rustls, system roots): a certificate the worker does not trust stops it at once
-//! with an error naming the API's host; one signed by a CA in the system roots (`SSL_CERT_FILE`) works. The
-//! HTTPS server is a TLS front (tokio-rustls) for the usual wiremock platform API. Uses the diag component, so
-//! no Kafka.
+//! HTTPS endpoints (rustls, system roots). The platform API: a certificate the worker does not trust stops it at
+//! once with an error naming the API's host; one signed by a CA in the system roots (`SSL_CERT_FILE`) works. The
+//! token URL: trusted when signed by the credentials' `CA certificate`. The HTTPS server is a TLS front
+//! (tokio-rustls) for a wiremock server. Uses the diag component, so no Kafka.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -173,4 +173,36 @@ async fn platform_api_certificate_signed_by_a_system_root_is_trusted() {
     .await;
     assert_eq!(api.received_requests().await.unwrap().len(), 1);
     finish(rb, w).await;
+}
+
+/// The same TLS for the token URL of OAUTHBEARER credentials, whose `CA certificate` is trusted besides the system's
+/// roots (a private identity provider is often signed by the brokers' CA).
+#[tokio::test]
+async fn token_url_signed_by_the_credentials_ca_is_trusted() {
+    use kafka_component::kafka::config::KafkaConnection;
+    use kafka_component::kafka::token::TokenSource;
+    let (pki, idp) = (pki(), MockServer::start().await);
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"access_token": "opaque-token", "token_type": "Bearer", "expires_in": 300}),
+        ))
+        .mount(&idp)
+        .await;
+    let front = tls_front(&pki, *idp.address()).await;
+    let ca = String::from_utf8(pki.ca_pem.clone()).unwrap();
+    let source = |ca: Option<&str>| {
+        let mut cfg = json!({"brokers": "127.0.0.1:1", "mechanism": "oauthbearer",
+            "tokenUrl": format!("https://{front}/token"), "oauthClientId": "id", "oauthClientSecret": "secret"});
+        if let Some(ca) = ca {
+            cfg["caCert"] = json!(ca);
+        }
+        let conn = KafkaConnection::from_cfg(&cfg).unwrap();
+        TokenSource::for_connection(&conn).unwrap().unwrap()
+    };
+    source(Some(&ca)).refresh().await.unwrap();
+    assert_eq!(idp.received_requests().await.unwrap().len(), 1);
+    let err = source(None).refresh().await.unwrap_err().to_string();
+    assert!(err.contains("UnknownIssuer"), "{err}");
+    assert_eq!(idp.received_requests().await.unwrap().len(), 1);
 }
