@@ -160,23 +160,7 @@ impl ApiClient {
             if let Some(body) = body {
                 req = req.json(body);
             }
-            async move {
-                match req.send().await {
-                    Ok(resp)
-                        if resp.status().is_success() || accept_4xx.contains(&resp.status()) =>
-                    {
-                        Ok(resp)
-                    }
-                    Ok(resp) if resp.status().is_server_error() => {
-                        Err(Attempt::Retry(CallFailure::Status(resp.status())))
-                    }
-                    Ok(resp) => Err(Attempt::Stop(CallFailure::Status(resp.status()))),
-                    Err(e) if crate::http::certificate_error(&e).is_some() => {
-                        Err(Attempt::Stop(CallFailure::Certificate(e)))
-                    }
-                    Err(e) => Err(Attempt::Retry(CallFailure::Network(e))),
-                }
-            }
+            async move { outcome(req.send().await, accept_4xx) }
         };
         let log = |failure: &CallFailure, next: u32, _delay: Duration| {
             let reason = match failure {
@@ -200,10 +184,7 @@ impl ApiClient {
                     attempts: u32::try_from(gave_up.attempts).unwrap_or(u32::MAX),
                     source,
                 },
-                CallFailure::Certificate(source) => ApiError::UntrustedCertificate {
-                    host: host_of(&self.base),
-                    source: source.without_url(),
-                },
+                CallFailure::Certificate(source) => untrusted(&self.base, source),
             })
     }
 
@@ -297,6 +278,33 @@ enum CallFailure {
     Network(reqwest::Error),
     /// The server's TLS certificate was rejected.
     Certificate(reqwest::Error),
+}
+
+/// One attempt's answer: success (or an accepted 4xx), a retry (5xx, network) or a stop (other 4xx, a rejected
+/// certificate).
+fn outcome(
+    sent: Result<reqwest::Response, reqwest::Error>,
+    accept_4xx: &[StatusCode],
+) -> Result<reqwest::Response, Attempt<CallFailure>> {
+    match sent {
+        Ok(resp) if resp.status().is_success() || accept_4xx.contains(&resp.status()) => Ok(resp),
+        Ok(resp) if resp.status().is_server_error() => {
+            Err(Attempt::Retry(CallFailure::Status(resp.status())))
+        }
+        Ok(resp) => Err(Attempt::Stop(CallFailure::Status(resp.status()))),
+        Err(e) if crate::http::certificate_error(&e).is_some() => {
+            Err(Attempt::Stop(CallFailure::Certificate(e)))
+        }
+        Err(e) => Err(Attempt::Retry(CallFailure::Network(e))),
+    }
+}
+
+/// The error of a rejected certificate: the host is said, the URL left out of the transport error.
+fn untrusted(base: &str, source: reqwest::Error) -> ApiError {
+    ApiError::UntrustedCertificate {
+        host: host_of(base),
+        source: source.without_url(),
+    }
 }
 
 /// `host[:port]` of `base`, or `base` itself when it does not parse (it has no credentials: those are separate
