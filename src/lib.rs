@@ -11,13 +11,14 @@
 //! - [`local`]: the `exec` runtime (one function, no RabbitMQ, no platform).
 //! - [`service`], [`verify`]: service mode (verifyCredentials, getMetaModel, selectModel).
 //! - [`retry`]: the one backoff helper and its named policies.
-//! - [`settings`], [`schema`], [`telemetry`], [`shutdown`]: shared plumbing.
+//! - [`settings`], [`schema`], [`telemetry`], [`shutdown`], [`http`] (TLS of the HTTP clients): shared plumbing.
 //! - [`resolve`] (here, at the top): the one place that knows every function.
 
 pub mod actions;
 pub mod contract;
 #[cfg(feature = "diag")]
 pub mod diag;
+pub mod http;
 pub mod kafka;
 pub mod local;
 pub mod platform;

@@ -43,6 +43,15 @@ pub enum ApiError {
         #[source]
         source: reqwest::Error,
     },
+    /// The server's TLS certificate was not accepted (not retried: another attempt would meet the same one).
+    #[error("TLS certificate of the platform API at {host} is not trusted")]
+    UntrustedCertificate {
+        /// Host (and port) of the platform API URL.
+        host: String,
+        /// The handshake error (without the URL; the host is above).
+        #[source]
+        source: reqwest::Error,
+    },
     /// The response body is not the expected JSON.
     #[error("platform API {path} returned an unexpected body")]
     Body {
@@ -151,25 +160,12 @@ impl ApiClient {
             if let Some(body) = body {
                 req = req.json(body);
             }
-            async move {
-                match req.send().await {
-                    Ok(resp)
-                        if resp.status().is_success() || accept_4xx.contains(&resp.status()) =>
-                    {
-                        Ok(resp)
-                    }
-                    Ok(resp) if resp.status().is_server_error() => {
-                        Err(Attempt::Retry(CallFailure::Status(resp.status())))
-                    }
-                    Ok(resp) => Err(Attempt::Stop(CallFailure::Status(resp.status()))),
-                    Err(e) => Err(Attempt::Retry(CallFailure::Network(e))),
-                }
-            }
+            async move { outcome(req.send().await, accept_4xx) }
         };
         let log = |failure: &CallFailure, next: u32, _delay: Duration| {
             let reason = match failure {
                 CallFailure::Status(status) => format!("HTTP {status}"),
-                CallFailure::Network(e) => format!("{e}"),
+                CallFailure::Network(e) | CallFailure::Certificate(e) => format!("{e}"),
             };
             tracing::warn!(%method, path, attempt = next, reason = %reason, "Platform API call failed, retrying.");
         };
@@ -188,6 +184,7 @@ impl ApiClient {
                     attempts: u32::try_from(gave_up.attempts).unwrap_or(u32::MAX),
                     source,
                 },
+                CallFailure::Certificate(source) => untrusted(&self.base, source),
             })
     }
 
@@ -279,14 +276,56 @@ enum CallFailure {
     Status(StatusCode),
     /// Transport failure or timeout.
     Network(reqwest::Error),
+    /// The server's TLS certificate was rejected.
+    Certificate(reqwest::Error),
 }
 
-/// The HTTP client every platform call uses: bounded timeouts, no redirects.
+/// One attempt's answer: success (or an accepted 4xx), a retry (5xx, network) or a stop (other 4xx, a rejected
+/// certificate).
+fn outcome(
+    sent: Result<reqwest::Response, reqwest::Error>,
+    accept_4xx: &[StatusCode],
+) -> Result<reqwest::Response, Attempt<CallFailure>> {
+    match sent {
+        Ok(resp) if resp.status().is_success() || accept_4xx.contains(&resp.status()) => Ok(resp),
+        Ok(resp) if resp.status().is_server_error() => {
+            Err(Attempt::Retry(CallFailure::Status(resp.status())))
+        }
+        Ok(resp) => Err(Attempt::Stop(CallFailure::Status(resp.status()))),
+        Err(e) if crate::http::certificate_error(&e).is_some() => {
+            Err(Attempt::Stop(CallFailure::Certificate(e)))
+        }
+        Err(e) => Err(Attempt::Retry(CallFailure::Network(e))),
+    }
+}
+
+/// The error of a rejected certificate: the host is said, the URL left out of the transport error.
+fn untrusted(base: &str, source: reqwest::Error) -> ApiError {
+    ApiError::UntrustedCertificate {
+        host: host_of(base),
+        source: source.without_url(),
+    }
+}
+
+/// `host[:port]` of `base`, or `base` itself when it does not parse (it has no credentials: those are separate
+/// settings).
+fn host_of(base: &str) -> String {
+    match url::Url::parse(base) {
+        Ok(u) => match (u.host_str(), u.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_owned(),
+            (None, _) => base.to_owned(),
+        },
+        Err(_) => base.to_owned(),
+    }
+}
+
+/// The HTTP client every platform call uses: rustls ([`crate::http`]), bounded timeouts, no redirects.
 ///
 /// # Errors
 /// When the TLS backend cannot be initialised.
 pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder()
+    crate::http::client_builder()
         .timeout(REQUEST_TIMEOUT)
         .connect_timeout(Duration::from_secs(5))
         .redirect(reqwest::redirect::Policy::none())

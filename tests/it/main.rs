@@ -19,6 +19,7 @@ mod harness;
 mod local;
 mod msk_iam;
 mod oauth;
+mod platform_tls;
 mod produce;
 mod produce_emit;
 mod produce_eos;

@@ -109,10 +109,6 @@ impl ProduceAction {
     /// Invalid input or configuration, failed records (all listed in one error), or a cluster that is
     /// unavailable for now (rebound).
     async fn produce(&self, exec: Execution) -> Result<(), FunctionError> {
-        if !crate::schema::produce_input_schema_compiles() {
-            let text = "internal error: schemas/produce.in.json does not compile";
-            return Err(FunctionError::internal("Error", text));
-        }
         let prepared = self.prepare(&exec.cfg)?;
         let (conn, pc) = (&prepared.conn, &prepared.pc);
         let records = records_of(&exec)?;

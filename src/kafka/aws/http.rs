@@ -20,7 +20,7 @@ pub(super) const STS_TIMEOUT: Duration = Duration::from_secs(3);
 /// # Errors
 /// When the TLS backend cannot be initialised.
 pub fn http_client() -> Result<reqwest::Client, AwsError> {
-    reqwest::Client::builder()
+    crate::http::client_builder()
         .connect_timeout(Duration::from_secs(1))
         .timeout(STS_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())

@@ -75,26 +75,28 @@ impl TokenSource {
             },
             _ => return Ok(None),
         };
-        let mut builder = reqwest::Client::builder()
+        // A private identity provider is often signed by the same CA as the brokers.
+        let extra_roots = conn
+            .tls
+            .as_ref()
+            .and_then(|t| t.ca_pem.as_deref())
+            .map(|ca| crate::http::pem_certificates(ca.as_bytes()))
+            .unwrap_or_default();
+        let http = crate::http::client_builder_with_roots(extra_roots)
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(FETCH_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none());
-        // A private identity provider is often signed by the same CA as the brokers.
-        if let Some(ca) = conn.tls.as_ref().and_then(|t| t.ca_pem.as_deref()) {
-            for cert in reqwest::Certificate::from_pem_bundle(ca.as_bytes()).unwrap_or_default() {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
-        let http = builder.build().map_err(|e| {
-            TokenError::new(
-                TokenErrorKind::Unreachable,
-                format!(
-                    "cannot set up the HTTP client for the token URL ({})",
-                    root_cause(&e)
-                ),
-                "Check `CA certificate`.",
-            )
-        })?;
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| {
+                TokenError::new(
+                    TokenErrorKind::Unreachable,
+                    format!(
+                        "cannot set up the HTTP client for the token URL ({})",
+                        root_cause(&e)
+                    ),
+                    "Check `CA certificate`.",
+                )
+            })?;
         Ok(Some(Arc::new(Self {
             provider,
             http,
