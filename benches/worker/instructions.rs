@@ -99,9 +99,9 @@ async fn measure<F: std::future::Future<Output = super::Row>>(
 pub async fn check(conn: &Connection, update: bool) -> bool {
     // `BENCH_CALLGRIND_DIR=DIR` keeps the dumps there (for `callgrind_annotate`); by default they are removed.
     let keep = std::env::var_os("BENCH_CALLGRIND_DIR").map(PathBuf::from);
-    let dir = keep
-        .clone()
-        .unwrap_or_else(|| std::env::temp_dir().join(format!("kc-callgrind-{}", std::process::id())));
+    let dir = keep.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("kc-callgrind-{}", std::process::id()))
+    });
     std::fs::create_dir_all(&dir).unwrap();
     let mock = MockCluster::new(1).unwrap();
     let brokers = mock.bootstrap_servers();

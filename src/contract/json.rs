@@ -24,8 +24,9 @@ pub trait WriteJson: Serialize {
 /// Branch-free over fixed chunks, so the compiler vectorises it.
 fn plain(b: &[u8]) -> bool {
     b.chunks(32).all(|c| {
-        !c.iter()
-            .fold(false, |bad, &x| bad | (x < 0x20) | (x == b'"') | (x == b'\\'))
+        !c.iter().fold(false, |bad, &x| {
+            bad | (x < 0x20) | (x == b'"') | (x == b'\\')
+        })
     })
 }
 
@@ -73,8 +74,9 @@ pub fn value<T: Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) -> serde_json::Res
     serde_json::to_writer(out, v)
 }
 
-/// Any JSON value, checked as a [`Value`] parse checks it (through `deserialize_any`, never the lenient skipping
+/// Any JSON value, checked as a `serde_json::Value` parse checks it (through `deserialize_any`, never the lenient skipping
 /// of `deserialize_ignored_any`) and not kept.
+#[derive(Debug, Clone, Copy)]
 pub struct Checked;
 
 impl<'de> DeserializeSeed<'de> for Checked {
@@ -129,7 +131,7 @@ impl<'de> Visitor<'de> for Checked {
     }
 }
 
-/// An object key, read as a string as a [`Value`] parse reads it (unescaped and checked), not kept.
+/// An object key, read as a string as a `serde_json::Value` parse reads it (unescaped and checked), not kept.
 struct CheckedKey;
 
 impl<'de> DeserializeSeed<'de> for CheckedKey {

@@ -105,7 +105,9 @@ impl Crypto {
         } else {
             let trimmed = content.trim_ascii();
             // SIMD base64 (a third of a 100-record message's decode cost with the scalar engine).
-            let cipher = B64.decode_to_vec(trimmed).map_err(|_| CryptoError::Base64)?;
+            let cipher = B64
+                .decode_to_vec(trimmed)
+                .map_err(|_| CryptoError::Base64)?;
             self.decrypt_owned(cipher)
         }
     }

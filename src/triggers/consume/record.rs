@@ -180,7 +180,11 @@ impl WriteJson for RecordBody {
     }
 
     fn size_hint(&self) -> usize {
-        let headers: usize = self.headers.iter().map(|(n, v)| n.len() + v.len() + 8).sum();
+        let headers: usize = self
+            .headers
+            .iter()
+            .map(|(n, v)| n.len() + v.len() + 8)
+            .sum();
         self.value.len() + self.key.len() + self.topic.len() + headers + 128
     }
 }
@@ -404,7 +408,9 @@ mod tests {
                 serde_json::to_string(&old_batch).unwrap()
             );
             let mut written = Vec::new();
-            BatchBody { records: &batch }.write_json(&mut written).unwrap();
+            BatchBody { records: &batch }
+                .write_json(&mut written)
+                .unwrap();
             assert_eq!(
                 String::from_utf8(written).unwrap(),
                 serde_json::to_string(&old_batch).unwrap()

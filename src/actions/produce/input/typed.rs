@@ -18,19 +18,21 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 use serde_json::Value;
 
 use super::Record;
-use crate::contract::json::Checked;
 use super::compact::{Compact, Keys, Text, not_typed, write_json, write_rest};
 use super::fields::{Digits, Headers};
+use crate::contract::json::Checked;
 
 /// The records of the message text's `body`, or `None` where the typed reading gives up.
 pub(super) fn records(text: &[u8]) -> Option<Vec<Record>> {
     // UTF-8 checked once for the whole text, not string by string.
     let text = std::str::from_utf8(text).ok()?;
     let body = serde_json::from_str::<Message<'_>>(text).ok()?.0;
-    body.into_iter()
-        .enumerate()
-        .map(|(index, entry)| entry.into_record(index))
-        .collect()
+    // Sized up front (a collect into `Option<Vec>` grows it step by step, copying the records each time).
+    let mut records = Vec::with_capacity(body.len());
+    for (index, entry) in body.into_iter().enumerate() {
+        records.push(entry.into_record(index)?);
+    }
+    Some(records)
 }
 
 /// Reads an object with `visit_map` only (a derived struct would also take an array of its fields).
