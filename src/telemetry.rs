@@ -82,8 +82,15 @@ impl Object {
         if !self.0.is_empty() {
             self.0.push(b',');
         }
-        let _ = json::str(&mut self.0, field.name());
+        self.string(field.name());
         self.0.push(b':');
+    }
+
+    /// A JSON string (writing to a `Vec` cannot fail; `null` if it ever did, never a broken object).
+    fn string(&mut self, s: &str) {
+        if json::str(&mut self.0, s).is_err() {
+            self.0.extend_from_slice(b"null");
+        }
     }
 
     fn finish(self) -> String {
@@ -98,7 +105,7 @@ impl Object {
 impl Visit for Object {
     fn record_str(&mut self, field: &Field, value: &str) {
         self.key(field);
-        let _ = json::str(&mut self.0, value);
+        self.string(value);
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
@@ -119,12 +126,14 @@ impl Visit for Object {
 
     fn record_f64(&mut self, field: &Field, value: f64) {
         self.key(field);
-        let _ = json::value(&mut self.0, &value);
+        if json::value(&mut self.0, &value).is_err() {
+            self.0.extend_from_slice(b"null");
+        }
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         self.key(field);
-        let _ = json::str(&mut self.0, &format!("{value:?}"));
+        self.string(&format!("{value:?}"));
     }
 }
 
