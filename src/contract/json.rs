@@ -1,7 +1,8 @@
 //! A small JSON writer for the bodies emitted once per record (Consume's data messages, Produce's output):
 //! the same bytes `serde_json` writes for their `Serialize` impls, without its byte-by-byte escaping of text
 //! that needs none (a 1 KB record value cost ~10 k instructions to escape; checking it costs a few hundred).
-//! Every type here keeps its `Serialize` impl as the reference, and its tests compare the two.
+//! Every type here keeps its `Serialize` impl as the reference, and its tests compare the two. Also
+//! [`Checked`]: a value read as strictly as a `serde_json::Value` parse reads it, without building it.
 
 use serde::Serialize;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -74,8 +75,8 @@ pub fn value<T: Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) -> serde_json::Res
     serde_json::to_writer(out, v)
 }
 
-/// Any JSON value, checked as a `serde_json::Value` parse checks it (through `deserialize_any`, never the lenient skipping
-/// of `deserialize_ignored_any`) and not kept.
+/// Any JSON value, checked as a `serde_json::Value` parse checks it (through `deserialize_any`, never the lenient
+/// skipping of `deserialize_ignored_any`) and not kept.
 #[derive(Debug, Clone, Copy)]
 pub struct Checked;
 

@@ -12,7 +12,7 @@ use std::cell::Cell;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use kafka_component::actions::produce::input::{
-    not_json, parse_input, parse_message_text, typed_records,
+    Unread, parse_input, parse_message_text, read_message_text, typed_records,
 };
 use kafka_component::platform::crypto::Crypto;
 use kafka_component::platform::headers::{int, set};
@@ -418,7 +418,7 @@ fn the_worker_leaving_the_body_to_produces_reading_keeps_every_verdict() {
         // The worker skips the body; Produce's reading of the text is its strict check (`not_json` on what the
         // typed reading refuses): together they accept exactly what a `Value` parse of the message accepts.
         let accepted = now.as_ref().is_some_and(|n| {
-            parse_message_text(&n.plaintext).is_ok() || not_json(&n.plaintext).is_none()
+            !matches!(read_message_text(&n.plaintext), Err(Unread::NotJson(_)))
         });
         prop_assert_eq!(before.is_some(), accepted, "{}", text);
         // The typed reading alone never accepts a text that a `Value` parse refuses.

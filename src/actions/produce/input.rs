@@ -123,30 +123,43 @@ pub fn parse_input(body: &Value) -> Result<Vec<Record>, Vec<String>> {
     }
 }
 
+/// Why a message text gave no records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unread {
+    /// The text is not JSON a `serde_json::Value` parse accepts (the parser's error). The runtime leaves the
+    /// body's strict check to Produce ([`crate::contract::Execution::text`]): such a message is rejected as the
+    /// runtime rejects any content that is not JSON, not answered with an error.
+    NotJson(String),
+    /// JSON, but not valid Produce input: every problem, each with its JSON path (as [`parse_input`]).
+    Invalid(Vec<String>),
+}
+
 /// The records of the `body` of a message given as its JSON text (the platform's plaintext, `{"body": …, …}`):
-/// the same result as [`parse_input`] on that body, records or problems. Typed straight from the text when the
-/// input is valid; anything else goes through [`parse_input`].
+/// the same result as [`parse_input`] on that body, records or problems, when the text is JSON. Typed straight
+/// from the text when the input is valid; anything else goes through [`parse_input`].
 ///
 /// # Errors
-/// Every problem, each with its JSON path (as [`parse_input`]).
-pub fn parse_message_text(text: &[u8]) -> Result<Vec<Record>, Vec<String>> {
+/// [`Unread`]: not JSON, or the problems.
+pub fn read_message_text(text: &[u8]) -> Result<Vec<Record>, Unread> {
     if let Some(records) = typed_records(text) {
         return Ok(records);
     }
     match serde_json::from_slice::<Value>(text) {
-        Ok(msg) => parse_input(msg.get("body").unwrap_or(&Value::Null)),
-        // The runtime only gives text that is JSON; said as a problem of the whole input all the same.
-        Err(e) => Err(vec![format!("/: the message is not JSON ({e})")]),
+        Ok(msg) => parse_input(msg.get("body").unwrap_or(&Value::Null)).map_err(Unread::Invalid),
+        Err(e) => Err(Unread::NotJson(e.to_string())),
     }
 }
 
-/// Why `text` is not JSON a `serde_json::Value` parse accepts (the parser's error), `None` when it is. For the
-/// input [`parse_message_text`] refused: the runtime leaves the body's strict check to Produce
-/// ([`crate::contract::Execution::text`]), and a message that is not JSON is rejected, not answered with an error.
-pub fn not_json(text: &[u8]) -> Option<String> {
-    serde_json::from_slice::<Value>(text)
-        .err()
-        .map(|e| e.to_string())
+/// [`read_message_text`] with text that is not JSON said as a problem of the whole input (the form
+/// [`parse_input`] gives, for the differential tests).
+///
+/// # Errors
+/// Every problem, each with its JSON path (as [`parse_input`]).
+pub fn parse_message_text(text: &[u8]) -> Result<Vec<Record>, Vec<String>> {
+    read_message_text(text).map_err(|unread| match unread {
+        Unread::Invalid(problems) => problems,
+        Unread::NotJson(e) => vec![format!("/: the message is not JSON ({e})")],
+    })
 }
 
 /// The typed reading of [`parse_message_text`] alone: the records when it accepts the input (exactly those

@@ -30,7 +30,7 @@ use rdkafka::error::RDKafkaErrorCode;
 use serde_json::Value;
 
 use self::config::ProduceConfig;
-use self::input::{Record, parse_input, parse_message_text};
+use self::input::{Record, Unread, parse_input, read_message_text};
 use self::producer::{NoProducer, Producers, SharedProducer};
 use self::send::{Failure, Written, send_all};
 use crate::contract::{Execution, Fault, Function, FunctionError};
@@ -229,23 +229,23 @@ impl ProduceAction {
 /// The input message's records: typed from the message text when the runtime left the body in it, otherwise
 /// from `msg.body` (the same records, and the same problems, either way).
 fn records_of(exec: &Execution) -> Result<Vec<Record>, FunctionError> {
-    let parsed = match &exec.text {
-        Some(text) => parse_message_text(text).map_err(|problems| {
-            // The runtime left the body's strict check to this reading (`Execution::text`).
-            input::not_json(text).map_or(Ok(problems), Err)
-        }),
-        None => parse_input(exec.msg.get("body").unwrap_or(&Value::Null)).map_err(Ok),
-    };
-    parsed.map_err(|e| match e {
-        Ok(problems) => FunctionError::data(
+    let invalid = |problems: Vec<String>| {
+        FunctionError::data(
             "ValidationError",
             format!(
                 "the input does not match the Produce input schema: {}",
                 problems.join("; ")
             ),
-        ),
-        Err(detail) => FunctionError::not_json(detail),
-    })
+        )
+    };
+    match &exec.text {
+        // The runtime left the body's strict check to this reading (`Execution::text`).
+        Some(text) => read_message_text(text).map_err(|unread| match unread {
+            Unread::Invalid(problems) => invalid(problems),
+            Unread::NotJson(detail) => FunctionError::not_json(detail),
+        }),
+        None => parse_input(exec.msg.get("body").unwrap_or(&Value::Null)).map_err(invalid),
+    }
 }
 
 /// The step's static headers and, when on, the execution's trace headers, for every record (the size check

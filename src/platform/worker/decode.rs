@@ -9,6 +9,9 @@ use super::super::headers;
 use super::envelope;
 use crate::settings::InputFormat;
 
+/// The log line of a rejected message whose content is not JSON (here, or found by the function's reading).
+pub(super) const NOT_JSON: &str = "Rejecting a message whose content is not JSON.";
+
 /// A delivery decoded for the function.
 #[derive(Debug)]
 pub struct Decoded {
@@ -74,7 +77,7 @@ pub fn decode_delivery(
             None
         }
         Err(e) => {
-            tracing::warn!(error = %e, "Rejecting a message whose content is not JSON.");
+            tracing::warn!(error = %e, "{}", NOT_JSON);
             None
         }
     }

@@ -10,7 +10,7 @@ use tracing::Instrument;
 use super::super::emitter::{EmitterShared, IncomingRaw, PlatformEmitter};
 use super::super::headers::{self, ExecutionHeaders};
 use super::WorkerCtx;
-use super::decode::{Decoded, decode_delivery};
+use super::decode::{Decoded, NOT_JSON, decode_delivery};
 use super::inflight::settle;
 use crate::contract::{Action, Emit, Emitter, Execution, ExecutionIds, FunctionError};
 
@@ -162,7 +162,7 @@ async fn apply_outcome(
     };
     if error.action == Action::NotJson {
         // The verdict and log line of a message the decode refuses (`decode::decode_delivery`).
-        tracing::warn!(error = %error.message, "Rejecting a message whose content is not JSON.");
+        tracing::warn!(error = %error.message, "{}", NOT_JSON);
         return true;
     }
     match error.level() {
@@ -185,6 +185,7 @@ async fn apply_outcome(
             ctx.fatal.raise(error.message.clone());
             published
         }
+        // Settled above, without the "Execution failed." line.
         Action::NotJson => Ok(()),
     };
     if let Err(e) = published {

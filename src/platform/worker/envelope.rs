@@ -5,8 +5,8 @@
 //! skipped (its syntax checked, nothing built). The function's own reading of the text is the strict check of
 //! the body: when the body is not JSON a [`Value`] parse accepts (a number out of range, a lone surrogate, nesting
 //! past the limit), the function says so ([`crate::contract::FunctionError::not_json`]) and the delivery is
-//! rejected as any message that is not JSON is. Walking the body here as well cost a 100-record Produce message
-//! ~0.15 M instructions, the price of a second parse.
+//! rejected as any message that is not JSON is. Skipping the body instead of walking it (a second strict parse
+//! beside the function's) saved 0.06 M instructions of a 100-record Produce message.
 
 use serde::Deserialize;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
