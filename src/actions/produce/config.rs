@@ -153,9 +153,14 @@ impl ProduceConfig {
             // transaction of a worker that died). librdkafka wants message.timeout.ms <= this.
             c.set(
                 "transaction.timeout.ms",
-                (self.delivery_timeout_ms + TRANSACTION_MARGIN_MS).to_string(),
+                self.transaction_timeout().as_millis().to_string(),
             );
         }
+    }
+
+    /// `transaction.timeout.ms` (exactly once): the broker aborts a transaction open longer than this.
+    pub(super) fn transaction_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.delivery_timeout_ms + TRANSACTION_MARGIN_MS)
     }
 
     pub(super) fn cache_key(&self) -> String {

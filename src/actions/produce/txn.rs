@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, Producer};
-use tokio::sync::{Mutex, OwnedMutexGuard, Semaphore};
+use tokio::sync::{Mutex, OwnedMutexGuard, OwnedSemaphorePermit, Semaphore};
 
 use super::config::ProduceConfig;
 use super::headers::Added;
@@ -38,8 +38,8 @@ use crate::kafka::config::KafkaConnection;
 pub(super) const SLOTS: usize = 8;
 
 /// Why a message's transaction was not committed. The slot's producer was dropped after any of these: the
-/// next message gets a new one, whose `init_transactions` aborts whatever the old one left open and starts
-/// a new epoch. (A producer kept after an abort was seen on Apache Kafka 4.4 to fail its next transaction
+/// next message gets a new one, whose `init_transactions` starts a new epoch (and aborts whatever the old one
+/// left open; when an abort was not confirmed, that producer is started at once, see [`end_left_open`]). (A producer kept after an abort was seen on Apache Kafka 4.4 to fail its next transaction
 /// with OUT_OF_ORDER_SEQUENCE_NUMBER when the broker had refused a record: librdkafka keeps the refused
 /// partition's sequence past the gap. A new producer costs one `init_transactions` round trip, only after a
 /// failure.)
@@ -64,7 +64,7 @@ type Slot = Arc<Mutex<Option<SharedProducer>>>;
 pub(super) struct Pool {
     /// The transactional id without the slot number.
     base: String,
-    permits: Semaphore,
+    permits: Arc<Semaphore>,
     slots: Vec<Slot>,
 }
 
@@ -104,7 +104,7 @@ impl Pool {
     fn new(base: String) -> Self {
         Self {
             base,
-            permits: Semaphore::new(SLOTS),
+            permits: Arc::new(Semaphore::new(SLOTS)),
             slots: (0..SLOTS).map(|_| Slot::default()).collect(),
         }
     }
@@ -112,7 +112,8 @@ impl Pool {
     /// Writes `records` in one transaction on a free slot's producer (waiting for one when all are busy).
     ///
     /// # Errors
-    /// See [`TxnError`]; the transaction is aborted (or left to the next producer of the slot to abort).
+    /// See [`TxnError`]; the transaction is aborted, or, when the abort is not confirmed, ended in the background
+    /// by a new producer with the slot's id ([`end_left_open`]).
     pub(super) async fn produce(
         &self,
         conn: &KafkaConnection,
@@ -121,7 +122,7 @@ impl Pool {
         added: &Added,
     ) -> Result<(SharedProducer, Vec<Written>), TxnError> {
         // Never closed; a slot is free once a permit is held (every other holder has at most one slot).
-        let _permit = self.permits.acquire().await.ok();
+        let permit = Arc::clone(&self.permits).acquire_owned().await.ok();
         let (index, mut slot) = self.free_slot().await;
         let id = format!("{}.{index}", self.base);
         let producer = match slot.as_ref() {
@@ -134,10 +135,16 @@ impl Pool {
         };
         match transaction(&producer, pc, records, added, &id).await {
             Ok(written) => Ok((producer, written)),
-            Err(e) => {
-                tracing::info!(transactional_id = %id, "Replacing the transactional Kafka producer; the next message gets a new one.");
+            Err(Failed { error, left_open }) => {
                 *slot = None;
-                Err(e)
+                drop(producer);
+                if left_open {
+                    // The slot (and its permit) stay taken until the transaction is ended.
+                    tokio::spawn(end_left_open(slot, permit, conn.clone(), pc.clone(), id));
+                } else {
+                    tracing::info!(transactional_id = %id, "Replacing the transactional Kafka producer; the next message gets a new one.");
+                }
+                Err(error)
             }
         }
     }
@@ -152,6 +159,52 @@ impl Pool {
         // Not reached while the permits bound the holders; wait for slot 0 rather than fail.
         let first = self.slots.first().map_or_else(Slot::default, Arc::clone);
         (0, first.lock_owned().await)
+    }
+}
+
+/// Ends the transaction that a failed transaction left open on the slot's id (its abort was not confirmed, the
+/// coordinator being unreachable), so that `read_committed` readers are not held at it: a `read_committed`
+/// reader of a partition stops at the first open transaction's records (the last stable offset) until it
+/// ends. A new producer's `init_transactions` on the id aborts it; asked until the coordinator answers, at
+/// most until the coordinator aborts the transaction by itself (`transaction.timeout.ms`). Leaving it to the
+/// next message on this slot would wait as long when no message comes (a burst at prefetch 8 that is over).
+/// The new producer stays in the slot for the next message.
+async fn end_left_open(
+    mut slot: OwnedMutexGuard<Option<SharedProducer>>,
+    _permit: Option<OwnedSemaphorePermit>,
+    conn: KafkaConnection,
+    pc: ProduceConfig,
+    id: String,
+) {
+    let deadline = tokio::time::Instant::now() + pc.transaction_timeout();
+    tracing::info!(transactional_id = %id, "Ending the transaction left open: a new producer with this id aborts it once the transaction coordinator answers.");
+    let p = match SharedProducer::create(&conn, &pc, Some(&id)).await {
+        Ok(p) => p,
+        Err(_) => {
+            tracing::warn!(transactional_id = %id, "No producer to end the transaction left open; the transaction coordinator aborts it after transaction.timeout.ms.");
+            return;
+        }
+    };
+    let timeout = Duration::from_millis(pc.delivery_timeout_ms);
+    loop {
+        match blocking(&p, timeout, |p, t| p.init_transactions(t)).await {
+            Ok(()) => {
+                tracing::info!(transactional_id = %id, "The transaction left open is aborted; Kafka transactional producer ready.");
+                p.state.mark_success();
+                *slot = Some(p);
+                return;
+            }
+            Err(e)
+                if matches!(kind(&e), Kind::Retriable)
+                    && tokio::time::Instant::now() < deadline =>
+            {
+                tracing::debug!(transactional_id = %id, error = %e, "init_transactions not done yet; asking again.");
+            }
+            Err(e) => {
+                tracing::warn!(transactional_id = %id, error = %e, "Could not end the transaction left open; the transaction coordinator aborts it after transaction.timeout.ms.");
+                return;
+            }
+        }
     }
 }
 
@@ -214,6 +267,22 @@ async fn blocking(
         .unwrap_or(Err(KafkaError::Canceled))
 }
 
+/// A transaction that was not committed.
+struct Failed {
+    error: TxnError,
+    /// Whether it may still be open at the coordinator (its abort was not confirmed).
+    left_open: bool,
+}
+
+impl From<TxnError> for Failed {
+    fn from(error: TxnError) -> Self {
+        Self {
+            error,
+            left_open: false,
+        }
+    }
+}
+
 /// begin, send every record, commit; abort on any failure.
 async fn transaction(
     p: &SharedProducer,
@@ -221,11 +290,11 @@ async fn transaction(
     records: &[Record],
     added: &Added,
     id: &str,
-) -> Result<Vec<Written>, TxnError> {
+) -> Result<Vec<Written>, Failed> {
     let timeout = Duration::from_millis(pc.delivery_timeout_ms);
     if let Err(e) = p.producer.begin_transaction() {
         let text = format!("begin_transaction: {e}");
-        return Err(fatal_or(p, id, TxnError::Transient(text)));
+        return Err(fatal_or(p, id, TxnError::Transient(text)).into());
     }
     let (written, failures) = send_all(p, pc, records, added).await;
     if !failures.is_empty() {
@@ -234,14 +303,7 @@ async fn transaction(
         }
         return Err(abort(p, id, timeout, TxnError::Records(p.clone(), failures)).await);
     }
-    let mut committed = blocking(p, timeout, |p, t| p.commit_transaction(t)).await;
-    if let Err(e) = &committed
-        && matches!(kind(e), Kind::Retriable)
-    {
-        // A commit that timed out may be called again; it finishes the same transaction.
-        tracing::warn!(error = %e, "Transaction commit not confirmed; trying again.");
-        committed = blocking(p, timeout, |p, t| p.commit_transaction(t)).await;
-    }
+    let committed = commit(p, timeout, id).await;
     match committed {
         Ok(()) => {
             p.state.mark_success();
@@ -252,29 +314,65 @@ async fn transaction(
                 let text = format!("commit_transaction: {e}");
                 Err(abort(p, id, timeout, TxnError::Transient(text)).await)
             }
-            // Fatal, or a commit whose outcome is unknown: the producer is dropped; the next one on this
-            // id aborts the transaction if it is still open.
+            // Fatal (this producer can do nothing more; when fenced, the id is another's), or refused in a
+            // way librdkafka calls neither abortable nor retriable: the transaction may still be open.
             _ => {
                 let text = format!("commit_transaction: {e}");
-                Err(fatal_or(p, id, TxnError::Transient(text)))
+                let error = fatal_or(p, id, TxnError::Transient(text));
+                let left_open = !matches!(error, TxnError::Fatal(..));
+                Err(Failed { error, left_open })
             }
         },
     }
 }
 
-/// Aborts the open transaction (at once, rather than when the next producer on this id starts); `err` is why.
-async fn abort(p: &SharedProducer, id: &str, timeout: Duration, err: TxnError) -> TxnError {
+/// `commit_transaction`, called again for as long as its outcome is unknown.
+///
+/// A commit that timed out (the coordinator unreachable, or its answer late) may have reached the
+/// coordinator: once the coordinator has the commit request it completes the commit, also after a restart,
+/// and also when a new producer with this id starts (its `init_transactions` aborts only a transaction that
+/// was still open). Giving up here and rebounding would therefore write the message a second time, visible
+/// to `read_committed` readers. So the worker keeps the message and asks again (librdkafka resumes the same
+/// commit) until the coordinator answers: committed, or refused (then it is aborted). A shutdown meanwhile
+/// returns the message to the queue unacknowledged, the limit documented for a crash after the commit.
+async fn commit(p: &SharedProducer, timeout: Duration, id: &str) -> KafkaResult<()> {
+    let started = std::time::Instant::now();
+    let mut attempts = 1u32;
+    loop {
+        let result = blocking(p, timeout, |p, t| p.commit_transaction(t)).await;
+        match &result {
+            Err(KafkaError::Transaction(e))
+                if e.is_retriable() && !e.is_fatal() && !e.txn_requires_abort() =>
+            {
+                tracing::warn!(
+                    transactional_id = %id,
+                    attempts,
+                    waited_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                    error = %e,
+                    "Transaction commit not confirmed; asking again (the message stays in flight until the coordinator answers)."
+                );
+                attempts += 1;
+            }
+            _ => return result,
+        }
+    }
+}
+
+/// Aborts the open transaction; `err` is why.
+async fn abort(p: &SharedProducer, id: &str, timeout: Duration, err: TxnError) -> Failed {
     if p.fatal_error().is_some() {
-        return fatal_or(p, id, err);
+        return fatal_or(p, id, err).into();
     }
     match blocking(p, timeout, |p, t| p.abort_transaction(t)).await {
         Ok(()) => {
             tracing::info!(transactional_id = %id, "Transaction aborted; none of its records is visible to read_committed readers.");
-            err
+            err.into()
         }
         Err(e) => {
-            tracing::warn!(transactional_id = %id, error = %e, "Transaction abort failed; the next producer on this transactional id aborts it.");
-            fatal_or(p, id, err)
+            tracing::warn!(transactional_id = %id, error = %e, "Transaction abort not confirmed; a new producer with this transactional id ends it.");
+            let error = fatal_or(p, id, err);
+            let left_open = !matches!(error, TxnError::Fatal(..));
+            Failed { error, left_open }
         }
     }
 }
