@@ -24,7 +24,8 @@
 #       KC_OAUTH_CLIENT_SECRET  the secret of all three clients
 #       KC_OAUTH_AUDIENCE=kc-kafka          the audience the broker expects (the IdP's default `aud`)
 #       KC_KAFKA_PID, KC_KAFKA_DIR, KC_KAFKA_LIBS (the classpath folder, for the Java client)
-#   scripts/kafka.sh stop                stops what the exported variables name (single broker and/or cluster)
+#   scripts/kafka.sh stop                stops what the exported variables name (single broker and/or cluster) and
+#       removes its folder, unless KC_KAFKA_KEEP_DIR is set (the tests set it when they fail)
 #   eval "$(scripts/kafka.sh cluster 3)" three brokers (each broker+controller, own ports and data dirs) forming one
 #       cluster with replication factor 3 and min.insync.replicas=2 by default:
 #       KC_KAFKA_CLUSTER (comma-separated host:port), KC_KAFKA_CLUSTER_PIDS (comma-separated), KC_KAFKA_CLUSTER_DIR
@@ -379,13 +380,13 @@ stop)
   if [ -n "${KC_KAFKA_DIR:-}" ] && [ -d "$KC_KAFKA_DIR" ]; then
     [ -f "$KC_KAFKA_DIR/pid" ] && stop_pids "$(cat "$KC_KAFKA_DIR/pid")"
     [ -f "$KC_KAFKA_DIR/idp.pid" ] && stop_pids "$(cat "$KC_KAFKA_DIR/idp.pid")"
-    rm -rf "$KC_KAFKA_DIR"
+    [ -n "${KC_KAFKA_KEEP_DIR:-}" ] || rm -rf "$KC_KAFKA_DIR"
   fi
   if [ -n "${KC_KAFKA_CLUSTER_DIR:-}" ] && [ -d "$KC_KAFKA_CLUSTER_DIR" ]; then
     IFS=, read -r -a ps <<<"${KC_KAFKA_CLUSTER_PIDS:-}"
     for f in "$KC_KAFKA_CLUSTER_DIR"/node*/pid; do [ -f "$f" ] && ps+=("$(cat "$f")"); done
     stop_pids "${ps[@]}"
-    rm -rf "$KC_KAFKA_CLUSTER_DIR"
+    [ -n "${KC_KAFKA_KEEP_DIR:-}" ] || rm -rf "$KC_KAFKA_CLUSTER_DIR"
   fi
   ;;
 stop-all)

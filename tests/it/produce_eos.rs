@@ -335,15 +335,29 @@ async fn a_refused_record_aborts_the_whole_message_and_its_retry_commits_it_once
     finish(rb, worker).await;
 }
 
+/// Exactly once across a broker failure that Kafka's replication survives: three brokers (replication factor
+/// 3, `min.insync.replicas` 2), the one that leads every partition of the topic SIGKILLed mid-stream (records
+/// in flight, commits whose answer never comes, aborts that cannot be confirmed) and restarted, the rebounds fed
+/// back. A single broker killed this way is no test of ours: Kafka 4.4 was seen to lose a commit decision it
+/// had acknowledged (the restarted single node, fenced by its own lingering registration, reloaded the
+/// transaction as open and aborted it), see the README.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn broker_killed_mid_stream_read_committed_sees_each_record_exactly_once() {
-    let broker = tokio::task::spawn_blocking(|| KafkaBroker::start(&[]))
+async fn leader_broker_killed_mid_stream_read_committed_sees_each_record_exactly_once() {
+    let cluster = tokio::task::spawn_blocking(|| KafkaCluster::start(3, &[]))
         .await
         .unwrap();
-    let brokers = broker.brokers();
-    let topic = Topic::on(&brokers, "eos-restart", 3, &[]);
+    let brokers = cluster.brokers();
+    let topic = rand_name("eos-restart");
+    let (b, t) = (brokers.clone(), topic.clone());
+    tokio::task::spawn_blocking(move || {
+        let led_by_1 = [vec![1, 2, 3], vec![1, 3, 2], vec![1, 2, 3]];
+        create_topic_assigned(&b, &t, &led_by_1, &[]);
+        wait_topic_ready(&b, &t, 3, &[]);
+    })
+    .await
+    .unwrap();
     let rb = Rabbit::setup("eos-restart").await;
-    let mut c = eos_cfg(&brokers, &topic.name);
+    let mut c = eos_cfg(&brokers, &topic);
     c["deliveryTimeoutMs"] = json!("5000");
     let env = [("ELASTICIO_RABBITMQ_PREFETCH_SAILOR", "4")];
     let (worker, _api) = start_eos(&rb, c, &container("restart"), &env).await;
@@ -359,15 +373,15 @@ async fn broker_killed_mid_stream_read_committed_sees_each_record_exactly_once()
         )
         .await;
     }
-    // Kill the broker while messages are in flight, and bring it back once an attempt was rebounded.
+    // Kill the leader while messages are in flight, and bring it back once an attempt was rebounded.
     wait_until(T, "the first results", || async {
         (rb.count("data").await >= 15).then_some(())
     })
     .await;
-    let broker = tokio::task::spawn_blocking(move || {
-        let mut b = broker;
-        b.kill();
-        b
+    let cluster = tokio::task::spawn_blocking(move || {
+        let mut c = cluster;
+        c.kill(1);
+        c
     })
     .await
     .unwrap();
@@ -378,16 +392,16 @@ async fn broker_killed_mid_stream_read_committed_sees_each_record_exactly_once()
     // The restart takes a while; rebounds go back to the queue meanwhile (as the platform's delay queue would;
     // a rebound left in the harness's queue would expire).
     let restart = tokio::task::spawn_blocking(move || {
-        let mut b = broker;
-        b.restart();
-        b
+        let mut c = cluster;
+        c.restart(1);
+        c
     });
     let (mut rebounds, restarting) = (0, Deadline::new(T, "the broker's restart"));
     while !restart.is_finished() {
         rebounds += return_rebounds(&rb).await;
         restarting.tick().await;
     }
-    let broker = restart.await.unwrap();
+    let cluster = restart.await.unwrap();
     // Rebounds go back to the queue (as the platform's delay queue would) until every message has its results:
     // one data message per partition written (3), once per message.
     let deadline = Deadline::new(Duration::from_secs(180), "every message's results");
@@ -415,13 +429,13 @@ async fn broker_killed_mid_stream_read_committed_sees_each_record_exactly_once()
         "read_committed to see every record",
     );
     let committed = loop {
-        let committed = read_all_async(&brokers, &topic.name, 3, "read_committed").await;
+        let committed = read_all_async(&brokers, &topic, 3, "read_committed").await;
         if committed.len() >= all {
             break committed;
         }
         reading
             .tick_or(|| {
-                let uncommitted = read_all(&brokers, &topic.name, 3, "read_uncommitted");
+                let uncommitted = read_all(&brokers, &topic, 3, "read_uncommitted");
                 format!(
                     "read_committed sees {} of {all} records; where it stops: {}; {}",
                     committed.len(),
@@ -439,7 +453,7 @@ async fn broker_killed_mid_stream_read_committed_sees_each_record_exactly_once()
         seen.len(),
         diagnostic_logs(&worker.logs())
     );
-    let uncommitted = read_all_async(&brokers, &topic.name, 3, "read_uncommitted").await;
+    let uncommitted = read_all_async(&brokers, &topic, 3, "read_uncommitted").await;
     eprintln!(
         "eos broker restart: {rebounds} rebounds; read_uncommitted sees {} records ({} in aborted transactions), read_committed {}",
         uncommitted.len(),
@@ -449,7 +463,7 @@ async fn broker_killed_mid_stream_read_committed_sees_each_record_exactly_once()
     // Written in transactions: at least one commit marker per message and partition. The high watermarks (a
     // read_committed `ListOffsets` would answer the last stable offset instead).
     let ends: Vec<i64> = (0..3)
-        .map(|p| high_watermark(&brokers, &topic.name, p))
+        .map(|p| high_watermark(&brokers, &topic, p))
         .collect();
     let end: i64 = ends.iter().sum();
     if end < i64::from(messages) * (i64::try_from(per).unwrap() + 3) {
@@ -490,8 +504,7 @@ async fn broker_killed_mid_stream_read_committed_sees_each_record_exactly_once()
         );
     }
     finish(rb, worker).await;
-    drop(topic);
-    tokio::task::spawn_blocking(move || drop(broker))
+    tokio::task::spawn_blocking(move || drop(cluster))
         .await
         .unwrap();
 }

@@ -138,12 +138,27 @@ impl KafkaBroker {
     }
 }
 
+/// `KC_KAFKA_KEEP_DIR` for `scripts/kafka.sh stop` when a test failed: its broker's data and `server.log` stay for
+/// a look (the path is printed).
+fn keep_dir_if_failed(dir: &std::path::Path) -> &'static str {
+    if std::thread::panicking() {
+        eprintln!(
+            "[kafka] the test failed: broker data and server.log kept in {}",
+            dir.display()
+        );
+        "1"
+    } else {
+        ""
+    }
+}
+
 impl Drop for KafkaBroker {
     fn drop(&mut self) {
         let _ = std::process::Command::new(repo_root().join("scripts/kafka.sh"))
             .arg("stop")
             .env("KC_KAFKA_PID", self.pid.to_string())
             .env("KC_KAFKA_DIR", &self.dir)
+            .env("KC_KAFKA_KEEP_DIR", keep_dir_if_failed(&self.dir))
             .env_remove("KC_KAFKA_CLUSTER_DIR")
             .status();
     }
@@ -248,6 +263,7 @@ impl Drop for KafkaCluster {
             .arg("stop")
             .env("KC_KAFKA_CLUSTER_DIR", &self.dir)
             .env("KC_KAFKA_CLUSTER_PIDS", pids.join(","))
+            .env("KC_KAFKA_KEEP_DIR", keep_dir_if_failed(&self.dir))
             .env_remove("KC_KAFKA_PID")
             .env_remove("KC_KAFKA_DIR")
             .status();
