@@ -1,6 +1,7 @@
 //! Exactly-once Produce (issue 17, `deliveryGuarantee` `exactlyOnce`) on Apache Kafka 4.4: each message's
 //! records in one transaction; a failed attempt aborted (invisible to `read_committed` readers, visible to
-//! `read_uncommitted` ones) and written once by the retry, also across a broker restart; two containers with
+//! `read_uncommitted` ones) and written once by the retry, also when the leader of a replicated cluster is killed
+//! and restarted; a commit whose answer comes late asked again instead of rebounded; two containers with
 //! their own transactional ids and a restarted container fencing its old self; and the limit that stays (a
 //! crash after the commit and before the ack writes the message again).
 //!
