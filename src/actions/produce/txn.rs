@@ -39,7 +39,8 @@ pub(super) const SLOTS: usize = 8;
 
 /// Why a message's transaction was not committed. The slot's producer was dropped after any of these: the
 /// next message gets a new one, whose `init_transactions` starts a new epoch (and aborts whatever the old one
-/// left open; when an abort was not confirmed, that producer is started at once, see [`end_left_open`]). (A producer kept after an abort was seen on Apache Kafka 4.4 to fail its next transaction
+/// left open; when an abort was not confirmed, that producer is started at once, see [`end_left_open`]).
+/// (A producer kept after an abort was seen on Apache Kafka 4.4 to fail its next transaction
 /// with OUT_OF_ORDER_SEQUENCE_NUMBER when the broker had refused a record: librdkafka keeps the refused
 /// partition's sequence past the gap. A new producer costs one `init_transactions` round trip, only after a
 /// failure.)
@@ -274,6 +275,15 @@ struct Failed {
     left_open: bool,
 }
 
+impl Failed {
+    /// A transaction whose end was not confirmed: open unless the producer is done for (fatal, or fenced, when
+    /// the id is another's).
+    fn unconfirmed(error: TxnError) -> Self {
+        let left_open = !matches!(error, TxnError::Fatal(..));
+        Self { error, left_open }
+    }
+}
+
 impl From<TxnError> for Failed {
     fn from(error: TxnError) -> Self {
         Self {
@@ -318,9 +328,11 @@ async fn transaction(
             // way librdkafka calls neither abortable nor retriable: the transaction may still be open.
             _ => {
                 let text = format!("commit_transaction: {e}");
-                let error = fatal_or(p, id, TxnError::Transient(text));
-                let left_open = !matches!(error, TxnError::Fatal(..));
-                Err(Failed { error, left_open })
+                Err(Failed::unconfirmed(fatal_or(
+                    p,
+                    id,
+                    TxnError::Transient(text),
+                )))
             }
         },
     }
@@ -370,9 +382,7 @@ async fn abort(p: &SharedProducer, id: &str, timeout: Duration, err: TxnError) -
         }
         Err(e) => {
             tracing::warn!(transactional_id = %id, error = %e, "Transaction abort not confirmed; a new producer with this transactional id ends it.");
-            let error = fatal_or(p, id, err);
-            let left_open = !matches!(error, TxnError::Fatal(..));
-            Failed { error, left_open }
+            Failed::unconfirmed(fatal_or(p, id, err))
         }
     }
 }
